@@ -1,0 +1,95 @@
+package dev.neomesh.mesh;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Which tensor dimension is split over which mesh axis, by dimension name, for every tensor of a
+ * program: {@code "batch:x,heads:y"}. Rules naming a mesh axis that the mesh lacks are ignored,
+ * so one rule set serves meshes of different ranks (as in Mesh-TensorFlow).
+ */
+public record LayoutRules(List<Rule> rules) {
+  /** One {@code dim:axis} pair. */
+  public record Rule(String dim, String axis) {
+    @Override
+    public String toString() {
+      return dim + ":" + axis;
+    }
+  }
+
+  public LayoutRules {
+    rules = List.copyOf(rules);
+    Map<String, String> seen = new HashMap<>();
+    for (Rule r : rules) {
+      String prev = seen.put(r.dim(), r.axis());
+      if (prev != null) {
+        throw new LayoutException("Layout rules map dimension \"" + r.dim() + "\" twice (\"" + r.dim() + ":" + prev
+            + "\" and \"" + r + "\"): a dimension can be split over one mesh axis only; keep one of the rules");
+      }
+    }
+  }
+
+  public static final LayoutRules NONE = new LayoutRules(List.of());
+
+  public static LayoutRules parse(String text) {
+    if (text == null || text.isBlank()) {
+      return NONE;
+    }
+    List<Rule> rules = new ArrayList<>();
+    for (String[] p : Pairs.parse(text, "layout", "batch:x,heads:y")) {
+      rules.add(new Rule(p[0], p[1]));
+    }
+    return new LayoutRules(rules);
+  }
+
+  /** The mesh axis a dimension name is split over, if a rule names it. */
+  public Optional<String> axisFor(String dim) {
+    return rules.stream().filter(r -> r.dim().equals(dim)).map(Rule::axis).findFirst();
+  }
+
+  /**
+   * The layout of one tensor on a mesh. Throws a {@link LayoutException} naming the tensor, the
+   * dimension and the rule when two dims land on one mesh axis or a split dim is not divisible.
+   */
+  public TensorLayout layoutOf(String tensorName, Shape shape, MeshShape mesh) {
+    int[] axisOfDim = new int[shape.rank()];
+    String[] dimOnAxis = new String[mesh.rank()];
+    for (int i = 0; i < shape.rank(); i++) {
+      Dim d = shape.get(i);
+      axisOfDim[i] = -1;
+      Optional<String> axisName = axisFor(d.name());
+      if (axisName.isEmpty()) {
+        continue;
+      }
+      int axis = mesh.axisIndex(axisName.get());
+      if (axis < 0) {
+        continue;
+      }
+      if (dimOnAxis[axis] != null) {
+        throw new LayoutException("Invalid layout for tensor \"" + tensorName + "\" " + shape + ": dims \""
+            + dimOnAxis[axis] + "\" and \"" + d.name() + "\" are both split over mesh axis \"" + axisName.get()
+            + "\" (rules \"" + dimOnAxis[axis] + ":" + axisName.get() + "\" and \"" + d.name() + ":" + axisName.get()
+            + "\"). A tensor can split at most one of its dims over each mesh axis: map one of them to another axis"
+            + " or drop its rule");
+      }
+      int n = mesh.axisSize(axis);
+      if (d.size() % n != 0) {
+        throw new LayoutException("Invalid layout for tensor \"" + tensorName + "\" " + shape + ": dim \""
+            + d.name() + "\" (size " + d.size() + ") is not divisible by mesh axis \"" + axisName.get() + "\" (size "
+            + n + "), rule \"" + d.name() + ":" + axisName.get() + "\". Split \"" + d.name()
+            + "\" over an axis whose size divides " + d.size() + ", or drop the rule");
+      }
+      dimOnAxis[axis] = d.name();
+      axisOfDim[i] = axis;
+    }
+    return new TensorLayout(shape, mesh, axisOfDim);
+  }
+
+  @Override
+  public String toString() {
+    return String.join(",", rules.stream().map(Rule::toString).toList());
+  }
+}

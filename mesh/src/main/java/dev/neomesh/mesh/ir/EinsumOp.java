@@ -1,0 +1,115 @@
+package dev.neomesh.mesh.ir;
+
+import dev.neomesh.mesh.Dim;
+import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.TensorLayout;
+import dev.neomesh.mesh.lower.LaidOutTensor;
+import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.SliceAlign;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.tensorflow.Operand;
+
+/**
+ * Einstein summation over named dims: matmul, multiply, broadcast, transpose and
+ * gather-by-one-hot are all this op. Dims absent from the output are summed; output dims absent
+ * from every input are broadcast. Lowered as a local einsum on slices followed by a lazy SUM
+ * allreduce over the mesh axes of the summed dims that are split.
+ */
+public final class EinsumOp extends Op {
+  EinsumOp(MeshGraph g, List<MeshTensor> xs, Shape output) {
+    super(g, "einsum", xs);
+    DType dtype = xs.get(0).dtype();
+    Shape union = Shape.SCALAR;
+    for (MeshTensor x : xs) {
+      if (x.dtype() != dtype) {
+        throw new IllegalArgumentException("einsum inputs differ in dtype: " + xs);
+      }
+      union = union.union(x.shape());
+    }
+    for (Dim d : output.dims()) {
+      int i = union.indexOf(d.name());
+      if (i >= 0 && union.get(i).size() != d.size()) {
+        throw new IllegalArgumentException("einsum output dim " + d + " differs from input dim " + union.get(i));
+      }
+    }
+    addOutput(output, dtype);
+  }
+
+  private Shape union() {
+    Shape u = Shape.SCALAR;
+    for (MeshTensor x : inputs()) {
+      u = u.union(x.shape());
+    }
+    return u;
+  }
+
+  @Override
+  public void lower(Lowering l) {
+    Shape union = union();
+    TensorLayout unionLayout = l.layout("the inputs of " + name(), union);
+    Shape out = output().shape();
+    Shape computed = new Shape(out.dims().stream().filter(d -> union.contains(d.name())).toList());
+    Map<String, Character> letters = new HashMap<>();
+    for (Dim d : union.dims()) {
+      letters.put(d.name(), (char) ('a' + letters.size()));
+    }
+    StringBuilder eq = new StringBuilder();
+    for (MeshTensor x : inputs()) {
+      eq.append(eq.length() > 0 ? "," : "");
+      x.shape().names().forEach(n -> eq.append(letters.get(n)));
+    }
+    eq.append("->");
+    computed.names().forEach(n -> eq.append(letters.get(n)));
+    String equation = eq.toString();
+    Shape outSlice = l.layout(output()).sliceShape();
+    Shape computedSlice = new Shape(outSlice.dims().stream().filter(d -> union.contains(d.name())).toList());
+    boolean broadcast = computed.rank() != out.rank();
+    List<MeshTensor> ins = inputs();
+    LaidOutTensor result = l.slicewise((tf, p, slices) -> {
+      Operand<?> y = localEinsum(tf, slices, equation);
+      if (broadcast) {
+        y = SliceAlign.expandTo(tf, y, computed, out, outSlice);
+        y = broadcast(tf, y, outSlice.sizes());
+      }
+      return y;
+    }, ins.toArray(MeshTensor[]::new));
+    List<Integer> reduced = new ArrayList<>();
+    for (int i = 0; i < union.rank(); i++) {
+      if (!out.contains(union.get(i).name()) && unionLayout.meshAxisOf(i) >= 0) {
+        reduced.add(unionLayout.meshAxisOf(i));
+      }
+    }
+    l.setPartialSum(output(), result, reduced.stream().mapToInt(Integer::intValue).toArray());
+  }
+
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  private static Operand<?> localEinsum(org.tensorflow.op.Ops tf, List<Operand<?>> slices, String equation) {
+    return tf.linalg.einsum((List) slices, equation);
+  }
+
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  private static Operand<?> broadcast(org.tensorflow.op.Ops tf, Operand<?> y, long[] shape) {
+    return tf.broadcastTo((Operand) y, tf.constant(shape));
+  }
+
+  @Override
+  public List<MeshTensor> gradient(List<MeshTensor> dys) {
+    MeshTensor dy = dys.get(0);
+    MeshOps m = new MeshOps(graph());
+    List<MeshTensor> grads = new ArrayList<>();
+    for (int i = 0; i < inputs().size(); i++) {
+      List<MeshTensor> operands = new ArrayList<>();
+      operands.add(dy);
+      for (int j = 0; j < inputs().size(); j++) {
+        if (j != i) {
+          operands.add(inputs().get(j));
+        }
+      }
+      grads.add(m.einsum(operands, inputs().get(i).shape()));
+    }
+    return grads;
+  }
+}

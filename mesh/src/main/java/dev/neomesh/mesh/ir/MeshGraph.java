@@ -1,0 +1,61 @@
+package dev.neomesh.mesh.ir;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A mesh program: its ops in creation order (which is a topological order) and its variables.
+ * Names are unique and deterministic ({@code a}, {@code a_1}, ...), because layout-invariant
+ * randomness keys every random value on its op's name.
+ */
+public final class MeshGraph {
+  private final List<Op> ops = new ArrayList<>();
+  private final List<VariableOp> variables = new ArrayList<>();
+  private final Map<String, Integer> nameCounts = new HashMap<>();
+  private final long seed;
+
+  public MeshGraph(long seed) {
+    this.seed = seed;
+  }
+
+  public MeshGraph() {
+    this(0);
+  }
+
+  /** The seed of every random op in this program. */
+  public long seed() {
+    return seed;
+  }
+
+  String register(Op op, String baseName) {
+    String name = baseName;
+    int n = nameCounts.merge(baseName, 1, Integer::sum);
+    if (n > 1) {
+      name = baseName + "_" + (n - 1);
+      while (nameCounts.containsKey(name)) {
+        name = baseName + "_" + (n++);
+      }
+      nameCounts.put(name, 1);
+    }
+    ops.add(op);
+    if (op instanceof VariableOp v) {
+      variables.add(v);
+    }
+    return name;
+  }
+
+  public List<Op> ops() {
+    return Collections.unmodifiableList(ops);
+  }
+
+  public List<VariableOp> variables() {
+    return Collections.unmodifiableList(variables);
+  }
+
+  public List<VariableOp> trainableVariables() {
+    return variables.stream().filter(VariableOp::trainable).toList();
+  }
+}

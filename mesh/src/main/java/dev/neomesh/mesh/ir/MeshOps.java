@@ -1,0 +1,327 @@
+package dev.neomesh.mesh.ir;
+
+import dev.neomesh.mesh.Dim;
+import dev.neomesh.mesh.Shape;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+
+/**
+ * The operations a model is written with, on named dims: the small op set of the IR plus what is
+ * built from it (mean, softmax, log-sum-exp, gather, cumsum, dropout, ...). Every method adds ops
+ * to the graph and returns the new tensor; nothing here knows about devices.
+ */
+public final class MeshOps {
+  private final MeshGraph g;
+
+  public MeshOps(MeshGraph graph) {
+    this.g = graph;
+  }
+
+  public MeshGraph graph() {
+    return g;
+  }
+
+  // ---- sources ------------------------------------------------------------------------------
+
+  public MeshTensor constant(double value, Shape shape, DType dtype) {
+    return new ConstantOp(g, value, shape, dtype).output();
+  }
+
+  public MeshTensor scalar(double value, DType dtype) {
+    return constant(value, Shape.SCALAR, dtype);
+  }
+
+  public MeshTensor zeros(Shape shape, DType dtype) {
+    return constant(0, shape, dtype);
+  }
+
+  public MeshTensor ones(Shape shape, DType dtype) {
+    return constant(1, shape, dtype);
+  }
+
+  /** A tensor fed from the host each step under {@code name}. */
+  public MeshTensor importTensor(String name, Shape shape, DType dtype) {
+    return new ImportOp(g, name, shape, dtype).output();
+  }
+
+  public MeshTensor range(Dim dim, DType dtype) {
+    return new RangeOp(g, dim, dtype).output();
+  }
+
+  public MeshTensor randomUniform(Shape shape, DType dtype, String key, double min, double max) {
+    return new RandomOp(g, RandomOp.Kind.UNIFORM, shape, dtype, key, min, max).output();
+  }
+
+  public MeshTensor randomNormal(Shape shape, DType dtype, String key, double mean, double stddev) {
+    return new RandomOp(g, RandomOp.Kind.NORMAL, shape, dtype, key, mean, stddev).output();
+  }
+
+  public MeshTensor truncatedNormal(Shape shape, DType dtype, String key, double mean, double stddev) {
+    return new RandomOp(g, RandomOp.Kind.TRUNCATED_NORMAL, shape, dtype, key, mean, stddev).output();
+  }
+
+  /** A variable whose initial value is {@code init} (build it from the random ops for layout-invariant weights). */
+  public MeshTensor variable(String name, MeshTensor init, boolean trainable) {
+    return new VariableOp(g, name, init, trainable).output();
+  }
+
+  public MeshTensor variable(String name, MeshTensor init) {
+    return variable(name, init, true);
+  }
+
+  public VariableOp variableOp(MeshTensor variableValue) {
+    if (!(variableValue.op() instanceof VariableOp v)) {
+      throw new IllegalArgumentException(variableValue + " is not a variable");
+    }
+    return v;
+  }
+
+  public void assign(MeshTensor variableValue, MeshTensor newValue) {
+    new AssignOp(g, variableOp(variableValue), newValue);
+  }
+
+  // ---- einsum and relayout ----------------------------------------------------------------------
+
+  public MeshTensor einsum(List<MeshTensor> xs, Shape output) {
+    return new EinsumOp(g, xs, output).output();
+  }
+
+  /** Contracts the dims two tensors share (and that {@code output} lacks). */
+  public MeshTensor matmul(MeshTensor a, MeshTensor b, Shape output) {
+    return einsum(List.of(a, b), output);
+  }
+
+  public MeshTensor reshape(MeshTensor x, Shape shape) {
+    return x.shape().equals(shape) ? x : new ReshapeOp(g, x, shape).output();
+  }
+
+  /** Renames one dim; a relayout when the two names have different layout rules. */
+  public MeshTensor rename(MeshTensor x, String from, String to) {
+    return reshape(x, x.shape().rename(from, to));
+  }
+
+  public MeshTensor transpose(MeshTensor x, Shape order) {
+    if (!new HashSet<>(x.shape().dims()).equals(new HashSet<>(order.dims()))) {
+      throw new IllegalArgumentException("transpose of " + x.shape() + " to " + order + " changes its dims");
+    }
+    return reshape(x, order);
+  }
+
+  public MeshTensor broadcastTo(MeshTensor x, Shape shape) {
+    return x.shape().equals(shape) ? x : einsum(List.of(x), shape);
+  }
+
+  /** Sums {@code x} down to {@code shape} (the gradient of a broadcast). */
+  public MeshTensor sumTo(MeshTensor x, Shape shape) {
+    if (x.shape().equals(shape)) {
+      return x;
+    }
+    if (new HashSet<>(x.shape().dims()).equals(new HashSet<>(shape.dims()))) {
+      return reshape(x, shape);
+    }
+    return reduceSum(x, shape);
+  }
+
+  // ---- elementwise ------------------------------------------------------------------------------
+
+  private MeshTensor unary(UnaryOp.Kind kind, MeshTensor x) {
+    return new UnaryOp(g, kind, x).output();
+  }
+
+  private MeshTensor binary(BinaryOp.Kind kind, MeshTensor a, MeshTensor b) {
+    return new BinaryOp(g, kind, a, b).output();
+  }
+
+  public MeshTensor neg(MeshTensor x) { return unary(UnaryOp.Kind.NEG, x); }
+  public MeshTensor exp(MeshTensor x) { return unary(UnaryOp.Kind.EXP, x); }
+  public MeshTensor log(MeshTensor x) { return unary(UnaryOp.Kind.LOG, x); }
+  public MeshTensor sqrt(MeshTensor x) { return unary(UnaryOp.Kind.SQRT, x); }
+  public MeshTensor rsqrt(MeshTensor x) { return unary(UnaryOp.Kind.RSQRT, x); }
+  public MeshTensor tanh(MeshTensor x) { return unary(UnaryOp.Kind.TANH, x); }
+  public MeshTensor sigmoid(MeshTensor x) { return unary(UnaryOp.Kind.SIGMOID, x); }
+  public MeshTensor relu(MeshTensor x) { return unary(UnaryOp.Kind.RELU, x); }
+  public MeshTensor abs(MeshTensor x) { return unary(UnaryOp.Kind.ABS, x); }
+  public MeshTensor sin(MeshTensor x) { return unary(UnaryOp.Kind.SIN, x); }
+  public MeshTensor cos(MeshTensor x) { return unary(UnaryOp.Kind.COS, x); }
+  public MeshTensor sign(MeshTensor x) { return unary(UnaryOp.Kind.SIGN, x); }
+  public MeshTensor square(MeshTensor x) { return unary(UnaryOp.Kind.SQUARE, x); }
+  public MeshTensor softplus(MeshTensor x) { return unary(UnaryOp.Kind.SOFTPLUS, x); }
+  public MeshTensor erf(MeshTensor x) { return unary(UnaryOp.Kind.ERF, x); }
+  public MeshTensor reciprocal(MeshTensor x) { return unary(UnaryOp.Kind.RECIPROCAL, x); }
+  public MeshTensor log1p(MeshTensor x) { return unary(UnaryOp.Kind.LOG1P, x); }
+  public MeshTensor floor(MeshTensor x) { return unary(UnaryOp.Kind.FLOOR, x); }
+  public MeshTensor logicalNot(MeshTensor x) { return unary(UnaryOp.Kind.LOGICAL_NOT, x); }
+  public MeshTensor identity(MeshTensor x) { return unary(UnaryOp.Kind.IDENTITY, x); }
+
+  public MeshTensor add(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.ADD, a, b); }
+  public MeshTensor sub(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.SUB, a, b); }
+  public MeshTensor mul(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.MUL, a, b); }
+  public MeshTensor div(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.DIV, a, b); }
+  public MeshTensor maximum(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.MAXIMUM, a, b); }
+  public MeshTensor minimum(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.MINIMUM, a, b); }
+  public MeshTensor pow(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.POW, a, b); }
+  public MeshTensor floorMod(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.FLOOR_MOD, a, b); }
+  public MeshTensor floorDiv(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.FLOOR_DIV, a, b); }
+  public MeshTensor equal(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.EQUAL, a, b); }
+  public MeshTensor notEqual(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.NOT_EQUAL, a, b); }
+  public MeshTensor less(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.LESS, a, b); }
+  public MeshTensor lessEqual(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.LESS_EQUAL, a, b); }
+  public MeshTensor greater(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.GREATER, a, b); }
+  public MeshTensor greaterEqual(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.GREATER_EQUAL, a, b); }
+  public MeshTensor logicalAnd(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.LOGICAL_AND, a, b); }
+  public MeshTensor logicalOr(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.LOGICAL_OR, a, b); }
+
+  private MeshTensor s(double v, MeshTensor like) {
+    return scalar(v, like.dtype());
+  }
+
+  public MeshTensor add(MeshTensor a, double b) { return add(a, s(b, a)); }
+  public MeshTensor sub(MeshTensor a, double b) { return sub(a, s(b, a)); }
+  public MeshTensor sub(double a, MeshTensor b) { return sub(s(a, b), b); }
+  public MeshTensor mul(MeshTensor a, double b) { return mul(a, s(b, a)); }
+  public MeshTensor div(MeshTensor a, double b) { return div(a, s(b, a)); }
+  public MeshTensor pow(MeshTensor a, double b) { return pow(a, s(b, a)); }
+  public MeshTensor maximum(MeshTensor a, double b) { return maximum(a, s(b, a)); }
+  public MeshTensor minimum(MeshTensor a, double b) { return minimum(a, s(b, a)); }
+  public MeshTensor greater(MeshTensor a, double b) { return greater(a, s(b, a)); }
+  public MeshTensor less(MeshTensor a, double b) { return less(a, s(b, a)); }
+  public MeshTensor equal(MeshTensor a, double b) { return equal(a, s(b, a)); }
+
+  public MeshTensor cast(MeshTensor x, DType to) {
+    return x.dtype() == to ? x : new CastOp(g, x, to).output();
+  }
+
+  public MeshTensor where(MeshTensor cond, MeshTensor a, MeshTensor b) {
+    return new WhereOp(g, cond, a, b).output();
+  }
+
+  public MeshTensor stopGradient(MeshTensor x) {
+    return new StopGradientOp(g, x).output();
+  }
+
+  /** GELU, tanh approximation (as GPT-2 and Mesh-TensorFlow). */
+  public MeshTensor gelu(MeshTensor x) {
+    MeshTensor inner = mul(add(x, mul(mul(x, square(x)), 0.044715)), Math.sqrt(2 / Math.PI));
+    return mul(mul(x, 0.5), add(tanh(inner), 1.0));
+  }
+
+  // ---- reductions -----------------------------------------------------------------------------
+
+  public MeshTensor reduceSum(MeshTensor x, Shape output) {
+    return new ReduceOp(g, ReduceOp.Kind.SUM, x, output).output();
+  }
+
+  public MeshTensor reduceMax(MeshTensor x, Shape output) {
+    return new ReduceOp(g, ReduceOp.Kind.MAX, x, output).output();
+  }
+
+  public MeshTensor reduceMin(MeshTensor x, Shape output) {
+    return new ReduceOp(g, ReduceOp.Kind.MIN, x, output).output();
+  }
+
+  public MeshTensor reduceMean(MeshTensor x, Shape output) {
+    return mul(reduceSum(x, output), 1.0 * output.size() / x.shape().size());
+  }
+
+  /** The shape of {@code x} without the named dims. */
+  public static Shape without(MeshTensor x, String... dims) {
+    List<String> names = Arrays.asList(dims);
+    for (String d : dims) {
+      x.shape().dim(d);
+    }
+    return new Shape(x.shape().dims().stream().filter(d -> !names.contains(d.name())).toList());
+  }
+
+  public MeshTensor reduceSum(MeshTensor x, String... dims) {
+    return reduceSum(x, without(x, dims));
+  }
+
+  public MeshTensor reduceMean(MeshTensor x, String... dims) {
+    return reduceMean(x, without(x, dims));
+  }
+
+  public MeshTensor reduceMax(MeshTensor x, String... dims) {
+    return reduceMax(x, without(x, dims));
+  }
+
+  /** {@code log(sum(exp(x)))} over one dim, stabilised by the (gradient-free) max. */
+  public MeshTensor logSumExp(MeshTensor x, String dim) {
+    MeshTensor max = stopGradient(reduceMax(x, dim));
+    return add(log(reduceSum(exp(sub(x, max)), dim)), max);
+  }
+
+  public MeshTensor softmax(MeshTensor x, String dim) {
+    return exp(logSoftmax(x, dim));
+  }
+
+  public MeshTensor logSoftmax(MeshTensor x, String dim) {
+    return sub(x, logSumExp(x, dim));
+  }
+
+  // ---- indexing -------------------------------------------------------------------------------
+
+  public MeshTensor oneHot(MeshTensor indices, Dim dim, DType dtype) {
+    return new OneHotOp(g, indices, dim, dtype).output();
+  }
+
+  /** Rows of {@code table} picked by {@code indices} along {@code dim}: a one-hot einsum. */
+  public MeshTensor gather(MeshTensor table, MeshTensor indices, String dim) {
+    Dim d = table.shape().dim(dim);
+    Shape out = indices.shape().union(table.shape().minus(Shape.of(d)));
+    return einsum(List.of(oneHot(indices, d, table.dtype()), table), out);
+  }
+
+  /** The k largest values along {@code dim} and their int32 indices, in new dim {@code kDim}. */
+  public List<MeshTensor> topK(MeshTensor x, String dim, Dim kDim) {
+    return new TopKOp(g, x, dim, kDim).outputs();
+  }
+
+  /**
+   * Cumulative sum along {@code dim}: an einsum with a triangular mask (quadratic in the dim,
+   * which is fine for the group and sequence lengths it serves, and correct on any layout).
+   */
+  public MeshTensor cumsum(MeshTensor x, String dim, boolean exclusive) {
+    Dim d = x.shape().dim(dim);
+    Dim to = new Dim(dim + "_cumsum_to", d.size());
+    MeshTensor i = range(d, DType.INT32);
+    MeshTensor j = range(to, DType.INT32);
+    MeshTensor mask = cast(exclusive ? less(i, j) : lessEqual(i, j), x.dtype());
+    MeshTensor y = einsum(List.of(x, mask), x.shape().rename(dim, to.name()));
+    return rename(y, to.name(), dim);
+  }
+
+  public MeshTensor slice(MeshTensor x, String dim, int begin, int size) {
+    return new SliceOp(g, x, dim, begin, size).output();
+  }
+
+  public MeshTensor pad(MeshTensor x, String dim, int before, int after) {
+    return new PadOp(g, x, dim, before, after).output();
+  }
+
+  public MeshTensor concat(List<MeshTensor> xs, String dim) {
+    return new ConcatOp(g, xs, dim).output();
+  }
+
+  public MeshTensor shift(MeshTensor x, String dim, int offset, boolean wrap) {
+    return new ShiftOp(g, x, dim, offset, wrap).output();
+  }
+
+  /** Inverted dropout with a layout-invariant mask keyed by {@code key}. */
+  public MeshTensor dropout(MeshTensor x, double rate, String key) {
+    if (rate <= 0) {
+      return x;
+    }
+    MeshTensor keep = cast(greaterEqual(randomUniform(x.shape(), x.dtype(), key, 0, 1), scalar(rate, x.dtype())),
+        x.dtype());
+    return mul(x, mul(keep, 1.0 / (1.0 - rate)));
+  }
+
+  /** Ops of the graph that produce {@code tensors}' values, for inspection. */
+  public static List<Op> producers(List<MeshTensor> tensors) {
+    List<Op> out = new ArrayList<>();
+    tensors.forEach(t -> out.add(t.op()));
+    return out;
+  }
+}

@@ -1,0 +1,66 @@
+package dev.neomesh.mesh.ir;
+
+import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.TensorLayout;
+import dev.neomesh.mesh.lower.LaidOutTensor;
+import dev.neomesh.mesh.lower.Lowering;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.tensorflow.Operand;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.VarHandleOp;
+
+/**
+ * A trainable (or state) variable. Each device keeps one resource variable holding its slice;
+ * the initial value is an ordinary mesh tensor (usually layout-invariant random), so every
+ * layout starts from the same weights. The output is the value read at the start of a step.
+ */
+public final class VariableOp extends Op {
+  private final boolean trainable;
+
+  VariableOp(MeshGraph g, String name, MeshTensor initialValue, boolean trainable) {
+    super(g, name, List.of(initialValue));
+    this.trainable = trainable;
+    addOutput(initialValue.shape(), initialValue.dtype());
+  }
+
+  public boolean trainable() {
+    return trainable;
+  }
+
+  public MeshTensor initialValue() {
+    return inputs().get(0);
+  }
+
+  @Override
+  public boolean hasGradient() {
+    return false; // the variable's value does not depend on its initial value within a step
+  }
+
+  @Override
+  public void lower(Lowering l) {
+    TensorLayout layout = l.layout(output());
+    long[] slice = layout.sliceShape().sizes();
+    LaidOutTensor init = l.get(initialValue());
+    List<Operand<?>> handles = new ArrayList<>();
+    List<org.tensorflow.op.Op> inits = new ArrayList<>();
+    List<Operand<?>> reads = new ArrayList<>();
+    for (int p = 0; p < l.mesh().size(); p++) {
+      Ops tf = l.impl().tf(p);
+      String shared = name() + "/slice_" + p;
+      Operand<?> h = tf.withName(name().replace('/', '_') + "_slice_" + p).varHandleOp(output().dtype().tfType(),
+          org.tensorflow.ndarray.Shape.of(slice), VarHandleOp.sharedName(shared));
+      handles.add(h);
+      inits.add(tf.assignVariableOp(h, init.slice(p)));
+      reads.add(tf.readVariableOp(h, output().dtype().tfType()));
+    }
+    l.registerVariable(this, layout, handles, inits);
+    l.set(output(), LaidOutTensor.of(reads));
+  }
+
+  @Override
+  public String toString() {
+    return name() + Arrays.toString(output().shape().dims().toArray());
+  }
+}

@@ -1,0 +1,13 @@
+package dev.neomesh.mesh.lower;
+
+/** The kinds of communication a lowering can add; counters and the cost model are keyed on them. */
+public enum Collective {
+  ALLREDUCE,
+  ALLCONCAT,
+  ALLTOALL,
+  SHIFT;
+
+  public String key() {
+    return name().toLowerCase();
+  }
+}

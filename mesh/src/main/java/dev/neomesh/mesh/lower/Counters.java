@@ -1,0 +1,61 @@
+package dev.neomesh.mesh.lower;
+
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * What a lowering communicates: for each collective kind and set of mesh axes, how many times it
+ * runs per step and how many bytes each participating device contributes (the bytes of its input
+ * slice). The auto-layout cost model predicts exactly these numbers, and tests check it.
+ */
+public final class Counters {
+  /** One counter line. */
+  public record Entry(long count, long bytesPerDevice) {
+    Entry plus(long bytes) {
+      return new Entry(count + 1, bytesPerDevice + bytes);
+    }
+  }
+
+  private final Map<String, Entry> entries = new TreeMap<>();
+
+  /** Key of a collective over mesh axes, e.g. {@code allreduce[x,y]}. */
+  public static String key(Collective kind, List<String> axes) {
+    return kind.key() + "[" + String.join(",", axes) + "]";
+  }
+
+  public void record(Collective kind, List<String> axes, long bytesPerDevice) {
+    entries.merge(key(kind, axes), new Entry(1, bytesPerDevice), (a, b) -> a.plus(b.bytesPerDevice()));
+  }
+
+  public Map<String, Entry> entries() {
+    return new TreeMap<>(entries);
+  }
+
+  public long count(String key) {
+    Entry e = entries.get(key);
+    return e == null ? 0 : e.count();
+  }
+
+  public long bytes(String key) {
+    Entry e = entries.get(key);
+    return e == null ? 0 : e.bytesPerDevice();
+  }
+
+  public long totalBytes() {
+    return entries.values().stream().mapToLong(Entry::bytesPerDevice).sum();
+  }
+
+  /** A JSON object {"allreduce[x]":{"count":2,"bytes":1024},...}. */
+  public String toJson() {
+    StringBuilder sb = new StringBuilder("{");
+    entries.forEach((k, v) -> sb.append(sb.length() > 1 ? "," : "").append('"').append(k).append("\":{\"count\":")
+        .append(v.count()).append(",\"bytes\":").append(v.bytesPerDevice()).append('}'));
+    return sb.append('}').toString();
+  }
+
+  @Override
+  public String toString() {
+    return toJson();
+  }
+}

@@ -1,0 +1,75 @@
+package dev.neomesh.mesh.lower;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.tensorflow.DeviceSpec;
+import org.tensorflow.proto.ConfigProto;
+
+/**
+ * The devices a mesh runs on, in mesh (pnum) order, and the session configuration that makes them
+ * exist: {@link #virtualCpus} splits this machine's CPU into n TensorFlow devices, {@link #gpus}
+ * names local GPUs, {@link #parse} takes explicit device strings (cluster tasks included).
+ */
+public record Devices(List<DeviceSpec> specs, ConfigProto config) {
+  public static Devices virtualCpus(int n) {
+    List<DeviceSpec> specs = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      specs.add(DeviceSpec.newBuilder().deviceType(DeviceSpec.DeviceType.CPU).deviceIndex(i).build());
+    }
+    ConfigProto config = ConfigProto.newBuilder().putDeviceCount("CPU", n).setAllowSoftPlacement(false).build();
+    return new Devices(specs, config);
+  }
+
+  public static Devices gpus(int... ids) {
+    List<DeviceSpec> specs = new ArrayList<>();
+    for (int id : ids) {
+      specs.add(DeviceSpec.newBuilder().deviceType(DeviceSpec.DeviceType.GPU).deviceIndex(id).build());
+    }
+    ConfigProto config = ConfigProto.newBuilder().setAllowSoftPlacement(false)
+        .setGpuOptions(org.tensorflow.proto.GPUOptions.newBuilder().setAllowGrowth(true)).build();
+    return new Devices(specs, config);
+  }
+
+  /** Explicit device strings such as {@code /job:worker/task:1/device:CPU:0} or {@code device:GPU:0}. */
+  public static Devices parse(List<String> names) {
+    List<DeviceSpec> specs = new ArrayList<>();
+    int cpus = 1;
+    for (String n : names) {
+      DeviceSpec s = parseOne(n);
+      specs.add(s);
+      if (s.deviceType() == DeviceSpec.DeviceType.CPU && s.deviceIndex() != null) {
+        cpus = Math.max(cpus, s.deviceIndex() + 1);
+      }
+    }
+    ConfigProto config = ConfigProto.newBuilder().putDeviceCount("CPU", cpus).setAllowSoftPlacement(false)
+        .setGpuOptions(org.tensorflow.proto.GPUOptions.newBuilder().setAllowGrowth(true)).build();
+    return new Devices(specs, config);
+  }
+
+  private static DeviceSpec parseOne(String name) {
+    DeviceSpec.Builder b = DeviceSpec.newBuilder();
+    for (String part : name.replaceFirst("^/", "").split("/")) {
+      String[] kv = part.split(":");
+      switch (kv[0].toLowerCase()) {
+        case "job" -> b.job(kv[1]);
+        case "task" -> b.task(Integer.parseInt(kv[1]));
+        case "replica" -> b.replica(Integer.parseInt(kv[1]));
+        case "device" -> {
+          b.deviceType(DeviceSpec.DeviceType.valueOf(kv[1].toUpperCase()));
+          b.deviceIndex(Integer.parseInt(kv[2]));
+        }
+        case "cpu", "gpu" -> {
+          b.deviceType(DeviceSpec.DeviceType.valueOf(kv[0].toUpperCase()));
+          b.deviceIndex(Integer.parseInt(kv[1]));
+        }
+        default -> throw new IllegalArgumentException("cannot read device \"" + name
+            + "\": expected e.g. device:GPU:0 or /job:worker/task:1/device:CPU:0");
+      }
+    }
+    return b.build();
+  }
+
+  public int size() {
+    return specs.size();
+  }
+}

@@ -1,0 +1,132 @@
+package dev.neomesh.mesh.lower;
+
+import dev.neomesh.mesh.LayoutRules;
+import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.ir.MeshGraph;
+import dev.neomesh.mesh.ir.MeshTensor;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
+import org.tensorflow.Tensor;
+
+/**
+ * A mesh program lowered into one TensorFlow graph and the session that runs it: the place where
+ * the three values of a run meet (program, mesh with its devices, layout rules). Closing it frees
+ * the native graph and session.
+ */
+public final class MeshRuntime implements AutoCloseable {
+  private final Graph graph;
+  private final Session session;
+  private final Lowering lowering;
+  private final Map<MeshTensor, Operand<?>> exports = new IdentityHashMap<>();
+
+  private MeshRuntime(Graph graph, Session session, Lowering lowering) {
+    this.graph = graph;
+    this.session = session;
+    this.lowering = lowering;
+  }
+
+  /** Lowers {@code program} onto {@code devices} arranged as {@code mesh} under {@code rules}. */
+  public static MeshRuntime create(MeshGraph program, MeshShape mesh, LayoutRules rules, Devices devices) {
+    Graph graph = new Graph();
+    try {
+      Lowering lowering = new Lowering(program, new PlacementMeshImpl(graph, mesh, devices), rules);
+      return new MeshRuntime(graph, new Session(graph, devices.config()), lowering);
+    } catch (RuntimeException e) {
+      graph.close();
+      throw e;
+    }
+  }
+
+  /** On {@code mesh.size()} virtual CPU devices of this machine. */
+  public static MeshRuntime onVirtualCpus(MeshGraph program, MeshShape mesh, LayoutRules rules) {
+    return create(program, mesh, rules, Devices.virtualCpus(mesh.size()));
+  }
+
+  public Lowering lowering() {
+    return lowering;
+  }
+
+  public Counters counters() {
+    return lowering.counters();
+  }
+
+  public Graph graph() {
+    return graph;
+  }
+
+  public Session session() {
+    return session;
+  }
+
+  /** Sets every variable to its initial value. */
+  public void initialize() {
+    Session.Runner r = session.runner();
+    lowering.initializers().forEach(r::addTarget);
+    if (!r.isEmpty()) {
+      r.run().close();
+    }
+  }
+
+  /** The full value of {@code t} as a fetchable TensorFlow output (built once per tensor). */
+  public Operand<?> exported(MeshTensor t) {
+    return exports.computeIfAbsent(t, lowering::export);
+  }
+
+  /** Starts one run: feeds, fetches and whether to run the program's assignments. */
+  public Step step() {
+    return new Step();
+  }
+
+  /** One session run, built up then run once. */
+  public final class Step {
+    private final Map<MeshTensor, Tensor> feeds = new LinkedHashMap<>();
+    private final List<MeshTensor> fetches = new ArrayList<>();
+    private boolean updates;
+
+    public Step feed(MeshTensor t, Tensor value) {
+      feeds.put(t, value);
+      return this;
+    }
+
+    public Step fetch(MeshTensor t) {
+      fetches.add(t);
+      return this;
+    }
+
+    /** Also run every assignment of the program (a training step). */
+    public Step withUpdates() {
+      updates = true;
+      return this;
+    }
+
+    /** Runs and returns the fetched values as doubles, in fetch order. */
+    public List<double[]> run() {
+      Session.Runner r = session.runner();
+      feeds.forEach((t, v) -> r.feed(lowering.placeholder(t), v));
+      fetches.forEach(t -> r.fetch(exported(t)));
+      if (updates) {
+        lowering.updates().forEach(r::addTarget);
+      }
+      List<double[]> out = new ArrayList<>();
+      try (Result result = r.run()) {
+        for (int i = 0; i < fetches.size(); i++) {
+          out.add(HostTensors.toDoubles(result.get(i)));
+        }
+      }
+      return out;
+    }
+  }
+
+  @Override
+  public void close() {
+    session.close();
+    graph.close();
+  }
+}

@@ -1,0 +1,232 @@
+package dev.neomesh.mesh.lower;
+
+import dev.neomesh.mesh.MeshShape;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.op.Ops;
+
+/**
+ * One TensorFlow graph for the whole mesh, each op pinned to its device; TensorFlow inserts the
+ * sends and receives between devices (in-process for virtual CPUs and GPUs, gRPC for cluster
+ * tasks). Collectives are written as real algorithms over those transfers: a chunked ring
+ * allreduce for large tensors, a reduce-then-broadcast chain for small ones, direct allconcat and
+ * alltoall, and neighbour copies for shifts.
+ */
+public final class PlacementMeshImpl implements MeshImpl {
+  /** Below this many elements per slice, or when not divisible into n chunks, the allreduce is a chain. */
+  static final long RING_MIN_ELEMENTS = 1024;
+
+  private final MeshShape shape;
+  private final Ops[] scopes;
+  private final Counters counters = new Counters();
+
+  public PlacementMeshImpl(Graph graph, MeshShape shape, Devices devices) {
+    if (devices.size() != shape.size()) {
+      throw new dev.neomesh.mesh.LayoutException("The mesh " + shape + " has " + shape.size() + " devices but "
+          + devices.size() + " were given: pass exactly " + shape.size() + " devices (or change mesh_shape)");
+    }
+    this.shape = shape;
+    Ops root = Ops.create(graph);
+    this.scopes = new Ops[shape.size()];
+    for (int p = 0; p < scopes.length; p++) {
+      scopes[p] = root.withDevice(devices.specs().get(p));
+    }
+  }
+
+  @Override
+  public MeshShape shape() {
+    return shape;
+  }
+
+  @Override
+  public Ops tf(int pnum) {
+    return scopes[pnum];
+  }
+
+  @Override
+  public Counters counters() {
+    return counters;
+  }
+
+  @Override
+  public LaidOutTensor slicewise(SliceFn fn, List<LaidOutTensor> inputs) {
+    List<Operand<?>> out = new ArrayList<>(size());
+    for (int p = 0; p < size(); p++) {
+      List<Operand<?>> slices = new ArrayList<>(inputs.size());
+      for (LaidOutTensor in : inputs) {
+        slices.add(in.slice(p));
+      }
+      out.add(fn.apply(scopes[p], p, slices));
+    }
+    return LaidOutTensor.of(out);
+  }
+
+  private List<String> axisNames(int... axes) {
+    return Arrays.stream(axes).mapToObj(a -> shape.axes().get(a).name()).toList();
+  }
+
+  @Override
+  public LaidOutTensor allreduce(LaidOutTensor x, int[] axes, Reduction reduction, long sliceBytes) {
+    int[] active = Arrays.stream(axes).filter(a -> shape.axisSize(a) > 1).sorted().toArray();
+    if (active.length == 0) {
+      return x;
+    }
+    counters.record(Collective.ALLREDUCE, axisNames(active), sliceBytes);
+    Operand<?>[] out = new Operand<?>[size()];
+    for (int[] group : shape.groups(active)) {
+      long elements = x.slice(group[0]).shape().size();
+      List<Operand<?>> reduced = elements >= RING_MIN_ELEMENTS && elements % group.length == 0
+          ? ringAllreduce(x, group, reduction)
+          : chainAllreduce(x, group, reduction);
+      for (int k = 0; k < group.length; k++) {
+        out[group[k]] = reduced.get(k);
+      }
+    }
+    return LaidOutTensor.of(Arrays.asList(out));
+  }
+
+  private Operand<?> combine(int pnum, Operand<?> a, Operand<?> b, Reduction r) {
+    Ops tf = scopes[pnum];
+    return switch (r) {
+      case SUM -> Tf.add(tf, a, b);
+      case MAX -> Tf.maximum(tf, a, b);
+      case MIN -> Tf.minimum(tf, a, b);
+    };
+  }
+
+  /** Reduce along the group onto its first device, then copy the result back to each member. */
+  private List<Operand<?>> chainAllreduce(LaidOutTensor x, int[] group, Reduction r) {
+    int n = group.length;
+    Operand<?> acc = x.slice(group[n - 1]);
+    for (int k = n - 2; k >= 0; k--) {
+      acc = combine(group[k], acc, x.slice(group[k]), r);
+    }
+    List<Operand<?>> out = new ArrayList<>(n);
+    out.add(acc);
+    for (int k = 1; k < n; k++) {
+      out.add(Tf.identity(scopes[group[k]], acc));
+    }
+    return out;
+  }
+
+  /**
+   * Ring allreduce: each slice is cut into n chunks; chunk c is reduced along the ring ending on
+   * member c (reduce-scatter), then passed on around the ring (allgather). Each device sends and
+   * receives 2(n-1)/n of its slice, the bandwidth optimum.
+   */
+  private List<Operand<?>> ringAllreduce(LaidOutTensor x, int[] group, Reduction r) {
+    int n = group.length;
+    long[] sliceShape = x.slice(group[0]).shape().asArray();
+    List<List<Operand<?>>> chunks = new ArrayList<>(n);
+    for (int member : group) {
+      Ops tf = scopes[member];
+      chunks.add(Tf.split(tf, Tf.reshape(tf, x.slice(member), new long[] {-1}), 0, n));
+    }
+    Operand<?>[][] gathered = new Operand<?>[n][n];
+    for (int c = 0; c < n; c++) {
+      int start = (c + 1) % n;
+      Operand<?> acc = chunks.get(start).get(c);
+      for (int k = 2; k <= n; k++) {
+        int m = (c + k) % n;
+        acc = combine(group[m], acc, chunks.get(m).get(c), r);
+      }
+      gathered[c][c] = acc;
+      for (int k = 1; k < n; k++) {
+        int m = (c + k) % n;
+        gathered[m][c] = Tf.identity(scopes[group[m]], gathered[(m - 1 + n) % n][c]);
+      }
+    }
+    List<Operand<?>> out = new ArrayList<>(n);
+    for (int m = 0; m < n; m++) {
+      Ops tf = scopes[group[m]];
+      out.add(Tf.reshape(tf, Tf.concat(tf, Arrays.asList(gathered[m]), 0), sliceShape));
+    }
+    return out;
+  }
+
+  @Override
+  public LaidOutTensor allconcat(LaidOutTensor x, int axis, int dim, long sliceBytes) {
+    if (shape.axisSize(axis) == 1) {
+      return x;
+    }
+    counters.record(Collective.ALLCONCAT, axisNames(axis), sliceBytes);
+    Operand<?>[] out = new Operand<?>[size()];
+    for (int[] group : shape.groups(axis)) {
+      List<Operand<?>> parts = Arrays.stream(group).mapToObj(x::slice).toList();
+      for (int member : group) {
+        out[member] = Tf.concat(scopes[member], parts, dim);
+      }
+    }
+    return LaidOutTensor.of(Arrays.asList(out));
+  }
+
+  @Override
+  public LaidOutTensor alltoall(LaidOutTensor x, int axis, int splitDim, int concatDim, long sliceBytes) {
+    int n = shape.axisSize(axis);
+    if (n == 1) {
+      return x;
+    }
+    counters.record(Collective.ALLTOALL, axisNames(axis), sliceBytes);
+    Operand<?>[] out = new Operand<?>[size()];
+    for (int[] group : shape.groups(axis)) {
+      List<List<Operand<?>>> pieces = new ArrayList<>(n);
+      for (int member : group) {
+        pieces.add(Tf.split(scopes[member], x.slice(member), splitDim, n));
+      }
+      for (int i = 0; i < n; i++) {
+        List<Operand<?>> mine = new ArrayList<>(n);
+        for (int j = 0; j < n; j++) {
+          mine.add(pieces.get(j).get(i));
+        }
+        out[group[i]] = Tf.concat(scopes[group[i]], mine, concatDim);
+      }
+    }
+    return LaidOutTensor.of(Arrays.asList(out));
+  }
+
+  @Override
+  public LaidOutTensor allsplit(LaidOutTensor x, int axis, int dim) {
+    int n = shape.axisSize(axis);
+    if (n == 1) {
+      return x;
+    }
+    List<Operand<?>> out = new ArrayList<>(size());
+    for (int p = 0; p < size(); p++) {
+      long[] full = x.slice(p).shape().asArray();
+      long[] begin = new long[full.length];
+      long[] len = full.clone();
+      len[dim] = full[dim] / n;
+      begin[dim] = shape.coordinates(p)[axis] * len[dim];
+      out.add(Tf.slice(scopes[p], x.slice(p), begin, len));
+    }
+    return LaidOutTensor.of(out);
+  }
+
+  @Override
+  public LaidOutTensor shift(LaidOutTensor x, int axis, int offset, boolean wrap, long sliceBytes) {
+    int n = shape.axisSize(axis);
+    if (offset % n == 0 && wrap || offset == 0) {
+      return x;
+    }
+    counters.record(Collective.SHIFT, axisNames(axis), sliceBytes);
+    List<Operand<?>> out = new ArrayList<>(size());
+    for (int p = 0; p < size(); p++) {
+      int[] c = shape.coordinates(p);
+      int src = c[axis] - offset;
+      if (wrap) {
+        src = Math.floorMod(src, n);
+      }
+      if (src < 0 || src >= n) {
+        out.add(Tf.zerosLike(scopes[p], x.slice(p)));
+      } else {
+        int[] sc = c.clone();
+        sc[axis] = src;
+        out.add(Tf.identity(scopes[p], x.slice(shape.pnum(sc))));
+      }
+    }
+    return LaidOutTensor.of(out);
+  }
+}
