@@ -1,0 +1,219 @@
+package dev.neomesh.data;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Turns indexed records into batches, as a pure function of (seed, step): row {@code r} of step
+ * {@code k} is global sample {@code g = k * batch + r}; its dataset is drawn by weight from a random
+ * stream keyed by (seed, k, r); its records are positions {@code g * stitch .. g * stitch + stitch - 1}
+ * of that dataset's record order, which is a fresh seeded permutation every epoch. So any step is
+ * computed directly (no replay), the same seed always gives the same batches, and within one dataset
+ * every record is used once per epoch.
+ */
+public final class Sampler implements AutoCloseable {
+  private static final long EVAL_SALT = 0x5eedE7a1L;
+
+  private final List<Source> sources = new ArrayList<>();
+  private final double[] cumulative;
+  private final int nCtx;
+  private final int batchSize;
+  private final long seed;
+
+  /** One dataset of the mixture, with its record index and permutation cache. */
+  private static final class Source {
+    final DatasetConfig config;
+    final DatasetEntry entry;
+    final RecordIndex index;
+    final long seed;
+    long permEpoch = -1;
+    int[] perm;
+
+    Source(DatasetConfig config, DatasetEntry entry, RecordIndex index, long seed) {
+      this.config = config;
+      this.entry = entry;
+      this.index = index;
+      this.seed = seed;
+    }
+
+    synchronized int[] permutation(long epoch) {
+      if (epoch != permEpoch) {
+        int n = index.size();
+        int[] p = new int[n];
+        for (int i = 0; i < n; i++) p[i] = i;
+        SplittableRandom rng = new SplittableRandom(mix(seed, epoch));
+        for (int i = n - 1; i > 0; i--) {
+          int j = rng.nextInt(i + 1);
+          int t = p[i];
+          p[i] = p[j];
+          p[j] = t;
+        }
+        perm = p;
+        permEpoch = epoch;
+      }
+      return perm;
+    }
+
+    int record(long position) {
+      int n = index.size();
+      return permutation(position / n)[(int) (position % n)];
+    }
+  }
+
+  /** Which records a row used and where its window starts in their stitched sequence. */
+  public record Window(int dataset, int[] records, int offset, int[] tokens) {}
+
+  /**
+   * @param eval read each config's {@code eval_path} instead of {@code path}
+   * @param minimumSize GPT-Neo's minimum document size for the rule {@code stitch * minimum_size >= n_ctx}
+   */
+  public Sampler(List<DatasetConfig> configs, List<DatasetEntry> entries, int nCtx, int batchSize, long seed,
+      Path baseDir, boolean eval, int minimumSize) {
+    if (configs.size() != entries.size() || configs.isEmpty()) {
+      throw new IllegalArgumentException("one config per dataset entry, at least one");
+    }
+    if (nCtx < 1 || batchSize < 1) {
+      throw new DataException("n_ctx " + nCtx + " and batch size " + batchSize + " must be positive");
+    }
+    this.nCtx = nCtx;
+    this.batchSize = batchSize;
+    this.seed = eval ? seed ^ EVAL_SALT : seed;
+    cumulative = new double[configs.size()];
+    double total = 0;
+    try {
+      for (int d = 0; d < configs.size(); d++) {
+        DatasetConfig c = configs.get(d);
+        DatasetEntry e = entries.get(d);
+        if (!e.mode().equals(DatasetEntry.CHUNKS) && (long) e.stitch() * minimumSize < nCtx) {
+          throw new DataException("datasets: entry " + e.id() + " has stitch " + e.stitch() + " and mode " + e.mode()
+              + ": stitch * minimum_size = " + e.stitch() + " * " + minimumSize + " = " + (long) e.stitch() * minimumSize
+              + " is smaller than n_ctx " + nCtx + ", so a stitched sample may not fill a context; raise stitch to at"
+              + " least " + ((nCtx + minimumSize - 1) / minimumSize) + " (GPT-Neo's rule)");
+        }
+        String glob = eval ? c.evalPath() : c.path();
+        if (eval && !c.hasEval()) {
+          throw new DataException(c.source() + ": dataset " + c.id() + " has no eval_path; set one, or run without"
+              + " evaluation (eval_steps 0)");
+        }
+        RecordIndex index = RecordIndex.open(glob, baseDir, String.valueOf(c.source()));
+        sources.add(new Source(c, e, index, mix(this.seed, d + 1)));
+        total += e.weight();
+        cumulative[d] = total;
+      }
+    } catch (RuntimeException ex) {
+      close();
+      throw ex;
+    }
+    for (int d = 0; d < cumulative.length; d++) cumulative[d] /= total;
+  }
+
+  public int nCtx() {
+    return nCtx;
+  }
+
+  public int batchSize() {
+    return batchSize;
+  }
+
+  /** Number of records of dataset {@code d}. */
+  public int records(int d) {
+    return sources.get(d).index.size();
+  }
+
+  /** The batch of {@code step}. */
+  public Batch batch(long step) {
+    int[] inputs = new int[batchSize * nCtx];
+    int[] labels = new int[batchSize * nCtx];
+    for (int r = 0; r < batchSize; r++) {
+      int[] t = window(step, r).tokens();
+      System.arraycopy(t, 0, inputs, r * nCtx, nCtx);
+      System.arraycopy(t, 1, labels, r * nCtx, nCtx);
+    }
+    return new Batch(step, batchSize, nCtx, inputs, labels);
+  }
+
+  /** Row {@code row} of {@code step}: n_ctx + 1 tokens and where they came from. */
+  public Window window(long step, int row) {
+    SplittableRandom rng = new SplittableRandom(mix(mix(seed, step), row));
+    int d = 0;
+    if (sources.size() > 1) {
+      double u = rng.nextDouble();
+      while (d < cumulative.length - 1 && u >= cumulative[d]) d++;
+    }
+    Source s = sources.get(d);
+    long g = step * batchSize + row;
+    int need = nCtx + 1;
+    int[] out = new int[need];
+    if (s.entry.mode().equals(DatasetEntry.CHUNKS)) {
+      int rec = s.record(g);
+      int[] ids = checked(s, rec);
+      int n = Math.min(need, ids.length);
+      System.arraycopy(ids, 0, out, 0, n);
+      java.util.Arrays.fill(out, n, need, s.config.paddingId());
+      return new Window(d, new int[] {rec}, 0, out);
+    }
+    int stitch = s.entry.stitch();
+    int[] recs = new int[stitch];
+    int[][] docs = new int[stitch][];
+    int length = stitch - 1;
+    for (int j = 0; j < stitch; j++) {
+      recs[j] = s.record(g * stitch + j);
+      docs[j] = checked(s, recs[j]);
+      length += docs[j].length;
+    }
+    int offset = 0;
+    if (s.entry.mode().equals(DatasetEntry.DOCUMENTS_RANDOM) && length > need) {
+      offset = rng.nextInt(length - need + 1);
+    }
+    // Copy [offset, offset + need) of d1 EOS d2 EOS ... dn, padding past the end.
+    int pos = 0;
+    int w = 0;
+    for (int j = 0; j < stitch && w < need; j++) {
+      int[] doc = docs[j];
+      int from = Math.max(0, offset - pos);
+      if (from < doc.length) {
+        int n = Math.min(doc.length - from, need - w);
+        System.arraycopy(doc, from, out, w, n);
+        w += n;
+      }
+      pos += doc.length;
+      if (j + 1 < stitch) {
+        if (pos >= offset && w < need) out[w++] = s.config.eosId();
+        pos++;
+      }
+    }
+    java.util.Arrays.fill(out, w, need, s.config.paddingId());
+    return new Window(d, recs, offset, out);
+  }
+
+  private static int[] checked(Source s, int rec) {
+    int[] ids = s.index.read(rec);
+    int nVocab = s.config.nVocab();
+    for (int id : ids) {
+      if (id >= nVocab || id < 0) {
+        throw new DataException(s.index.file(rec) + ": the record at byte offset " + s.index.offset(rec)
+            + " holds token id " + id + ", not below n_vocab " + nVocab + " of " + s.config.source()
+            + "; the records were made with another tokenizer: re-create them or fix n_vocab");
+      }
+    }
+    return ids;
+  }
+
+  static long mix(long a, long b) {
+    return splitmix(a ^ splitmix(b + 0x632BE59BD9B4E019L));
+  }
+
+  private static long splitmix(long z) {
+    z += 0x9E3779B97F4A7C15L;
+    z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+    z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+    return z ^ (z >>> 31);
+  }
+
+  @Override
+  public void close() {
+    for (Source s : sources) s.index.close();
+  }
+}
