@@ -151,7 +151,7 @@ public final class CreateTfRecords {
         throw new DataException(st.file + ": unreadable resume state (" + e.getMessage() + "); delete it and"
             + " the " + o.name() + "_*.tfrecords files to start afresh", e);
       }
-      if (!settings.equals(j.get("settings"))) {
+      if (!String.valueOf(settings).equals(String.valueOf(j.get("settings")))) {
         throw new DataException(st.file + ": this output folder holds a run with different settings or inputs ("
             + j.get("settings") + "); use a new --output_dir, or delete " + STATE_FILE + " and the old files");
       }
