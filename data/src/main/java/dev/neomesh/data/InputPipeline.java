@@ -89,7 +89,8 @@ public final class InputPipeline implements Iterator<Batch>, AutoCloseable {
   /** Makes {@link #next()} return the batch of {@code step} next. */
   public synchronized void seek(long step) {
     if (step < 0) throw new IllegalArgumentException("step " + step);
-    for (Future<Batch> f : ready) f.cancel(true);
+    // cancel(false): interrupting a thread inside a FileChannel read would close the shared channel
+    for (Future<Batch> f : ready) f.cancel(false);
     ready.clear();
     this.step = step;
     this.nextToSubmit = step;
@@ -124,7 +125,7 @@ public final class InputPipeline implements Iterator<Batch>, AutoCloseable {
 
   @Override
   public synchronized void close() {
-    for (Future<Batch> f : ready) f.cancel(true);
+    for (Future<Batch> f : ready) f.cancel(false);
     ready.clear();
     pool.shutdownNow();
     sampler.close();
