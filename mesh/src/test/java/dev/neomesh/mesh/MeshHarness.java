@@ -5,10 +5,14 @@ import dev.neomesh.mesh.ir.Gradients;
 import dev.neomesh.mesh.ir.MeshGraph;
 import dev.neomesh.mesh.ir.MeshOps;
 import dev.neomesh.mesh.ir.MeshTensor;
+import dev.neomesh.mesh.lower.Counters;
+import dev.neomesh.mesh.lower.HostTensors;
 import dev.neomesh.mesh.lower.MeshRuntime;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Random;
 import java.util.function.BiFunction;
+import org.tensorflow.Tensor;
 
 /**
  * Runs one small mesh program on a mesh and layout and returns its output, a scalar probe loss and
@@ -17,44 +21,82 @@ import java.util.function.BiFunction;
 final class MeshHarness {
   private MeshHarness() {}
 
-  /** Output values, loss, and one gradient per input. */
-  record Run(double[] output, double loss, List<double[]> grads) {}
+  /** Output values, loss, one gradient per input, and what the lowering communicated. */
+  record Run(double[] output, double loss, List<double[]> grads, Counters counters) {}
 
   static final List<String> MESHES = List.of("x:1", "x:4", "x:2,y:2", "x:2,y:4");
 
-  /**
-   * Builds inputs (variables of the given shapes with layout-invariant normal values), applies
-   * {@code body}, and differentiates {@code sum(out * probe)} for a random probe.
-   */
-  static Run run(List<Shape> inputShapes, DType dtype, BiFunction<MeshOps, List<MeshTensor>, MeshTensor> body,
-                 String mesh, String layout) {
+  /** A case: input shapes (fed from the host) and the program applied to them. */
+  record Case(String name, List<Shape> inputs, DType dtype, BiFunction<MeshOps, List<MeshTensor>, MeshTensor> body,
+              boolean positiveInputs) {
+    List<double[]> values(long seed) {
+      Random r = new Random(seed);
+      List<double[]> out = new ArrayList<>();
+      for (Shape s : inputs) {
+        double[] v = new double[(int) s.size()];
+        for (int i = 0; i < v.length; i++) {
+          v[i] = positiveInputs ? 0.5 + r.nextDouble() * 1.5 : r.nextGaussian();
+        }
+        out.add(v);
+      }
+      return out;
+    }
+
+    List<String> dimNames() {
+      List<String> names = new ArrayList<>();
+      MeshGraph g = new MeshGraph();
+      MeshOps m = new MeshOps(g);
+      List<MeshTensor> xs = new ArrayList<>();
+      for (int i = 0; i < inputs.size(); i++) {
+        xs.add(m.importTensor("in" + i, inputs.get(i), dtype));
+      }
+      body.apply(m, xs);
+      g.ops().forEach(op -> op.outputs().forEach(t -> t.shape().names().forEach(n -> {
+        if (!names.contains(n)) {
+          names.add(n);
+        }
+      })));
+      return names;
+    }
+  }
+
+  static Run run(Case c, List<double[]> values, String mesh, String layout) {
     MeshGraph g = new MeshGraph(7);
     MeshOps m = new MeshOps(g);
     List<MeshTensor> xs = new ArrayList<>();
-    for (int i = 0; i < inputShapes.size(); i++) {
-      xs.add(m.variable("in" + i, m.randomNormal(inputShapes.get(i), dtype, "in" + i, 0.0, 1.0)));
+    for (int i = 0; i < c.inputs().size(); i++) {
+      xs.add(m.importTensor("in" + i, c.inputs().get(i), c.dtype()));
     }
-    MeshTensor out = body.apply(m, xs);
+    MeshTensor out = c.body().apply(m, xs);
     MeshTensor loss = null;
     List<MeshTensor> grads = List.of();
     if (out.dtype().isFloating()) {
       MeshTensor probe = m.randomNormal(out.shape(), out.dtype(), "probe", 0.0, 1.0);
       loss = m.reduceSum(m.mul(out, probe), Shape.SCALAR);
-      grads = Gradients.of(loss, xs);
+      grads = c.dtype().isFloating() ? Gradients.of(loss, xs) : List.of();
     }
+    List<Tensor> feeds = new ArrayList<>();
     try (MeshRuntime rt = MeshRuntime.onVirtualCpus(g, MeshShape.parse(mesh), LayoutRules.parse(layout))) {
       rt.initialize();
       MeshRuntime.Step step = rt.step().fetch(out);
+      for (int i = 0; i < xs.size(); i++) {
+        Tensor t = HostTensors.of(c.inputs().get(i), c.dtype(), values.get(i));
+        feeds.add(t);
+        step.feed(xs.get(i), t);
+      }
       if (loss != null) {
         step.fetch(loss);
         grads.forEach(step::fetch);
       }
       List<double[]> r = step.run();
-      return new Run(r.get(0), loss == null ? 0 : r.get(1)[0], r.subList(Math.min(2, r.size()), r.size()));
+      return new Run(r.get(0), loss == null ? 0 : r.get(1)[0], r.subList(Math.min(2, r.size()), r.size()),
+          rt.counters());
+    } finally {
+      feeds.forEach(Tensor::close);
     }
   }
 
-  /** Every layout of the given dim names over the axes of {@code mesh}, valid or not (at most one dim per axis). */
+  /** Every layout of the given dim names over the axes of {@code mesh} (at most one dim per axis). */
   static List<String> layouts(List<String> dims, MeshShape mesh) {
     List<String> out = new ArrayList<>();
     enumerate(dims, 0, mesh, new String[dims.size()], out);

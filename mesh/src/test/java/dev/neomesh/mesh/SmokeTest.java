@@ -12,9 +12,11 @@ class SmokeTest {
     Shape a = Shape.of(new Dim("batch", 4), new Dim("hidden", 8));
     Shape b = Shape.of(new Dim("hidden", 8), new Dim("out", 6));
     Shape o = Shape.of(new Dim("batch", 4), new Dim("out", 6));
-    var ref = MeshHarness.run(List.of(a, b), DType.FLOAT64, (m, xs) -> m.matmul(xs.get(0), xs.get(1), o), "x:1", "");
-    var got = MeshHarness.run(List.of(a, b), DType.FLOAT64, (m, xs) -> m.matmul(xs.get(0), xs.get(1), o), "x:2,y:2",
-        "batch:x,hidden:y");
+    var c = new MeshHarness.Case("matmul", List.of(a, b), DType.FLOAT64, (m, xs) -> m.matmul(xs.get(0), xs.get(1), o),
+        false);
+    var values = c.values(1);
+    var ref = MeshHarness.run(c, values, "x:1", "");
+    var got = MeshHarness.run(c, values, "x:2,y:2", "batch:x,hidden:y");
     assertArrayEquals(ref.output(), got.output(), 1e-9);
     assertArrayEquals(ref.grads().get(0), got.grads().get(0), 1e-9);
     assertArrayEquals(ref.grads().get(1), got.grads().get(1), 1e-9);

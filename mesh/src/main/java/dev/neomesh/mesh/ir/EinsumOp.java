@@ -85,9 +85,35 @@ public final class EinsumOp extends Op {
     l.setPartialSum(output(), result, reduced.stream().mapToInt(Integer::intValue).toArray());
   }
 
+  /**
+   * TensorFlow's Einsum takes one or two operands, so more are contracted pairwise, left to right;
+   * each intermediate keeps the dims that the output or a later operand still needs.
+   */
   @SuppressWarnings({"unchecked", "rawtypes"})
   private static Operand<?> localEinsum(org.tensorflow.op.Ops tf, List<Operand<?>> slices, String equation) {
-    return tf.linalg.einsum((List) slices, equation);
+    String[] sides = equation.split("->", -1);
+    String[] terms = sides[0].split(",", -1);
+    if (terms.length <= 2) {
+      return tf.linalg.einsum((List) slices, equation);
+    }
+    Operand<?> acc = slices.get(0);
+    String accTerm = terms[0];
+    for (int i = 1; i < terms.length; i++) {
+      StringBuilder later = new StringBuilder(sides[1]);
+      for (int j = i + 1; j < terms.length; j++) {
+        later.append(terms[j]);
+      }
+      StringBuilder keep = new StringBuilder();
+      for (char ch : (accTerm + terms[i]).toCharArray()) {
+        if (later.indexOf(String.valueOf(ch)) >= 0 && keep.indexOf(String.valueOf(ch)) < 0) {
+          keep.append(ch);
+        }
+      }
+      String out = i == terms.length - 1 ? sides[1] : keep.toString();
+      acc = tf.linalg.einsum((List) List.of(acc, slices.get(i)), accTerm + "," + terms[i] + "->" + out);
+      accTerm = out;
+    }
+    return acc;
   }
 
   @SuppressWarnings({"unchecked", "rawtypes"})

@@ -61,8 +61,14 @@ public final class TopKOp extends Op {
       values.add(Tf.transpose(tf, top.values(), back));
       indices.add(Tf.transpose(tf, top.indices(), back));
     }
-    l.set(outputs().get(0), LaidOutTensor.of(values));
-    l.set(outputs().get(1), LaidOutTensor.of(indices));
+    l.set(outputs().get(0), splitLikeOutput(l, LaidOutTensor.of(values), i));
+    l.set(outputs().get(1), splitLikeOutput(l, LaidOutTensor.of(indices), i));
+  }
+
+  /** Every device computed the whole k dim; keep its own part if the layout splits the k dim. */
+  private LaidOutTensor splitLikeOutput(Lowering l, LaidOutTensor v, int kDimIndex) {
+    int axis = l.layout(output()).meshAxisOf(kDimIndex);
+    return axis < 0 ? v : l.impl().allsplit(v, axis, kDimIndex);
   }
 
   @SuppressWarnings({"unchecked", "rawtypes"})
