@@ -70,8 +70,12 @@ public final class MlpDemo {
   /** The loss of each step (before its update) and what one step communicates. */
   public record Result(List<Double> losses, Counters counters) {}
 
-  /** The mesh program: the fed input, the loss, and the student weights (their SGD assignments are in the graph). */
-  public record Program(MeshGraph graph, MeshTensor input, MeshTensor loss, List<MeshTensor> weights) {}
+  /**
+   * The mesh program: the fed input, the loss, the student weights {@code w1, w2} (their SGD
+   * assignments are in the graph) and the teacher's {@code teacher_w1, teacher_w2}.
+   */
+  public record Program(MeshGraph graph, MeshTensor input, MeshTensor loss, List<MeshTensor> weights,
+                        List<MeshTensor> teacher) {}
 
   /** Builds forward pass, gradients and SGD updates on a fresh graph seeded with {@code seed}. */
   public static Program build(Sizes s, long seed, double learningRate, DType dtype) {
@@ -103,7 +107,7 @@ public final class MlpDemo {
     for (int i = 0; i < weights.size(); i++) {
       m.assign(weights.get(i), m.sub(weights.get(i), m.mul(grads.get(i), learningRate)));
     }
-    return new Program(g, x, loss, weights);
+    return new Program(g, x, loss, weights, List.of(t1, t2));
   }
 
   /**
