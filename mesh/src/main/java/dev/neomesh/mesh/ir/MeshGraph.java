@@ -16,6 +16,7 @@ public final class MeshGraph {
   private final List<VariableOp> variables = new ArrayList<>();
   private final Map<String, Integer> nameCounts = new HashMap<>();
   private final long seed;
+  private MeshTensor randomStep;
 
   public MeshGraph(long seed) {
     this.seed = seed;
@@ -28,6 +29,23 @@ public final class MeshGraph {
   /** The seed of every random op in this program. */
   public long seed() {
     return seed;
+  }
+
+  /**
+   * An int64 scalar fed each run (by {@code MeshRuntime.Step.randomStep}, 0 when not set) that
+   * per-step randomness such as dropout mixes into its key, so masks differ from step to step
+   * yet are reproducible: a resumed run at step k draws what an uninterrupted one drew.
+   */
+  public MeshTensor randomStep() {
+    if (randomStep == null) {
+      randomStep = new ImportOp(this, "random_step", dev.neomesh.mesh.Shape.SCALAR, DType.INT64).output();
+    }
+    return randomStep;
+  }
+
+  /** The random-step tensor if some op uses it. */
+  public java.util.Optional<MeshTensor> randomStepIfUsed() {
+    return java.util.Optional.ofNullable(randomStep);
   }
 
   String register(Op op, String baseName) {

@@ -50,16 +50,25 @@ public final class MeshOps {
     return new RangeOp(g, dim, dtype).output();
   }
 
+  /**
+   * Layout-invariant random values: element i is a function of (graph seed, key, i) only. Use a
+   * stable key (e.g. the variable name) so weights do not change when unrelated ops are added.
+   */
   public MeshTensor randomUniform(Shape shape, DType dtype, String key, double min, double max) {
-    return new RandomOp(g, RandomOp.Kind.UNIFORM, shape, dtype, key, min, max).output();
+    return new RandomOp(g, RandomOp.Kind.UNIFORM, shape, dtype, key, min, max, null).output();
   }
 
   public MeshTensor randomNormal(Shape shape, DType dtype, String key, double mean, double stddev) {
-    return new RandomOp(g, RandomOp.Kind.NORMAL, shape, dtype, key, mean, stddev).output();
+    return new RandomOp(g, RandomOp.Kind.NORMAL, shape, dtype, key, mean, stddev, null).output();
   }
 
   public MeshTensor truncatedNormal(Shape shape, DType dtype, String key, double mean, double stddev) {
-    return new RandomOp(g, RandomOp.Kind.TRUNCATED_NORMAL, shape, dtype, key, mean, stddev).output();
+    return new RandomOp(g, RandomOp.Kind.TRUNCATED_NORMAL, shape, dtype, key, mean, stddev, null).output();
+  }
+
+  /** Uniform values that also depend on the run's random step ({@link MeshGraph#randomStep}): new each step. */
+  public MeshTensor randomUniformPerStep(Shape shape, DType dtype, String key, double min, double max) {
+    return new RandomOp(g, RandomOp.Kind.UNIFORM, shape, dtype, key, min, max, g.randomStep()).output();
   }
 
   /** A variable whose initial value is {@code init} (build it from the random ops for layout-invariant weights). */
@@ -308,13 +317,16 @@ public final class MeshOps {
     return new ShiftOp(g, x, dim, offset, wrap).output();
   }
 
-  /** Inverted dropout with a layout-invariant mask keyed by {@code key}. */
+  /**
+   * Inverted dropout. The mask is layout-invariant and keyed by {@code key} and the run's random
+   * step, so it changes every step (the trainer feeds the step) and is the same on every layout.
+   */
   public MeshTensor dropout(MeshTensor x, double rate, String key) {
     if (rate <= 0) {
       return x;
     }
-    MeshTensor keep = cast(greaterEqual(randomUniform(x.shape(), x.dtype(), key, 0, 1), scalar(rate, x.dtype())),
-        x.dtype());
+    MeshTensor u = randomUniformPerStep(x.shape(), x.dtype(), key, 0, 1);
+    MeshTensor keep = cast(greaterEqual(u, scalar(rate, x.dtype())), x.dtype());
     return mul(x, mul(keep, 1.0 / (1.0 - rate)));
   }
 

@@ -36,9 +36,15 @@ public final class RandomOp extends Op {
   private final double a;
   private final double b;
 
-  /** For UNIFORM, {@code a,b} are min and max; for the normals, mean and standard deviation. */
-  RandomOp(MeshGraph g, Kind kind, Shape shape, DType dtype, String key, double a, double b) {
-    super(g, "random_" + kind.name().toLowerCase(), List.of());
+  /**
+   * For UNIFORM, {@code a,b} are min and max; for the normals, mean and standard deviation.
+   * {@code step}, if not null, is an int64 scalar mixed into the key (per-step randomness).
+   */
+  RandomOp(MeshGraph g, Kind kind, Shape shape, DType dtype, String key, double a, double b, MeshTensor step) {
+    super(g, "random_" + kind.name().toLowerCase(), step == null ? List.of() : List.of(step));
+    if (step != null && (step.dtype() != DType.INT64 || step.shape().rank() != 0)) {
+      throw new IllegalArgumentException("a random step must be an int64 scalar, got " + step);
+    }
     if (!dtype.isFloating()) {
       throw new IllegalArgumentException("random values must be floating point, not " + dtype);
     }
@@ -76,8 +82,13 @@ public final class RandomOp extends Op {
 
   /** The uniform in (0,1) of element {@code index}: the reference the TensorFlow lowering must match. */
   public static double uniform01(long seed, String key, long index) {
+    return uniform01(seed, key, index, 0);
+  }
+
+  /** As {@link #uniform01(long, String, long)} for an op that mixes in a random step. */
+  public static double uniform01(long seed, String key, long index, long step) {
     long[] k = keys(seed, key);
-    long h = mix32((index & MASK32) ^ k[0]);
+    long h = mix32((index & MASK32) ^ k[0] ^ mix32(step & MASK32));
     h = mix32(h ^ (index >>> 32) ^ k[1]);
     return ((h >>> 8) + 0.5) / (1 << 24);
   }
@@ -90,10 +101,17 @@ public final class RandomOp extends Op {
     long[] slice = layout.sliceShape().sizes();
     long[] k = keys(graph().seed(), key);
     List<Operand<?>> out = new ArrayList<>();
+    LaidOutTensor step = inputs().isEmpty() ? null : l.get(inputs().get(0));
     for (int p = 0; p < l.mesh().size(); p++) {
       Ops tf = l.impl().tf(p);
       Operand<TInt64> index = globalIndex(tf, layout.sliceBegin(p), slice, strides);
-      out.add(Tf.cast(tf, distribution(tf, uniform(tf, index, k)), output().dtype()));
+      Operand<TInt64> k0 = tf.constant(k[0]);
+      if (step != null) {
+        @SuppressWarnings("unchecked")
+        Operand<TInt64> s = (Operand<TInt64>) step.slice(p);
+        k0 = tf.bitwise.bitwiseXor(k0, mix32(tf, tf.bitwise.bitwiseAnd(s, tf.constant(MASK32))));
+      }
+      out.add(Tf.cast(tf, distribution(tf, uniform(tf, index, k0, k[1])), output().dtype()));
     }
     l.set(output(), LaidOutTensor.of(out));
   }
@@ -124,11 +142,12 @@ public final class RandomOp extends Op {
     return tf.bitwise.bitwiseXor(tf.bitwise.rightShift(x, sixteen), x);
   }
 
-  private static Operand<org.tensorflow.types.TFloat64> uniform(Ops tf, Operand<TInt64> index, long[] k) {
+  private static Operand<org.tensorflow.types.TFloat64> uniform(Ops tf, Operand<TInt64> index, Operand<TInt64> k0,
+                                                                long k1) {
     Operand<TInt64> lo = tf.bitwise.bitwiseAnd(index, tf.constant(MASK32));
     Operand<TInt64> hi = tf.bitwise.rightShift(index, tf.constant(32L));
-    Operand<TInt64> h = mix32(tf, tf.bitwise.bitwiseXor(lo, tf.constant(k[0])));
-    h = mix32(tf, tf.bitwise.bitwiseXor(tf.bitwise.bitwiseXor(h, hi), tf.constant(k[1])));
+    Operand<TInt64> h = mix32(tf, tf.bitwise.bitwiseXor(lo, k0));
+    h = mix32(tf, tf.bitwise.bitwiseXor(tf.bitwise.bitwiseXor(h, hi), tf.constant(k1)));
     Operand<org.tensorflow.types.TFloat64> bits = tf.dtypes.cast(tf.bitwise.rightShift(h, tf.constant(8L)),
         org.tensorflow.types.TFloat64.class);
     return tf.math.mul(tf.math.add(bits, tf.constant(0.5)), tf.constant(1.0 / (1 << 24)));

@@ -9,11 +9,13 @@ import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.Result;
 import org.tensorflow.Session;
 import org.tensorflow.Tensor;
+import org.tensorflow.types.TInt64;
 
 /**
  * A mesh program lowered into one TensorFlow graph and the session that runs it: the place where
@@ -89,6 +91,7 @@ public final class MeshRuntime implements AutoCloseable {
     private final Map<MeshTensor, Tensor> feeds = new LinkedHashMap<>();
     private final List<MeshTensor> fetches = new ArrayList<>();
     private boolean updates;
+    private long randomStep;
 
     public Step feed(MeshTensor t, Tensor value) {
       feeds.put(t, value);
@@ -97,6 +100,12 @@ public final class MeshRuntime implements AutoCloseable {
 
     public Step fetch(MeshTensor t) {
       fetches.add(t);
+      return this;
+    }
+
+    /** The value of the graph's random step for this run (dropout masks differ per step); 0 if not set. */
+    public Step randomStep(long step) {
+      randomStep = step;
       return this;
     }
 
@@ -115,9 +124,15 @@ public final class MeshRuntime implements AutoCloseable {
         lowering.updates().forEach(r::addTarget);
       }
       List<double[]> out = new ArrayList<>();
-      try (Result result = r.run()) {
-        for (int i = 0; i < fetches.size(); i++) {
-          out.add(HostTensors.toDoubles(result.get(i)));
+      Optional<MeshTensor> stepTensor = lowering.graph().randomStepIfUsed();
+      try (TInt64 step = TInt64.scalarOf(randomStep)) {
+        if (stepTensor.isPresent() && !feeds.containsKey(stepTensor.get())) {
+          r.feed(lowering.placeholder(stepTensor.get()), step);
+        }
+        try (Result result = r.run()) {
+          for (int i = 0; i < fetches.size(); i++) {
+            out.add(HostTensors.toDoubles(result.get(i)));
+          }
         }
       }
       return out;
