@@ -50,6 +50,8 @@ class OpEquivalenceTest {
     cs.add(c("einsum_transpose", List.of(AB), (m, x) -> m.einsum(List.of(x.get(0)), Shape.of(B, A))));
     cs.add(c("einsum_lazy_sum_of_two", List.of(AB, BC, AB, BC),
         (m, x) -> m.add(m.matmul(x.get(0), x.get(1), AC), m.matmul(x.get(2), x.get(3), AC))));
+    cs.add(c("einsum_scalars", List.of(AB), (m, x) -> m.mul(m.reduceMean(x.get(0), Shape.SCALAR),
+        m.reduceSum(x.get(0), Shape.SCALAR))));
     cs.add(unary("neg", m -> m::neg, false));
     cs.add(unary("exp", m -> m::exp, false));
     cs.add(unary("log", m -> m::log, true));

@@ -57,9 +57,9 @@ public final class EinsumOp extends Op {
       letters.put(d.name(), (char) ('a' + letters.size()));
     }
     StringBuilder eq = new StringBuilder();
-    for (MeshTensor x : inputs()) {
-      eq.append(eq.length() > 0 ? "," : "");
-      x.shape().names().forEach(n -> eq.append(letters.get(n)));
+    for (int i = 0; i < inputs().size(); i++) {
+      eq.append(i > 0 ? "," : ""); // by index: a scalar operand has an empty term
+      inputs().get(i).shape().names().forEach(n -> eq.append(letters.get(n)));
     }
     eq.append("->");
     computed.names().forEach(n -> eq.append(letters.get(n)));
