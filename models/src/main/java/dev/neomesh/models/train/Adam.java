@@ -1,0 +1,68 @@
+package dev.neomesh.models.train;
+
+import dev.neomesh.mesh.ir.MeshOps;
+import dev.neomesh.mesh.ir.MeshTensor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Predicate;
+
+/**
+ * Adam as GPT-Neo runs it (Mesh-TensorFlow's {@code AdamWeightDecayOptimizer}):
+ * <pre>
+ *   m = β1·m + (1−β1)·g        v = β2·v + (1−β2)·g²
+ *   w −= lr·( m/(√v + ε) + wd·w )        (wd only where {@code decays} says so)
+ * </pre>
+ * with no bias correction unless {@code biasCorrection} (then {@code m/(1−β1^t)} and
+ * {@code v/(1−β2^t)}, t = step + 1, fed from the host). The slots {@code <name>/adam_m} and
+ * {@code <name>/adam_v} are variables of the parameter's shape, so they share its layout and are
+ * checkpointed with it.
+ */
+public final class Adam implements Optimizer {
+  private final double beta1;
+  private final double beta2;
+  private final double epsilon;
+  private final double weightDecay;
+  private final boolean biasCorrection;
+  private final Predicate<MeshTensor> decays;
+
+  public Adam(double beta1, double beta2, double epsilon, double weightDecay, boolean biasCorrection,
+      Predicate<MeshTensor> decays) {
+    this.beta1 = beta1;
+    this.beta2 = beta2;
+    this.epsilon = epsilon;
+    this.weightDecay = weightDecay;
+    this.biasCorrection = biasCorrection;
+    this.decays = decays;
+  }
+
+  @Override
+  public List<Update> updates(MeshOps m, List<MeshTensor> params, List<MeshTensor> grads, MeshTensor lr,
+      StepFeeds feeds) {
+    MeshTensor c1 = null;
+    MeshTensor c2 = null;
+    if (biasCorrection) {
+      c1 = feeds.scalar("adam_correction_1", t -> 1 / (1 - Math.pow(beta1, t + 1)));
+      c2 = feeds.scalar("adam_correction_2", t -> 1 / (1 - Math.pow(beta2, t + 1)));
+    }
+    List<Update> out = new ArrayList<>();
+    for (int i = 0; i < params.size(); i++) {
+      MeshTensor w = params.get(i);
+      MeshTensor g = grads.get(i);
+      String name = Optimizer.nameOf(m, w);
+      MeshTensor mSlot = m.variable(name + "/adam_m", m.zeros(w.shape(), w.dtype()), false);
+      MeshTensor vSlot = m.variable(name + "/adam_v", m.zeros(w.shape(), w.dtype()), false);
+      MeshTensor mNew = m.add(m.mul(mSlot, beta1), m.mul(g, 1 - beta1));
+      MeshTensor vNew = m.add(m.mul(vSlot, beta2), m.mul(m.square(g), 1 - beta2));
+      MeshTensor mHat = biasCorrection ? m.mul(mNew, m.cast(c1, w.dtype())) : mNew;
+      MeshTensor vHat = biasCorrection ? m.mul(vNew, m.cast(c2, w.dtype())) : vNew;
+      MeshTensor update = m.div(mHat, m.add(m.sqrt(vHat), epsilon));
+      if (weightDecay != 0 && decays.test(w)) {
+        update = m.add(update, m.mul(w, weightDecay));
+      }
+      out.add(new Update(w, m.sub(w, m.mul(update, m.cast(lr, w.dtype())))));
+      out.add(new Update(mSlot, mNew));
+      out.add(new Update(vSlot, vNew));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,28 @@
+package dev.neomesh.models.train;
+
+import dev.neomesh.mesh.ir.MeshOps;
+import dev.neomesh.mesh.ir.MeshTensor;
+import java.util.List;
+import java.util.function.Predicate;
+
+/**
+ * What the trainer needs of a model: built on a graph from int32 {@code [batch, sequence]}
+ * tokens and labels, it gives a float32 scalar loss, logits {@code [batch, sequence, vocab]}, its
+ * trainable parameters (variable values) and which of them take weight decay. The GPT of
+ * {@code dev.neomesh.models.gpt} is one; tests use small stand-ins.
+ */
+@FunctionalInterface
+public interface LanguageModel {
+  /** The built model. */
+  record Outputs(MeshTensor loss, MeshTensor logits, List<MeshTensor> parameters, Predicate<MeshTensor> decays) {}
+
+  Outputs build(MeshOps m, MeshTensor tokens, MeshTensor labels, boolean train);
+
+  /** GPT-Neo's rule: no weight decay for variables whose name contains "norm" or "bias". */
+  static Predicate<MeshTensor> decayUnlessNormOrBias(MeshOps m) {
+    return t -> {
+      String n = m.variableOp(t).name().toLowerCase(java.util.Locale.ROOT);
+      return !n.contains("norm") && !n.contains("bias");
+    };
+  }
+}

@@ -1,0 +1,28 @@
+package dev.neomesh.models.train;
+
+import dev.neomesh.mesh.ir.MeshOps;
+import dev.neomesh.mesh.ir.MeshTensor;
+import java.util.List;
+
+/**
+ * An update rule written on the mesh graph: given the parameters (variable values), their
+ * gradients and the fed learning rate, the new value of every parameter and of every slot
+ * variable it creates. Slots are variables with the parameter's shape (or a part of it), so they
+ * inherit its layout through the dim names. The caller assigns the values (directly, or gated
+ * when microbatching), which keeps the rule itself a few lines of math.
+ */
+public interface Optimizer {
+  /** {@code variable} (a variable's value) takes {@code value} at the end of the step. */
+  record Update(MeshTensor variable, MeshTensor value) {}
+
+  /**
+   * The new values. {@code lr} is a float32 scalar; {@code feeds} registers any other
+   * step-dependent scalar the rule needs.
+   */
+  List<Update> updates(MeshOps m, List<MeshTensor> params, List<MeshTensor> grads, MeshTensor lr, StepFeeds feeds);
+
+  /** The variable's mesh name (for slot names and messages). */
+  static String nameOf(MeshOps m, MeshTensor param) {
+    return m.variableOp(param).name();
+  }
+}
