@@ -9,8 +9,18 @@ import org.tensorflow.proto.ConfigProto;
  * The devices a mesh runs on, in mesh (pnum) order, and the session configuration that makes them
  * exist: {@link #virtualCpus} splits this machine's CPU into n TensorFlow devices, {@link #gpus}
  * names local GPUs, {@link #parse} takes explicit device strings (cluster tasks included).
+ * {@code target} is empty for an in-process session, or the {@code grpc://host:port} of the
+ * TensorFlow server that masters a cluster session (see {@code cluster.ClusterSpec}).
  */
-public record Devices(List<DeviceSpec> specs, ConfigProto config) {
+public record Devices(List<DeviceSpec> specs, ConfigProto config, String target) {
+  public Devices(List<DeviceSpec> specs, ConfigProto config) {
+    this(specs, config, "");
+  }
+
+  public boolean isRemote() {
+    return !target.isEmpty();
+  }
+
   public static Devices virtualCpus(int n) {
     List<DeviceSpec> specs = new ArrayList<>();
     for (int i = 0; i < n; i++) {

@@ -39,7 +39,10 @@ public final class MeshRuntime implements AutoCloseable {
     Graph graph = new Graph();
     try {
       Lowering lowering = new Lowering(program, new PlacementMeshImpl(graph, mesh, devices), rules);
-      return new MeshRuntime(graph, new Session(graph, devices.config()), lowering);
+      Session session = devices.isRemote()
+          ? org.tensorflow.RemoteSessions.connect(graph, devices.target(), devices.config())
+          : new Session(graph, devices.config());
+      return new MeshRuntime(graph, session, lowering);
     } catch (RuntimeException e) {
       graph.close();
       throw e;

@@ -1,0 +1,70 @@
+package dev.neomesh.mesh.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.neomesh.mesh.Dim;
+import dev.neomesh.mesh.LayoutRules;
+import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.NeomeshException;
+import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.ir.DType;
+import dev.neomesh.mesh.ir.Gradients;
+import dev.neomesh.mesh.ir.MeshGraph;
+import dev.neomesh.mesh.ir.MeshOps;
+import dev.neomesh.mesh.ir.MeshTensor;
+import dev.neomesh.mesh.lower.Devices;
+import dev.neomesh.mesh.lower.MeshRuntime;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A mesh spread over two TensorFlow gRPC servers (started in this JVM on free local ports) gives
+ * the same values and gradients as one device: TensorFlow's distributed runtime, not ours, moves
+ * the slices between tasks.
+ */
+class ClusterTest {
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+
+  private static List<double[]> run(Devices devices, MeshShape mesh, String layout) {
+    MeshGraph g = new MeshGraph(3);
+    MeshOps m = new MeshOps(g);
+    Dim batch = new Dim("batch", 8);
+    Dim hidden = new Dim("hidden", 16);
+    MeshTensor x = m.randomNormal(Shape.of(batch, hidden), DType.FLOAT32, "x", 0, 1);
+    MeshTensor w = m.variable("w", m.randomNormal(Shape.of(hidden, new Dim("out", 4)), DType.FLOAT32, "w", 0, 1));
+    MeshTensor y = m.tanh(m.matmul(x, w, Shape.of(batch, new Dim("out", 4))));
+    MeshTensor loss = m.reduceSum(m.square(y), Shape.SCALAR);
+    MeshTensor grad = Gradients.of(loss, List.of(w)).get(0);
+    try (MeshRuntime rt = MeshRuntime.create(g, mesh, LayoutRules.parse(layout), devices)) {
+      rt.initialize();
+      return new ArrayList<>(rt.step().fetch(loss).fetch(grad).run());
+    }
+  }
+
+  @Test
+  void twoTasksEqualOneDevice() throws IOException {
+    ClusterSpec spec = new ClusterSpec(List.of("localhost:" + freePort(), "localhost:" + freePort()), 2);
+    Worker.start(spec, 0);
+    Worker.start(spec, 1);
+    assertEquals(4, spec.devices().size());
+    List<double[]> ref = run(Devices.virtualCpus(1), MeshShape.parse("x:1"), "");
+    List<double[]> got = run(spec.devices(), MeshShape.parse("x:2,y:2"), "batch:x,hidden:y");
+    assertArrayEquals(ref.get(0), got.get(0), 1e-4 * Math.abs(ref.get(0)[0]));
+    assertArrayEquals(ref.get(1), got.get(1), 1e-4);
+  }
+
+  @Test
+  void badAddressesAreNamed() {
+    var e = assertThrows(NeomeshException.class, () -> ClusterSpec.parse("localhost", 1));
+    assertEquals("Cluster address \"localhost\" is not host:port, e.g. \"localhost:2222\"", e.getMessage());
+  }
+}
