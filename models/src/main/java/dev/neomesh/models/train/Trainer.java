@@ -1,0 +1,349 @@
+package dev.neomesh.models.train;
+
+import dev.neomesh.data.Batch;
+import dev.neomesh.data.DatasetConfig;
+import dev.neomesh.data.InputPipeline;
+import dev.neomesh.data.tokenizer.Tokenizer;
+import dev.neomesh.mesh.LayoutRules;
+import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.NeomeshException;
+import dev.neomesh.mesh.ckpt.Checkpoints;
+import dev.neomesh.mesh.ir.MeshGraph;
+import dev.neomesh.mesh.ir.MeshOps;
+import dev.neomesh.mesh.ir.MeshTensor;
+import dev.neomesh.mesh.lower.Devices;
+import dev.neomesh.mesh.lower.HostTensors;
+import dev.neomesh.mesh.lower.MeshRuntime;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import org.tensorflow.Tensor;
+
+/**
+ * Trains a {@link LanguageModel} as GPT-Neo's main loop does: builds the training program,
+ * lowers it on the config's mesh and layout, restores the latest checkpoint of
+ * {@code model_path} (any mesh or layout may have written it), seeks the input pipeline to that
+ * step, and trains to {@code train_steps}, checkpointing every {@code steps_per_checkpoint} steps
+ * (keeping the last {@value #KEEP}) and evaluating after each checkpoint when {@code eval_steps > 0}.
+ * Dropout masks are keyed on the step through the graph's random step, so a resumed run computes
+ * exactly the losses an uninterrupted one would have.
+ */
+public final class Trainer {
+  /** Checkpoints kept. */
+  public static final int KEEP = 5;
+
+  private final TrainSettings s;
+  private final LanguageModel lm;
+  private final PrintStream out;
+
+  public Trainer(TrainSettings settings, LanguageModel model, PrintStream out) {
+    this.s = settings;
+    this.lm = model;
+    this.out = out;
+  }
+
+  /** What a training run did: the first step it ran, the step it reached, and each step's loss. */
+  public record Result(long startStep, long endStep, List<Double> losses, double tokensPerSecond) {}
+
+  /** Evaluation metrics: mean loss, GPT-Neo's perplexity (mean of exp(batch loss)) and bits per byte. */
+  public record EvalResult(long step, double loss, double perplexity, double bitsPerByte) {}
+
+  // ------------------------------------------------------------------------------- placement
+
+  /** The mesh, checked against the devices; a clear error when their counts differ. */
+  public MeshShape mesh() {
+    return MeshShape.parse(s.meshShape());
+  }
+
+  public Devices devices() {
+    MeshShape mesh = mesh();
+    if (s.devices() == null || s.devices().isEmpty()) {
+      return Devices.virtualCpus(mesh.size());
+    }
+    if (s.devices().size() != mesh.size()) {
+      throw new NeomeshException("mesh_shape \"" + s.meshShape() + "\" has " + mesh.size() + " devices but "
+          + s.devices().size() + " were given (" + String.join(",", s.devices()) + "): give exactly " + mesh.size()
+          + " devices with --devices/--gpu_ids, or set a mesh of " + s.devices().size() + " devices, e.g. --set mesh_shape=x:"
+          + s.devices().size());
+    }
+    return Devices.parse(s.devices());
+  }
+
+  private MeshRuntime lower(MeshGraph g) {
+    return MeshRuntime.create(g, mesh(), LayoutRules.parse(s.layout()), devices());
+  }
+
+  private List<InputPipeline.Source> sources() {
+    return InputPipeline.sources(s.datasetConfigs(), s.datasets());
+  }
+
+  /** The number of microbatches per step for this mesh and layout. */
+  public int microbatches() {
+    return Microbatching.count(s.tokensPerMbPerReplica(), s.nCtx(), s.trainBatchSize(),
+        Microbatching.replicas(mesh(), LayoutRules.parse(s.layout())));
+  }
+
+  // -------------------------------------------------------------------------------- training
+
+  /** Trains from the latest checkpoint (or from scratch) to {@code train_steps}. */
+  public Result train() {
+    int micro = microbatches();
+    TrainProgram p = TrainProgram.build(lm, s.seed(), s.trainBatchSize(), s.nCtx(), micro, s.schedule(), s.optimizer());
+    List<Double> losses = new ArrayList<>();
+    long tokensPerStep = (long) s.trainBatchSize() * s.nCtx();
+    try (MeshRuntime rt = lower(p.graph())) {
+      rt.initialize();
+      long start = Checkpoints.restoreLatest(rt, s.modelPath()).map(Checkpoints.Checkpoint::step).orElse(0L);
+      if (start > 0) {
+        out.println("resumed from checkpoint step " + start + " in " + s.modelPath());
+      }
+      if (start >= s.trainSteps()) {
+        out.println("already trained to step " + start + " (train_steps " + s.trainSteps() + ")");
+        return new Result(start, start, losses, 0);
+      }
+      out.printf(Locale.ROOT, "training %s to step %d on mesh %s (layout %s), %d devices, batch %d x %d tokens%s%n",
+          s.modelPath(), s.trainSteps(), s.meshShape(), s.layout().isBlank() ? "none" : s.layout(), mesh().size(),
+          s.trainBatchSize(), s.nCtx(), micro > 1 ? ", " + micro + " microbatches" : "");
+      double stepSeconds = 0;
+      long timedSteps = 0;
+      try (InputPipeline data = InputPipeline.train(sources(), InputPipeline.Options.of(s.nCtx(), s.trainBatchSize(),
+          s.seed(), s.baseDir()));
+          MetricsLog metrics = new MetricsLog(s.modelPath());
+          Progress progress = new Progress("train", start, s.trainSteps(), s.progressBar(), out)) {
+        data.seek(start);
+        long intervalStart = System.nanoTime();
+        long intervalSteps = 0;
+        double intervalLoss = 0;
+        for (long step = start; step < s.trainSteps(); step++) {
+          Batch b = data.next();
+          if (b.step() != step) {
+            throw new IllegalStateException("input pipeline at step " + b.step() + ", trainer at " + step);
+          }
+          long t0 = System.nanoTime();
+          TrainProgram.StepResult r = p.runStep(rt, step, b.inputs(), b.labels());
+          double dt = (System.nanoTime() - t0) / 1e9;
+          if (step > start) { // the first step includes TensorFlow's graph optimisation
+            stepSeconds += dt;
+            timedSteps++;
+          }
+          if (!Double.isFinite(r.loss())) {
+            throw new NeomeshException("loss is " + r.loss() + " at step " + step + ": training diverged. Lower lr, "
+                + "add warmup_steps or gradient_clipping, and resume from the last checkpoint in " + s.modelPath());
+          }
+          losses.add(r.loss());
+          intervalSteps++;
+          intervalLoss += r.loss();
+          long done = step + 1;
+          progress.step(done, String.format(Locale.ROOT, "loss %.4f", r.loss()));
+          if (done % s.logEvery() == 0 || done == s.trainSteps()) {
+            double seconds = (System.nanoTime() - intervalStart) / 1e9;
+            double tps = intervalSteps * tokensPerStep / seconds;
+            double lr = s.schedule().at(step);
+            Map<String, Object> v = new LinkedHashMap<>();
+            v.put("loss", intervalLoss / intervalSteps);
+            v.put("lr", lr);
+            v.put("tokens_per_sec", tps);
+            v.put("seconds", seconds);
+            v.put("grad_norm", r.gradNorm());
+            metrics.log(done, v, "train");
+            progress.line(String.format(Locale.ROOT, "step %d/%d  loss %.4f  lr %.3g  %.0f tokens/s", done,
+                s.trainSteps(), intervalLoss / intervalSteps, lr, tps));
+            intervalStart = System.nanoTime();
+            intervalSteps = 0;
+            intervalLoss = 0;
+          }
+          boolean last = done == s.trainSteps();
+          if (done % s.stepsPerCheckpoint() == 0 || last) {
+            Checkpoints.save(rt, s.modelPath(), done, KEEP);
+            if (s.evalSteps() > 0) {
+              EvalResult e = evaluate();
+              Map<String, Object> v = new LinkedHashMap<>();
+              v.put("eval", true);
+              v.put("loss", e.loss());
+              v.put("perplexity", e.perplexity());
+              v.put("bits_per_byte", e.bitsPerByte());
+              metrics.log(done, v, "eval");
+              progress.line(describe(e));
+            }
+            intervalStart = System.nanoTime();
+          }
+        }
+      }
+      double tps = timedSteps > 0 ? timedSteps * tokensPerStep / stepSeconds : 0;
+      out.printf(Locale.ROOT, "trained steps %d..%d: final loss %.4f, %.0f tokens/s (training steps only); "
+          + "checkpoint %s%n", start + 1, s.trainSteps(), losses.get(losses.size() - 1), tps,
+          s.modelPath().resolve("ckpt-" + s.trainSteps()));
+      return new Result(start, s.trainSteps(), losses, tps);
+    }
+  }
+
+  public static String describe(EvalResult e) {
+    return String.format(Locale.ROOT, "eval at step %d: loss %.4f  perplexity %.3f  bits per byte %.4f", e.step(),
+        e.loss(), e.perplexity(), e.bitsPerByte());
+  }
+
+  // ------------------------------------------------------------------------------ evaluation
+
+  /** A forward-only program (no dropout) with the given batch, for eval and sampling. */
+  private record Forward(MeshGraph graph, MeshTensor tokens, MeshTensor labels, LanguageModel.Outputs model) {}
+
+  private Forward forward(int batch) {
+    MeshGraph g = new MeshGraph(s.seed());
+    MeshOps m = new MeshOps(g);
+    MeshTensor tokens = TrainProgram.tokensImport(m, "tokens", batch, s.nCtx());
+    MeshTensor labels = TrainProgram.tokensImport(m, "labels", batch, s.nCtx());
+    LanguageModel.Outputs o = lm.build(m, tokens, labels, false);
+    dev.neomesh.mesh.Shape order = dev.neomesh.mesh.Shape.of(tokens.shape().dim("batch"),
+        tokens.shape().dim("sequence"), o.logits().shape().dim("vocab"));
+    MeshTensor logits = m.transpose(o.logits(), order); // row-major [batch, sequence, vocab] on the host
+    return new Forward(g, tokens, labels, new LanguageModel.Outputs(o.loss(), logits, o.parameters(), o.decays()));
+  }
+
+  private Checkpoints.Checkpoint restoreOrFail(MeshRuntime rt, String what) {
+    Optional<Checkpoints.Checkpoint> c = Checkpoints.restoreLatest(rt, s.modelPath());
+    if (c.isEmpty()) {
+      throw new NeomeshException("no checkpoint in " + s.modelPath() + " to " + what + ": train first (run without "
+          + "--eval/--predict), or point model_path at a trained run");
+    }
+    return c.get();
+  }
+
+  /**
+   * Evaluates the latest checkpoint on {@code eval_steps} batches of the eval set (the datasets'
+   * {@code eval_path}), always the same batches. Bits per byte: loss/ln 2 times tokens per byte
+   * (1 for the char tokenizer; GPT-Neo's 0.29335 for GPT-2 tokens).
+   */
+  public EvalResult evaluate() {
+    if (s.evalSteps() <= 0) {
+      throw new NeomeshException("eval_steps is " + s.evalSteps() + ": set eval_steps > 0 (e.g. --set eval_steps=10) "
+          + "to evaluate");
+    }
+    Forward f = forward(s.evalBatchSize());
+    List<InputPipeline.Source> sources = sources();
+    for (InputPipeline.Source src : sources) {
+      if (!src.config().hasEval()) {
+        throw new NeomeshException("dataset " + src.config().id() + " (" + src.config().source() + ") has no eval_path: "
+            + "add one to evaluate, or set eval_steps to 0");
+      }
+    }
+    double tokensPerByte = "char".equals(sources.get(0).config().tokenizerPath()) ? 1.0 : 0.29335;
+    try (MeshRuntime rt = lower(f.graph());
+        InputPipeline data = InputPipeline.eval(sources, InputPipeline.Options.of(s.nCtx(), s.evalBatchSize(),
+            s.seed(), s.baseDir()))) {
+      rt.initialize();
+      Checkpoints.Checkpoint c = restoreOrFail(rt, "evaluate");
+      double sum = 0;
+      double ppl = 0;
+      for (long i = 0; i < s.evalSteps(); i++) {
+        Batch b = data.next();
+        try (Tensor x = HostTensors.ofInts(f.tokens().shape(), b.inputs());
+            Tensor y = HostTensors.ofInts(f.labels().shape(), b.labels())) {
+          double loss = rt.step().feed(f.tokens(), x).feed(f.labels(), y).fetch(f.model().loss()).run().get(0)[0];
+          sum += loss;
+          ppl += Math.exp(loss);
+        }
+      }
+      double loss = sum / s.evalSteps();
+      return new EvalResult(c.step(), loss, ppl / s.evalSteps(), loss * tokensPerByte / Math.log(2));
+    }
+  }
+
+  // -------------------------------------------------------------------------------- sampling
+
+  /** The decoded samples of one {@link #predict} call and the file they were written to. */
+  public record Predictions(List<String> samples, java.nio.file.Path file) {}
+
+  /**
+   * Samples continuations of {@code prompt} from the latest checkpoint, GPT-Neo's way: the prompt's
+   * last n_ctx tokens, then one token at a time by Gumbel-max with temperature 0.9
+   * ({@code argmax(logits + 0.9·gumbel)}, i.e. sampling softmax(logits/0.9)), until every row has
+   * an EOS, reached n_ctx, or {@code predict_max_steps} tokens. Each row is cut at its first EOS
+   * and written to {@code model_path/predictions_<step>.txt} between GPT-Neo's SAMPLE markers.
+   */
+  public Predictions predict(String prompt, Tokenizer tokenizer, int eosId, int paddingId) {
+    int batch = s.predictBatchSize();
+    int n = s.nCtx();
+    int[] ids = tokenizer.encode(prompt);
+    if (ids.length == 0) {
+      ids = new int[] {eosId};
+    }
+    if (ids.length > n - 1) {
+      ids = java.util.Arrays.copyOfRange(ids, ids.length - (n - 1), ids.length);
+    }
+    int start = ids.length;
+    int end = s.predictMaxSteps() != null ? Math.min(n, start + s.predictMaxSteps()) : n;
+    int[] rows = new int[batch * n];
+    java.util.Arrays.fill(rows, paddingId);
+    for (int r = 0; r < batch; r++) {
+      System.arraycopy(ids, 0, rows, r * n, start);
+    }
+    Forward f = forward(batch);
+    java.util.Random random = new java.util.Random(s.seed());
+    boolean[] done = new boolean[batch];
+    int[] length = new int[batch];
+    java.util.Arrays.fill(length, end);
+    Checkpoints.Checkpoint c;
+    try (MeshRuntime rt = lower(f.graph())) {
+      rt.initialize();
+      c = restoreOrFail(rt, "sample from");
+      int vocab = s.nVocab();
+      for (int pos = start; pos < end; pos++) {
+        double[] logits;
+        try (Tensor x = HostTensors.ofInts(f.tokens().shape(), rows);
+            Tensor y = HostTensors.ofInts(f.labels().shape(), rows)) {
+          logits = rt.step().feed(f.tokens(), x).feed(f.labels(), y).fetch(f.model().logits()).run().get(0);
+        }
+        for (int r = 0; r < batch; r++) {
+          int base = (r * n + pos - 1) * vocab;
+          int best = 0;
+          double bestV = Double.NEGATIVE_INFINITY;
+          for (int v = 0; v < vocab; v++) {
+            double u = Math.max(random.nextDouble(), 1e-20);
+            double val = logits[base + v] + 0.9 * -Math.log(-Math.log(u));
+            if (val > bestV) {
+              bestV = val;
+              best = v;
+            }
+          }
+          rows[r * n + pos] = best;
+          if (best == eosId && !done[r]) {
+            done[r] = true;
+            length[r] = pos;
+          }
+        }
+        boolean all = true;
+        for (boolean d : done) {
+          all &= d;
+        }
+        if (all) {
+          break;
+        }
+      }
+    }
+    List<String> samples = new ArrayList<>();
+    StringBuilder file = new StringBuilder();
+    for (int r = 0; r < batch; r++) {
+      int[] row = java.util.Arrays.copyOfRange(rows, r * n, r * n + length[r]);
+      String text = tokenizer.decode(row);
+      samples.add(text);
+      file.append("=".repeat(40)).append(" SAMPLE ").append(r).append(' ').append("=".repeat(40)).append("\n\n");
+      file.append(text).append("\n\n").append("=".repeat(80)).append('\n');
+    }
+    java.nio.file.Path path = s.modelPath().resolve("predictions_" + c.step() + ".txt");
+    try {
+      java.nio.file.Files.writeString(path, file.toString());
+    } catch (java.io.IOException e) {
+      throw new NeomeshException("cannot write " + path + ": " + e + ". Make model_path writable", e);
+    }
+    return new Predictions(samples, path);
+  }
+
+  /** The tokenizer, EOS and padding ids of the first dataset (GPT-Neo takes the encoder from it). */
+  public DatasetConfig firstDataset() {
+    return sources().get(0).config();
+  }
+}

@@ -1,0 +1,143 @@
+package dev.neomesh.models.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.neomesh.data.CreateTfRecords;
+import dev.neomesh.data.DatasetEntry;
+import dev.neomesh.data.tokenizer.CharTokenizer;
+import dev.neomesh.mesh.NeomeshException;
+import dev.neomesh.mesh.ckpt.Checkpoints;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The trainer on a tiny stand-in model and a tiny character dataset made in a temporary folder. */
+class TrainerTest {
+  @TempDir
+  static Path data;
+
+  @BeforeAll
+  static void makeDataset() throws IOException {
+    StringBuilder text = new StringBuilder();
+    for (int i = 0; i < 400; i++) {
+      text.append("the quick brown fox ").append(i % 7).append(" jumps over the lazy dog. ");
+    }
+    Path in = data.resolve("in");
+    Files.createDirectories(in);
+    Files.writeString(in.resolve("a.txt"), text.toString());
+    Files.writeString(in.resolve("b.txt"), text.reverse().toString());
+    CharTokenizer chars = new CharTokenizer();
+    PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
+    CreateTfRecords.run(new CreateTfRecords.Options(in.resolve("a.txt").toString(), "train", data.resolve("train"), 1000,
+        chars, 10, chars.eosId(), 256, 1, false), quiet);
+    CreateTfRecords.run(new CreateTfRecords.Options(in.resolve("b.txt").toString(), "eval", data.resolve("eval"), 1000,
+        chars, 10, chars.eosId(), 256, 1, false), quiet);
+    Path configs = data.resolve("dataset_configs");
+    Files.createDirectories(configs);
+    Files.writeString(configs.resolve("tiny.json"), "{\"n_vocab\": 256, \"path\": \"train/*.tfrecords\", "
+        + "\"eval_path\": \"eval/*.tfrecords\", \"tokenizer_path\": \"char\", \"eos_id\": 1, \"padding_id\": 0}");
+  }
+
+  static TrainSettings settings(Path modelPath, String mesh, String layout, long steps, Integer tokensPerMb) {
+    return new TrainSettings(modelPath, data, data.resolve("dataset_configs"),
+        List.of(new DatasetEntry("tiny", 1, DatasetEntry.DOCUMENTS_RANDOM, 1.0)), mesh, layout, List.of(), 16, 256, 8, 4,
+        2, steps, 2, 5, 2, 3, new LearningRateSchedule(0.05, LearningRateSchedule.Decay.COSINE, 8, 2),
+        OptimizerSettings.adam(0.9, 0.95, 1e-8, 0.01).withClipping(1.0), tokensPerMb, 8, false);
+  }
+
+  static Trainer.Result train(TrainSettings s, double dropout) {
+    return new Trainer(s, new TinyLm(256, 16, dropout), new PrintStream(new ByteArrayOutputStream())).train();
+  }
+
+  static void assertSameLosses(List<Double> want, List<Double> got, double tol) {
+    assertEquals(want.size(), got.size());
+    for (int i = 0; i < want.size(); i++) {
+      assertEquals(want.get(i), got.get(i), tol, "step " + i);
+    }
+  }
+
+  @Test
+  void resumedRunHasTheLossesOfAnUninterruptedOne(@TempDir Path runs) throws IOException {
+    Trainer.Result full = train(settings(runs.resolve("full"), "x:1", "", 8, null), 0.2);
+    assertTrue(full.losses().get(7) < full.losses().get(0), "loss falls: " + full.losses());
+    Trainer.Result first = train(settings(runs.resolve("resumed"), "x:1", "", 5, null), 0.2); // checkpoints 3 and 5
+    Trainer.Result rest = train(settings(runs.resolve("resumed"), "x:1", "", 8, null), 0.2);
+    assertEquals(5, rest.startStep());
+    List<Double> joined = new ArrayList<>(first.losses());
+    joined.addAll(rest.losses());
+    assertSameLosses(full.losses(), joined, 1e-6);
+    List<String> lines = Files.readAllLines(runs.resolve("resumed/metrics.jsonl"));
+    assertTrue(lines.stream().anyMatch(l -> l.startsWith("{\"step\":8,\"loss\":")), lines.toString());
+    assertTrue(lines.stream().anyMatch(l -> l.contains("\"eval\":true") && l.contains("bits_per_byte")), lines.toString());
+    try (var files = Files.list(runs.resolve("resumed"))) {
+      assertTrue(files.anyMatch(f -> f.getFileName().toString().startsWith("events.out.tfevents.")));
+    }
+    assertEquals(List.of(3L, 5L, 6L, 8L), Checkpoints.list(runs.resolve("resumed")).stream()
+        .map(Checkpoints.Checkpoint::step).toList());
+  }
+
+  @Test
+  void dropoutMasksChangeFromStepToStep(@TempDir Path runs) {
+    // with a constant lr of 0 the weights never move, so differing losses on a repeated batch come from dropout only
+    TrainSettings s = settings(runs.resolve("a"), "x:1", "", 4, null);
+    TrainSettings frozen = new TrainSettings(s.modelPath(), s.baseDir(), s.datasetConfigs(), s.datasets(), s.meshShape(),
+        s.layout(), s.devices(), s.nCtx(), s.nVocab(), s.trainBatchSize(), s.evalBatchSize(), s.predictBatchSize(), 2, 0,
+        s.seed(), 1, 100, LearningRateSchedule.constant(0), OptimizerSettings.adam(0.9, 0.95, 1e-8, 0), null, 8, false);
+    Trainer.Result withDropout = train(frozen, 0.5);
+    assertNotEquals(withDropout.losses().get(0), withDropout.losses().get(1));
+  }
+
+  @Test
+  void checkpointWrittenOnOneMeshResumesOnAnother(@TempDir Path runs) {
+    Trainer.Result full = train(settings(runs.resolve("full"), "x:1", "", 8, null), 0.2);
+    train(settings(runs.resolve("moved"), "x:4", "batch:x", 5, null), 0.2);
+    Trainer.Result rest = train(settings(runs.resolve("moved"), "x:2,y:2", "batch:x,hidden:y", 8, null), 0.2);
+    assertEquals(5, rest.startStep());
+    assertSameLosses(full.losses().subList(5, 8), rest.losses(), 1e-4);
+  }
+
+  @Test
+  void microbatchesGiveTheFullBatchUpdate(@TempDir Path runs) {
+    Trainer.Result full = train(settings(runs.resolve("full"), "x:1", "", 4, null), 0);
+    Trainer.Result micro = train(settings(runs.resolve("micro"), "x:1", "", 4, 32), 0); // 2 rows per microbatch
+    assertEquals(4, new Trainer(settings(runs.resolve("m"), "x:1", "", 4, 32), new TinyLm(256, 16, 0), System.out)
+        .microbatches());
+    assertSameLosses(full.losses(), micro.losses(), 1e-5);
+  }
+
+  @Test
+  void evaluateAndPredictFromTheLatestCheckpoint(@TempDir Path runs) throws IOException {
+    TrainSettings s = settings(runs.resolve("run"), "x:2", "batch:x", 3, null);
+    train(s, 0);
+    Trainer t = new Trainer(s, new TinyLm(256, 16, 0), new PrintStream(new ByteArrayOutputStream()));
+    Trainer.EvalResult e = t.evaluate();
+    assertEquals(3, e.step());
+    assertTrue(e.loss() > 0 && e.perplexity() > 1);
+    assertEquals(e.loss() / Math.log(2), e.bitsPerByte(), 1e-9);
+    Trainer.Predictions p = t.predict("the quick", new CharTokenizer(), 1, 0);
+    assertEquals(2, p.samples().size());
+    assertTrue(p.samples().get(0).startsWith("the quick"));
+    assertTrue(Files.readString(p.file()).contains("======================================== SAMPLE 0 "));
+  }
+
+  @Test
+  void deviceCountMustMatchTheMesh(@TempDir Path runs) {
+    TrainSettings s = settings(runs.resolve("d"), "x:4", "batch:x", 1, null);
+    TrainSettings two = new TrainSettings(s.modelPath(), s.baseDir(), s.datasetConfigs(), s.datasets(), s.meshShape(),
+        s.layout(), List.of("/device:CPU:0", "/device:CPU:1"), s.nCtx(), s.nVocab(), s.trainBatchSize(),
+        s.evalBatchSize(), s.predictBatchSize(), 1, 0, s.seed(), 1, 1, s.schedule(), s.optimizer(), null, 8, false);
+    NeomeshException e = assertThrows(NeomeshException.class, () -> new Trainer(two, new TinyLm(256, 16, 0),
+        System.out).train());
+    assertTrue(e.getMessage().contains("4 devices but 2 were given"), e.getMessage());
+  }
+}
