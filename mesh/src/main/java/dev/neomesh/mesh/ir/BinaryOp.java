@@ -18,10 +18,16 @@ public final class BinaryOp extends Op {
   /** The functions; comparisons and logic produce bool tensors and have no gradient. */
   public enum Kind {
     ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM, POW, FLOOR_MOD, FLOOR_DIV,
-    EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL, LOGICAL_AND, LOGICAL_OR;
+    EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL, LOGICAL_AND, LOGICAL_OR,
+    /** The backward kernels of relu, tanh and sigmoid: one fused pass instead of three ops. */
+    RELU_GRAD, TANH_GRAD, SIGMOID_GRAD;
 
     boolean isComparison() {
-      return ordinal() >= EQUAL.ordinal();
+      return ordinal() >= EQUAL.ordinal() && ordinal() <= LOGICAL_OR.ordinal();
+    }
+
+    boolean isDifferentiable() {
+      return ordinal() <= POW.ordinal();
     }
   }
 
@@ -52,7 +58,7 @@ public final class BinaryOp extends Op {
 
   @Override
   public boolean hasGradient() {
-    return !kind.isComparison() && kind != Kind.FLOOR_MOD && kind != Kind.FLOOR_DIV && super.hasGradient();
+    return kind.isDifferentiable() && super.hasGradient();
   }
 
   @Override
@@ -97,6 +103,9 @@ public final class BinaryOp extends Op {
       case GREATER_EQUAL -> tf.math.greaterEqual(x, y);
       case LOGICAL_AND -> tf.math.logicalAnd(x, y);
       case LOGICAL_OR -> tf.math.logicalOr(x, y);
+      case RELU_GRAD -> tf.nn.reluGrad(x, y);
+      case TANH_GRAD -> tf.math.tanhGrad(x, y);
+      case SIGMOID_GRAD -> tf.math.sigmoidGrad(x, y);
     };
   }
 

@@ -182,6 +182,13 @@ public final class MeshOps {
   public MeshTensor logicalAnd(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.LOGICAL_AND, a, b); }
   public MeshTensor logicalOr(MeshTensor a, MeshTensor b) { return binary(BinaryOp.Kind.LOGICAL_OR, a, b); }
 
+  /** {@code dy * (x > 0)} in one fused kernel: the gradient of relu. */
+  public MeshTensor reluGrad(MeshTensor dy, MeshTensor x) { return binary(BinaryOp.Kind.RELU_GRAD, dy, x); }
+  /** {@code dy * (1 - y^2)} for {@code y = tanh(x)}. */
+  public MeshTensor tanhGrad(MeshTensor y, MeshTensor dy) { return binary(BinaryOp.Kind.TANH_GRAD, y, dy); }
+  /** {@code dy * y * (1 - y)} for {@code y = sigmoid(x)}. */
+  public MeshTensor sigmoidGrad(MeshTensor y, MeshTensor dy) { return binary(BinaryOp.Kind.SIGMOID_GRAD, y, dy); }
+
   private MeshTensor s(double v, MeshTensor like) {
     return scalar(v, like.dtype());
   }

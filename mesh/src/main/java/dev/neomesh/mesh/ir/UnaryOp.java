@@ -77,9 +77,9 @@ public final class UnaryOp extends Op {
       case LOG -> m.div(dy, x);
       case SQRT -> m.div(m.mul(dy, 0.5), y);
       case RSQRT -> m.mul(m.mul(dy, -0.5), m.mul(y, m.square(y)));
-      case TANH -> m.mul(dy, m.sub(1.0, m.square(y)));
-      case SIGMOID -> m.mul(dy, m.mul(y, m.sub(1.0, y)));
-      case RELU -> m.mul(dy, m.cast(m.greater(x, 0.0), x.dtype()));
+      case TANH -> m.tanhGrad(y, dy);
+      case SIGMOID -> m.sigmoidGrad(y, dy);
+      case RELU -> m.reluGrad(dy, x);
       case ABS -> m.mul(dy, m.sign(x));
       case SIN -> m.mul(dy, m.cos(x));
       case COS -> m.neg(m.mul(dy, m.sin(x)));
