@@ -1,0 +1,42 @@
+package dev.neomesh.layout;
+
+import dev.neomesh.mesh.LayoutRules;
+import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.lower.Counters;
+import java.util.Map;
+
+/**
+ * The cost of one training step of a graph on a mesh under a layout, per device: memory, what the
+ * lowering communicates (the same keys and numbers as {@link Counters#entries()}), FLOPs and the
+ * estimated time.
+ */
+public record Cost(MeshShape mesh, LayoutRules rules, Memory memory, Map<String, Counters.Entry> communication,
+                   long flops, Time time) {
+
+  /**
+   * Bytes per device. Parameters: trainable variables; gradients: one per parameter; optimizer: the
+   * non-trainable variables of the graph plus the slots the options add per parameter; activations:
+   * the peak of live intermediate tensors.
+   */
+  public record Memory(long parameters, long gradients, long optimizer, long activations) {
+    public long total() {
+      return parameters + gradients + optimizer + activations;
+    }
+  }
+
+  /** Seconds per step: einsum and elementwise work, per-op overhead, collectives; total is their sum. */
+  public record Time(double compute, double overhead, double communication) {
+    public double total() {
+      return compute + overhead + communication;
+    }
+  }
+
+  /** Bytes each device contributes to collectives in one step. */
+  public long bytesCommunicated() {
+    return communication.values().stream().mapToLong(Counters.Entry::bytesPerDevice).sum();
+  }
+
+  public double seconds() {
+    return time.total();
+  }
+}

@@ -1,0 +1,121 @@
+package dev.neomesh.layout;
+
+import dev.neomesh.mesh.Dim;
+import dev.neomesh.mesh.LayoutException;
+import dev.neomesh.mesh.LayoutRules;
+import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.ir.ConcatOp;
+import dev.neomesh.mesh.ir.EinsumOp;
+import dev.neomesh.mesh.ir.MeshGraph;
+import dev.neomesh.mesh.ir.MeshTensor;
+import dev.neomesh.mesh.ir.Op;
+import dev.neomesh.mesh.ir.PadOp;
+import dev.neomesh.mesh.ir.SliceOp;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Every reason a layout cannot lower a graph on a mesh, not just the first: per tensor, two dims
+ * on one mesh axis or a split dim its axis does not divide; per einsum, the same for the union of
+ * its input shapes (the shape the lowering lays out to find the summed axes); per slice, pad and
+ * concat, a split dim they work along. The trainer runs it before it lowers anything.
+ */
+public final class LayoutValidator {
+  private LayoutValidator() {}
+
+  /** One violation: what (a tensor, or an op's working shape), which dim, which rule, and the fix. */
+  public record Violation(String tensor, String dim, String rule, String message) {
+    @Override
+    public String toString() {
+      return message;
+    }
+  }
+
+  public static List<Violation> validate(MeshGraph graph, MeshShape mesh, LayoutRules rules) {
+    List<Violation> out = new ArrayList<>();
+    for (Op op : graph.ops()) {
+      for (MeshTensor t : op.outputs()) {
+        checkShape("tensor \"" + t.name() + "\"", t.shape(), mesh, rules, out);
+      }
+    }
+    for (Op op : graph.ops()) {
+      if (op instanceof EinsumOp) {
+        Shape union = Shape.SCALAR;
+        for (MeshTensor x : op.inputs()) {
+          union = union.union(x.shape());
+        }
+        checkShape("the inputs of " + op.name() + " (their union)", union, mesh, rules, out);
+      } else if (op instanceof SliceOp || op instanceof PadOp || op instanceof ConcatOp) {
+        String dim = (String) CompiledGraph.field(op, "dim");
+        Optional<String> axis = rules.axisFor(dim);
+        if (axis.isPresent() && mesh.axisIndex(axis.get()) >= 0) {
+          String rule = dim + ":" + axis.get();
+          out.add(new Violation(op.name(), dim, rule, "Op \"" + op.name() + "\" works along dim \"" + dim
+              + "\", which rule \"" + rule + "\" splits over mesh axis \"" + axis.get() + "\" (tensors "
+              + op.inputs().stream().map(MeshTensor::name).toList() + "). Slice, concat and pad need that dim unsplit:"
+              + " drop the rule for \"" + dim + "\""));
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Throws one {@link LayoutException} listing every violation (grouped by rule), or returns quietly. */
+  public static void check(MeshGraph graph, MeshShape mesh, LayoutRules rules) {
+    List<Violation> all = validate(graph, mesh, rules);
+    if (all.isEmpty()) {
+      return;
+    }
+    throw new LayoutException("Layout \"" + rules + "\" cannot be used on mesh \"" + mesh + "\": " + all.size()
+        + " violation(s)\n" + summary(all));
+  }
+
+  /** One line per distinct (rule, kind of problem), with how many tensors it hits and the first of them. */
+  public static String summary(List<Violation> all) {
+    Map<String, List<Violation>> byRule = new LinkedHashMap<>();
+    for (Violation v : all) {
+      String kind = v.message().contains("not divisible") ? "divisibility" : v.message().contains("both split")
+          ? "shared axis" : "unsplit";
+      byRule.computeIfAbsent(v.rule() + " " + kind, k -> new ArrayList<>()).add(v);
+    }
+    StringBuilder sb = new StringBuilder();
+    byRule.forEach((k, vs) -> sb.append("  - ").append(vs.get(0).message())
+        .append(vs.size() > 1 ? " [and " + (vs.size() - 1) + " more like it]" : "").append('\n'));
+    return sb.toString();
+  }
+
+  private static void checkShape(String what, Shape shape, MeshShape mesh, LayoutRules rules, List<Violation> out) {
+    String[] dimOnAxis = new String[mesh.rank()];
+    for (Dim d : shape.dims()) {
+      Optional<String> axisName = rules.axisFor(d.name());
+      if (axisName.isEmpty()) {
+        continue;
+      }
+      int axis = mesh.axisIndex(axisName.get());
+      if (axis < 0) {
+        continue;
+      }
+      String rule = d.name() + ":" + axisName.get();
+      if (dimOnAxis[axis] != null) {
+        out.add(new Violation(what, d.name(), rule, "Invalid layout for " + what + " " + shape + ": dims \""
+            + dimOnAxis[axis] + "\" and \"" + d.name() + "\" are both split over mesh axis \"" + axisName.get()
+            + "\" (rules \"" + dimOnAxis[axis] + ":" + axisName.get() + "\" and \"" + rule + "\"). A tensor can split"
+            + " at most one of its dims over each mesh axis: map one of them to another axis or drop its rule"));
+        continue;
+      }
+      int n = mesh.axisSize(axis);
+      if (d.size() % n != 0) {
+        out.add(new Violation(what, d.name(), rule, "Invalid layout for " + what + " " + shape + ": dim \""
+            + d.name() + "\" (size " + d.size() + ") is not divisible by mesh axis \"" + axisName.get() + "\" (size "
+            + n + "), rule \"" + rule + "\". Split \"" + d.name() + "\" over an axis whose size divides " + d.size()
+            + ", or drop the rule"));
+        continue;
+      }
+      dimOnAxis[axis] = d.name();
+    }
+  }
+}
