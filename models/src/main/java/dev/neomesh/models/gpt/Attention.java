@@ -1,0 +1,120 @@
+package dev.neomesh.models.gpt;
+
+import dev.neomesh.mesh.Dim;
+import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.ir.DType;
+import dev.neomesh.mesh.ir.MeshOps;
+import dev.neomesh.mesh.ir.MeshTensor;
+import java.util.List;
+
+/**
+ * Multi-head attention as GPT-Neo (mtf {@code attention_params_simple}): q, k, v {@code [embd, heads,
+ * kv]} and o {@code [heads, kv, embd]} without bias, plus an output bias {@code o_b}. q is initialised
+ * N(0, n_embd^-1/2 * d_head^-1/2) and k, v, o N(0, n_embd^-1/2): the 1/sqrt(d_head) of the scores is
+ * in the q init, not in the forward pass. Keys and values rename {@code sequence} to
+ * {@code memory_length}, so scores are {@code [batch, heads, sequence, memory_length]} (float32).
+ *
+ * <ul>
+ * <li>global: causal bias -1e10 for key j > query i (none when not causal, e.g. MLM), then softmax and
+ *     attn_dropout.
+ * <li>local: the same plus keys at or before i - R masked: the causal window (i-R, i] (non-causal:
+ *     |i-j| < R). A banded mask over the full sequence, O(n^2) like global; not blocked.
+ * <li>linear: causal {@code out_i = sum_{j<=i} (q_i.k_j) v_j / (sum_{j<=i} q_i.k_j + 1e-6)} with q
+ *     softmaxed over kv and k = exp(k); non-causal {@code softmax_kv(q) . sum_j softmax_j(k) v_j}.
+ *     Both in the quadratic (masked scores) form, which equals the cumulative form of GPT-Neo.
+ * <li>num_mem_kv: learned memory keys/values {@code [mem_kv, heads, kv]} ~ N(0, d_head^-1/2), visible
+ *     to every query, joined to the scores by one softmax over memory_length and mem_kv together (no
+ *     concat, so memory_length may be split and keeps its size n_ctx).
+ * </ul>
+ */
+final class Attention {
+  private Attention() {}
+
+  static final double MASK = -1e10;
+
+  static MeshTensor forward(Params p, MeshTensor x, String scope, String type) {
+    MeshOps m = p.m;
+    double e = p.embd.size();
+    double d = p.kv.size();
+    Shape proj = Shape.of(p.embd, p.heads, p.kv);
+    Shape qShape = Shape.of(p.batch, p.sequence, p.heads, p.kv);
+    MeshTensor q = m.einsum(List.of(x, p.normal(scope + "/q", proj, Math.pow(e, -0.5) * Math.pow(d, -0.5))), qShape);
+    MeshTensor k = m.einsum(List.of(x, p.normal(scope + "/k", proj, Math.pow(e, -0.5))), qShape);
+    MeshTensor v = m.einsum(List.of(x, p.normal(scope + "/v", proj, Math.pow(e, -0.5))), qShape);
+    if (p.cfg.rotaryEmb()) {
+      q = Embeddings.rotary(p, q, p.sequence);
+      k = Embeddings.rotary(p, k, p.sequence);
+    }
+    k = m.rename(k, p.sequence.name(), p.memory.name());
+    v = m.rename(v, p.sequence.name(), p.memory.name());
+    MeshTensor out = type.equals("linear") ? linear(p, q, k, v) : softmax(p, q, k, v, scope, type);
+    MeshTensor o = p.normal(scope + "/o", Shape.of(p.heads, p.kv, p.embd), Math.pow(e, -0.5));
+    MeshTensor y = m.einsum(List.of(out, o), p.stream());
+    y = m.add(y, p.constant(scope + "/compute_output_bias/o_b", Shape.of(p.embd), 0.0));
+    return p.dropout(y, p.cfg.resDropout(), scope + "/res_dropout");
+  }
+
+  /** {@code [sequence, memory_length]}: 1 where query i may see key j. */
+  static MeshTensor visible(Params p, String type) {
+    MeshOps m = p.m;
+    MeshTensor i = m.range(p.sequence, DType.INT32);
+    MeshTensor j = m.range(p.memory, DType.INT32);
+    MeshTensor ok = p.cfg.causal() ? m.lessEqual(j, i) : null;
+    if (type.equals("local")) {
+      MeshTensor r = m.scalar(p.cfg.localAttentionRadius(), DType.INT32);
+      MeshTensor window = p.cfg.causal() ? m.greater(j, m.sub(i, r))
+          : m.logicalAnd(m.greater(j, m.sub(i, r)), m.less(j, m.add(i, r)));
+      ok = ok == null ? window : m.logicalAnd(ok, window);
+    }
+    return ok == null ? null : m.cast(ok, DType.FLOAT32);
+  }
+
+  private static MeshTensor softmax(Params p, MeshTensor q, MeshTensor k, MeshTensor v, String scope, String type) {
+    MeshOps m = p.m;
+    Shape scoreShape = Shape.of(p.batch, p.heads, p.sequence, p.memory);
+    MeshTensor scores = m.cast(m.einsum(List.of(q, k), scoreShape), DType.FLOAT32);
+    MeshTensor visible = visible(p, type);
+    if (visible != null) {
+      scores = m.add(scores, m.mul(m.sub(1.0, visible), MASK));
+    }
+    int memKv = type.equals("global") ? p.cfg.numMemKv() : 0;
+    if (memKv == 0) {
+      MeshTensor w = m.softmax(scores, p.memory.name());
+      if (type.equals("global")) {
+        w = p.dropout(w, p.cfg.attnDropout(), scope + "/attn_dropout");
+      }
+      return m.einsum(List.of(m.cast(w, p.act), v), Shape.of(p.batch, p.sequence, p.heads, p.kv));
+    }
+    Dim mem = new Dim("mem_kv", memKv);
+    Shape memShape = Shape.of(mem, p.heads, p.kv);
+    double std = Math.pow(p.kv.size(), -0.5);
+    MeshTensor memK = p.normal(scope + "/mem_k", memShape, std);
+    MeshTensor memV = p.normal(scope + "/mem_v", memShape, std);
+    MeshTensor memScores = m.cast(m.einsum(List.of(q, memK), Shape.of(p.batch, p.heads, p.sequence, mem)),
+        DType.FLOAT32);
+    MeshTensor max = m.stopGradient(m.maximum(m.reduceMax(scores, p.memory.name()), m.reduceMax(memScores, mem.name())));
+    MeshTensor sum = m.add(m.reduceSum(m.exp(m.sub(scores, max)), p.memory.name()),
+        m.reduceSum(m.exp(m.sub(memScores, max)), mem.name()));
+    MeshTensor lse = m.add(m.log(sum), max);
+    MeshTensor w = p.dropout(m.exp(m.sub(scores, lse)), p.cfg.attnDropout(), scope + "/attn_dropout");
+    MeshTensor wMem = p.dropout(m.exp(m.sub(memScores, lse)), p.cfg.attnDropout(), scope + "/attn_dropout_mem");
+    Shape out = Shape.of(p.batch, p.sequence, p.heads, p.kv);
+    return m.add(m.einsum(List.of(m.cast(w, p.act), v), out), m.einsum(List.of(m.cast(wMem, p.act), memV), out));
+  }
+
+  private static MeshTensor linear(Params p, MeshTensor q, MeshTensor k, MeshTensor v) {
+    MeshOps m = p.m;
+    Shape scoreShape = Shape.of(p.batch, p.heads, p.sequence, p.memory);
+    Shape out = Shape.of(p.batch, p.sequence, p.heads, p.kv);
+    MeshTensor qs = m.softmax(m.cast(q, DType.FLOAT32), p.kv.name());
+    MeshTensor kf = m.cast(k, DType.FLOAT32);
+    if (!p.cfg.causal()) {
+      MeshTensor ks = m.softmax(kf, p.memory.name());
+      MeshTensor a = m.einsum(List.of(qs, ks), scoreShape);
+      return m.einsum(List.of(m.cast(a, p.act), v), out);
+    }
+    MeshTensor a = m.mul(m.einsum(List.of(qs, m.exp(kf)), scoreShape), visible(p, "linear"));
+    MeshTensor norm = m.reciprocal(m.add(m.reduceSum(a, p.memory.name()), 1e-6));
+    return m.einsum(List.of(m.cast(m.mul(a, norm), p.act), v), out);
+  }
+}

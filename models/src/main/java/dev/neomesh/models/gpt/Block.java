@@ -1,0 +1,49 @@
+package dev.neomesh.models.gpt;
+
+import dev.neomesh.mesh.ir.MeshOps;
+import dev.neomesh.mesh.ir.MeshTensor;
+
+/**
+ * One pre-norm transformer block, as GPT-Neo's {@code block}:
+ * <pre>
+ *   x += 0.5 * MLP_macaron(x)                 (macaron only; the main MLP is then also halved)
+ *   x += rezero(Attn(norm_1(x)))              (skipped for attention type "none")
+ *   x += rezero(mult * MLP(norm_2(x)))        (a mixture of experts in moe_layers)
+ * </pre>
+ * Attention type "none" leaves x unchanged (GPT-Neo adds x to itself there). Returns the new stream
+ * and the block's MoE auxiliary loss (null when it has none).
+ */
+final class Block {
+  private Block() {}
+
+  record Out(MeshTensor x, MeshTensor auxLoss) {}
+
+  static Out forward(Params p, MeshTensor x, int layer) {
+    MeshOps m = p.m;
+    String scope = p.cfg.shareParameters() ? "gpt2" : "gpt2/h" + layer;
+    double mult = 1.0;
+    if (p.cfg.macaron()) {
+      mult = 0.5;
+      x = m.add(x, m.mul(Mlp.forward(p, x, scope + "/mlp_macaron"), mult));
+    }
+    String type = p.cfg.attentionTypes().get(layer);
+    if (!type.equals("none")) {
+      MeshTensor a = Attention.forward(p, Norms.preNorm(p, x, scope + "/norm_1"), scope + "/attn", type);
+      x = m.add(x, Norms.residual(p, a, scope + "/norm_rezero_1"));
+    }
+    MeshTensor normed = Norms.preNorm(p, x, scope + "/norm_2");
+    MeshTensor aux = null;
+    MeshTensor f;
+    if (p.cfg.moeLayers().contains(layer)) {
+      Moe.Out moe = Moe.forward(p, normed, scope + "/moe");
+      f = moe.y();
+      aux = moe.auxLoss();
+    } else {
+      f = Mlp.forward(p, normed, scope + "/mlp");
+    }
+    if (mult != 1.0) {
+      f = m.mul(f, mult);
+    }
+    return new Out(m.add(x, Norms.residual(p, f, scope + "/norm_rezero_2")), aux);
+  }
+}

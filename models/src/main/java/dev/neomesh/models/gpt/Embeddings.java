@@ -1,0 +1,81 @@
+package dev.neomesh.models.gpt;
+
+import dev.neomesh.mesh.Dim;
+import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.ir.DType;
+import dev.neomesh.mesh.ir.MeshOps;
+import dev.neomesh.mesh.ir.MeshTensor;
+import java.util.List;
+
+/**
+ * Token and position embeddings. {@code wte [vocab, embd]} ~ N(0, 0.02) is gathered by a one-hot
+ * einsum (so a split vocab costs one allreduce). Positions are learned ({@code wpe [embed_sequence,
+ * embd]} ~ N(0, 0.01)), axial ({@code wpe[i*a2+j] = (W1[i] + W2[j]) / 2}) or none (rotary, applied
+ * inside attention). As GPT-Neo, dropout hits the token and the position embeddings separately.
+ */
+final class Embeddings {
+  private Embeddings() {}
+
+  static MeshTensor wte(Params p) {
+    return p.normal("gpt2/wte", Shape.of(p.vocab, p.embd), 0.02);
+  }
+
+  static MeshTensor embed(Params p, MeshTensor tokens) {
+    MeshOps m = p.m;
+    MeshTensor h = p.dropout(m.gather(wte(p), tokens, "vocab"), p.cfg.embedDropout(), "gpt2/embed_dropout/wte");
+    MeshTensor pos = positions(p);
+    if (pos == null) {
+      return h;
+    }
+    return m.add(h, p.dropout(pos, p.cfg.embedDropout(), "gpt2/embed_dropout/wpe"));
+  }
+
+  /** {@code [sequence, embd]}, or null when positions come from rotary embeddings. */
+  private static MeshTensor positions(Params p) {
+    MeshOps m = p.m;
+    if (p.cfg.rotaryEmb()) {
+      return null;
+    }
+    List<Integer> axial = p.cfg.axialPosEmb();
+    if (!axial.isEmpty()) {
+      Dim d1 = new Dim("axial_dim_0", axial.get(0));
+      Dim d2 = new Dim("axial_dim_1", axial.get(1));
+      MeshTensor w1 = p.normal("gpt2/axial_wpe_1", Shape.of(d1, p.embd), 0.01);
+      MeshTensor w2 = p.normal("gpt2/axial_wpe_2", Shape.of(d2, p.embd), 0.01);
+      MeshTensor pos = m.range(p.sequence, DType.INT32);
+      MeshTensor a2 = m.scalar(axial.get(1), DType.INT32);
+      MeshTensor e = m.add(m.gather(w1, m.floorDiv(pos, a2), d1.name()), m.gather(w2, m.floorMod(pos, a2), d2.name()));
+      return m.mul(e, 0.5);
+    }
+    Dim embedSequence = new Dim("embed_sequence", p.cfg.nCtx());
+    MeshTensor wpe = p.normal("gpt2/wpe", Shape.of(embedSequence, p.embd), 0.01);
+    if (p.sequence.size() != embedSequence.size()) {
+      wpe = m.slice(wpe, embedSequence.name(), 0, p.sequence.size());
+    }
+    return m.rename(wpe, embedSequence.name(), p.sequence.name());
+  }
+
+  /**
+   * Rotary position embedding on {@code x [..., pos, kv]} along position dim {@code pos}:
+   * {@code x*cos + rotate_half(x)*sin} with frequencies {@code 10000^(-2i/d_head)} duplicated over the
+   * two halves of the head. rotate_half is an einsum with a fixed signed permutation, so it works
+   * whatever the layout splits (no slicing of {@code kv}).
+   */
+  static MeshTensor rotary(Params p, MeshTensor x, Dim pos) {
+    MeshOps m = p.m;
+    int half = p.kv.size() / 2;
+    MeshTensor j = m.cast(m.floorMod(m.range(p.kv, DType.INT32), m.scalar(half, DType.INT32)), DType.FLOAT32);
+    MeshTensor freq = m.exp(m.mul(j, -2.0 * Math.log(10000.0) / p.kv.size()));
+    MeshTensor angle = m.mul(m.cast(m.range(pos, DType.INT32), DType.FLOAT32), freq);
+    MeshTensor cos = m.cast(m.cos(angle), x.dtype());
+    MeshTensor sin = m.cast(m.sin(angle), x.dtype());
+    Dim kvIn = new Dim("kv_rotary", p.kv.size());
+    MeshTensor i = m.range(kvIn, DType.INT32);
+    MeshTensor o = m.range(p.kv, DType.INT32);
+    MeshTensor h = m.scalar(half, DType.INT32);
+    // out_o = -x_{o+half} for o < half and x_{o-half} for o >= half
+    MeshTensor perm = m.sub(m.cast(m.equal(i, m.sub(o, h)), x.dtype()), m.cast(m.equal(i, m.add(o, h)), x.dtype()));
+    MeshTensor rotated = m.einsum(List.of(m.rename(x, p.kv.name(), kvIn.name()), perm), x.shape());
+    return m.add(m.mul(x, cos), m.mul(rotated, sin));
+  }
+}

@@ -1,0 +1,136 @@
+package dev.neomesh.models.gpt;
+
+import dev.neomesh.mesh.Dim;
+import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.ir.DType;
+import dev.neomesh.mesh.ir.MeshOps;
+import dev.neomesh.mesh.ir.MeshTensor;
+import dev.neomesh.models.config.GptConfig;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * GPT-Neo on named dims: token (+ position) embeddings, {@code n_layer} pre-norm blocks, the final
+ * layer norm {@code ln_f}, logits {@code h . wte^T} (or a separate dense under no_weight_tie), and the
+ * float32 loss {@code mean(logsumexp - z_label + z_loss * logsumexp^2)} plus the MoE auxiliary losses.
+ * Dims and variable names are GPT-Neo's, so its layout strings mean the same thing here
+ * ({@code batch:x,heads:y,vocab:y,intermediate_expanded:y}, {@code batch:x,memory_length:y,embd:y}).
+ * The program never mentions a device: any valid mesh and layout computes the same loss.
+ *
+ * <pre>
+ *   h = wte[tokens] + wpe[positions]          Embeddings
+ *   for i in layers: h = Block(h, i)           Block = Attention + Mlp (or Moe), Norms
+ *   logits = ln_f(h) . wte^T                   [batch, sequence, vocab]
+ * </pre>
+ *
+ * <p>Masked-LM ({@code mlm_training}): the model masks the fed tokens itself (layout-invariant random
+ * ops keyed by name, changing every training step), attends without the causal mask, and the loss is
+ * the mean over the masked positions of predicting the original token there; {@code labels} is then
+ * not used.
+ */
+public final class Gpt {
+  private final Params p;
+  private final MeshTensor logits;
+  private final MeshTensor loss;
+
+  private Gpt(Params p, MeshTensor logits, MeshTensor loss) {
+    this.p = p;
+    this.logits = logits;
+    this.loss = loss;
+  }
+
+  /** tokens and labels: int32 {@code [batch, sequence]}; train=true enables dropout and MoE train capacity. */
+  public static Gpt build(MeshOps m, GptConfig cfg, MeshTensor tokens, MeshTensor labels, boolean train) {
+    Dim batch = tokens.shape().dim("batch");
+    Dim sequence = tokens.shape().dim("sequence");
+    if (tokens.shape().rank() != 2 || tokens.dtype() != DType.INT32) {
+      throw new IllegalArgumentException("tokens must be int32 [batch, sequence], got " + tokens);
+    }
+    if (sequence.size() > cfg.nCtx()) {
+      throw new IllegalArgumentException("sequence " + sequence.size() + " is longer than n_ctx " + cfg.nCtx());
+    }
+    Params p = new Params(m, cfg, batch, sequence, train);
+    MeshTensor weights = null;
+    MeshTensor targets = labels;
+    if (cfg.mlmTraining()) {
+      Mlm.Masked masked = Mlm.mask(p, tokens);
+      targets = tokens;
+      tokens = masked.inputs();
+      weights = masked.lossWeights();
+    }
+    MeshTensor h = Embeddings.embed(p, tokens);
+    MeshTensor aux = null;
+    for (int layer = 0; layer < cfg.nLayer(); layer++) {
+      Block.Out out = Block.forward(p, h, layer);
+      h = out.x();
+      if (out.auxLoss() != null) {
+        aux = aux == null ? out.auxLoss() : m.add(aux, out.auxLoss());
+      }
+    }
+    h = Norms.layerNorm(p, h, "gpt2/ln_f");
+    Shape logitShape = Shape.of(batch, sequence, p.vocab);
+    MeshTensor z = cfg.noWeightTie()
+        ? Mlp.dense(p, h, "gpt2/wte_final_linear/linear_out", p.embd, p.vocab, false)
+        : m.einsum(List.of(h, Embeddings.wte(p)), logitShape);
+    z = m.cast(z, DType.FLOAT32);
+    MeshTensor loss = crossEntropy(m, z, targets, p.vocab, cfg.zLoss(), weights);
+    if (aux != null) {
+      loss = m.add(loss, aux);
+    }
+    return new Gpt(p, z, loss);
+  }
+
+  /**
+   * {@code sum(weights * (logsumexp - z_label + zLoss * logsumexp^2))} in float32, with weights
+   * {@code 1/(batch*sequence)} when null (the mean over tokens).
+   */
+  static MeshTensor crossEntropy(MeshOps m, MeshTensor logits, MeshTensor labels, Dim vocab, double zLoss,
+                                 MeshTensor weights) {
+    MeshTensor lse = m.logSumExp(logits, vocab.name());
+    MeshTensor zLabel = m.einsum(List.of(logits, m.oneHot(labels, vocab, DType.FLOAT32)), labels.shape());
+    MeshTensor perToken = m.sub(lse, zLabel);
+    if (zLoss > 0) {
+      perToken = m.add(perToken, m.mul(m.square(lse), zLoss));
+    }
+    MeshTensor weighted = weights == null ? m.mul(perToken, 1.0 / labels.shape().size()) : m.mul(perToken, weights);
+    return m.reduceSum(weighted, Shape.SCALAR);
+  }
+
+  /** float32 scalar: mean token cross-entropy + z_loss term + MoE aux loss. */
+  public MeshTensor loss() {
+    return loss;
+  }
+
+  /** float32 {@code [batch, sequence, vocab]}. */
+  public MeshTensor logits() {
+    return logits;
+  }
+
+  /** The trainable variables' values, in creation order (shared ones once). */
+  public List<MeshTensor> parameters() {
+    return p.variables();
+  }
+
+  /** The names of {@link #parameters()} that skip weight decay (see {@link #skipsWeightDecay}). */
+  public Set<String> noDecay() {
+    Set<String> out = new LinkedHashSet<>();
+    for (MeshTensor v : parameters()) {
+      String name = p.m.variableOp(v).name();
+      if (skipsWeightDecay(name)) {
+        out.add(name);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Whether a parameter skips weight decay: GPT-Neo skips names containing "norm" or "bias" (the
+   * attention output bias {@code o_b} is caught by its scope {@code compute_output_bias}), which
+   * leaves the final layer norm {@code gpt2/ln_f/{g,b}} decayed, an accident of its name. neomesh
+   * also skips {@code gpt2/ln_f/}, so no gain or bias of any norm is decayed.
+   */
+  public static boolean skipsWeightDecay(String name) {
+    return name.contains("norm") || name.contains("bias") || name.startsWith("gpt2/ln_f/");
+  }
+}

@@ -1,0 +1,42 @@
+package dev.neomesh.models.gpt;
+
+import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.ir.DType;
+import dev.neomesh.mesh.ir.MeshOps;
+import dev.neomesh.mesh.ir.MeshTensor;
+
+/**
+ * Masked-LM input masking, in the graph: a token is maskable when it is not 0 and not in
+ * {@code mlm_mask_ignore_ids}; it is masked with probability {@code mlm_mask_prob}; a masked token
+ * stays itself with probability {@code mlm_same_token_prob}, becomes a random token with probability
+ * {@code mlm_random_token_prob}, else {@code mlm_mask_id}. The loss is on the masked positions (GPT-Neo
+ * inverts its labels and lands the loss on the unmasked ones; that is its bug, not followed here).
+ */
+final class Mlm {
+  private Mlm() {}
+
+  record Masked(MeshTensor inputs, MeshTensor lossWeights) {}
+
+  static Masked mask(Params p, MeshTensor tokens) {
+    MeshOps m = p.m;
+    Shape shape = tokens.shape();
+    MeshTensor maskable = m.notEqual(tokens, m.scalar(0, DType.INT32));
+    for (int id : p.cfg.mlmMaskIgnoreIds()) {
+      maskable = m.logicalAnd(maskable, m.notEqual(tokens, m.scalar(id, DType.INT32)));
+    }
+    MeshTensor masked = m.logicalAnd(maskable,
+        m.less(p.stepUniform(shape, "gpt2/mlm/mask"), m.scalar(p.cfg.mlmMaskProb(), DType.FLOAT32)));
+    MeshTensor choice = p.stepUniform(shape, "gpt2/mlm/replace");
+    double same = p.cfg.mlmSameTokenProb();
+    double random = p.cfg.mlmRandomTokenProb();
+    MeshTensor keepSame = m.less(choice, m.scalar(same, DType.FLOAT32));
+    MeshTensor useRandom = m.logicalAnd(m.logicalNot(keepSame), m.less(choice, m.scalar(same + random, DType.FLOAT32)));
+    MeshTensor randomToken = m.cast(m.floor(m.mul(p.stepUniform(shape, "gpt2/mlm/random_token"),
+        (double) p.cfg.nVocab())), DType.INT32);
+    MeshTensor replaced = m.where(useRandom, randomToken, m.constant(p.cfg.mlmMaskId(), shape, DType.INT32));
+    MeshTensor inputs = m.where(m.logicalAnd(masked, m.logicalNot(keepSame)), replaced, tokens);
+    MeshTensor maskF = m.cast(masked, DType.FLOAT32);
+    MeshTensor count = m.maximum(m.reduceSum(maskF, Shape.SCALAR), 1.0);
+    return new Masked(inputs, m.div(maskF, count));
+  }
+}

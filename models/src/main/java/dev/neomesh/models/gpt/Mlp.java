@@ -1,0 +1,65 @@
+package dev.neomesh.models.gpt;
+
+import dev.neomesh.mesh.Dim;
+import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.ir.DType;
+import dev.neomesh.mesh.ir.MeshOps;
+import dev.neomesh.mesh.ir.MeshTensor;
+import java.util.List;
+
+/**
+ * The feed-forward branch: {@code c_proj(act(c_fc(x)))} over {@code intermediate_expanded} (4 n_embd),
+ * dense layers with bias initialised N(0, 0.02) (times 1/sqrt(n_layer) for c_proj under
+ * scale_by_depth, times 1/sqrt(fan_in) for both under scale_by_in). Under mlp_glu, c_fc is 8 n_embd
+ * wide and its two halves are {@code h} and {@code gate}: {@code c_proj(h * act(gate))} (GPT-Neo's
+ * version crashes). The halves are taken by reshaping c_fc's kernel to {@code [embd, glu:2,
+ * intermediate_expanded]}, so no slice of a possibly split dim is needed.
+ */
+final class Mlp {
+  private Mlp() {}
+
+  static MeshTensor forward(Params p, MeshTensor x, String scope) {
+    MeshOps m = p.m;
+    int width = 4 * p.embd.size();
+    Dim hidden = new Dim("intermediate_expanded", width);
+    MeshTensor h;
+    if (p.cfg.mlpGlu()) {
+      Dim wide = new Dim("intermediate_expanded", 2 * width);
+      Dim glu = new Dim("glu", 2);
+      MeshTensor kernel = p.normal(scope + "/conv1d_main/c_fc/kernel", Shape.of(p.embd, wide), std(p, p.embd, false));
+      MeshTensor bias = p.constant(scope + "/conv1d_main/c_fc/bias", Shape.of(wide), 0.0);
+      kernel = m.reshape(kernel, Shape.of(p.embd, glu, hidden));
+      bias = m.reshape(bias, Shape.of(glu, hidden));
+      MeshTensor both = m.add(m.einsum(List.of(x, kernel), Shape.of(p.batch, p.sequence, glu, hidden)), bias);
+      MeshTensor half = m.range(glu, DType.INT32);
+      MeshTensor first = m.cast(m.equal(half, m.scalar(0, DType.INT32)), p.act);
+      MeshTensor second = m.cast(m.equal(half, m.scalar(1, DType.INT32)), p.act);
+      Shape out = Shape.of(p.batch, p.sequence, hidden);
+      h = m.mul(m.einsum(List.of(both, first), out), p.activation(p.cfg.activationFn(), m.einsum(List.of(both, second), out)));
+    } else {
+      h = p.activation(p.cfg.activationFn(), dense(p, x, scope + "/conv1d_main/c_fc", p.embd, hidden, false));
+    }
+    MeshTensor y = dense(p, h, scope + "/conv1d_main/c_proj", hidden, p.embd, true);
+    return p.dropout(y, p.cfg.resDropout(), scope + "/res_dropout");
+  }
+
+  static double std(Params p, Dim in, boolean scaleByDepth) {
+    double std = 0.02;
+    if (scaleByDepth && p.cfg.scaleByDepth()) {
+      std /= Math.sqrt(p.cfg.nLayer());
+    }
+    if (p.cfg.scaleByIn()) {
+      std /= Math.sqrt(in.size());
+    }
+    return std;
+  }
+
+  /** GPT-Neo's {@code linear}: {@code x . kernel[in, out] + bias[out]}, replacing dim {@code in} by {@code out}. */
+  static MeshTensor dense(Params p, MeshTensor x, String scope, Dim in, Dim out, boolean scaleByDepth) {
+    MeshOps m = p.m;
+    MeshTensor kernel = p.normal(scope + "/kernel", Shape.of(in, out), std(p, in, scaleByDepth));
+    MeshTensor bias = p.constant(scope + "/bias", Shape.of(out), 0.0);
+    Shape y = new Shape(x.shape().dims().stream().map(d -> d.name().equals(in.name()) ? out : d).toList());
+    return m.add(m.einsum(List.of(x, kernel), y), bias);
+  }
+}

@@ -1,0 +1,138 @@
+package dev.neomesh.models.gpt;
+
+import dev.neomesh.mesh.Dim;
+import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.ir.DType;
+import dev.neomesh.mesh.ir.MeshOps;
+import dev.neomesh.mesh.ir.MeshTensor;
+import dev.neomesh.models.config.GptConfig;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What every layer of the model shares while it is built: the ops, the config, the named dims, the
+ * variables made so far (by GPT-Neo name, so {@code share_parameters} reuses them), the activation
+ * dtype and the step-varying dropout. Weights start from layout-invariant random ops keyed by the
+ * variable's name, so every mesh and layout starts from the same model.
+ */
+final class Params {
+  final MeshOps m;
+  final GptConfig cfg;
+  final boolean train;
+  /** float32, or bfloat16 under {@code precision: bfloat16} (variables stay float32). */
+  final DType act;
+  final Dim batch;
+  final Dim sequence;
+  final Dim memory;
+  final Dim embd;
+  final Dim heads;
+  final Dim kv;
+  final Dim vocab;
+  private final Map<String, MeshTensor> variables = new LinkedHashMap<>();
+  private MeshTensor dropoutPhase;
+
+  Params(MeshOps m, GptConfig cfg, Dim batch, Dim sequence, boolean train) {
+    this.m = m;
+    this.cfg = cfg;
+    this.train = train;
+    this.act = cfg.bfloat16() ? DType.BFLOAT16 : DType.FLOAT32;
+    this.batch = batch;
+    this.sequence = sequence;
+    this.memory = new Dim("memory_length", sequence.size());
+    this.embd = new Dim("embd", cfg.nEmbd());
+    this.heads = new Dim("heads", cfg.nHead());
+    this.kv = new Dim("kv", cfg.headSize());
+    this.vocab = new Dim("vocab", cfg.nVocab());
+  }
+
+  /** {@code [batch, sequence, embd]}: the residual stream. */
+  Shape stream() {
+    return Shape.of(batch, sequence, embd);
+  }
+
+  /** A float32 variable initialised N(0, stddev), cast to the activation dtype; made once per name. */
+  MeshTensor normal(String name, Shape shape, double stddev) {
+    return use(variables.computeIfAbsent(name,
+        n -> m.variable(n, m.randomNormal(shape, DType.FLOAT32, n, 0.0, stddev))));
+  }
+
+  MeshTensor constant(String name, Shape shape, double value) {
+    return use(variables.computeIfAbsent(name, n -> m.variable(n, m.constant(value, shape, DType.FLOAT32))));
+  }
+
+  private MeshTensor use(MeshTensor variable) {
+    return m.cast(variable, act);
+  }
+
+  /** The trainable variables in creation order. */
+  List<MeshTensor> variables() {
+    return new ArrayList<>(variables.values());
+  }
+
+  /**
+   * Inverted dropout (training only) with a layout-invariant mask. The mesh's random ops are a
+   * function of (seed, key, index) only, so a fixed key would drop the same units every step; the
+   * mask is therefore rotated by a phase variable that advances by the golden ratio each step
+   * (assigned when the trainer runs the program's updates): unit i is kept when
+   * {@code frac(u_i + phase) >= rate}, still a Bernoulli(1 - rate) per unit and per step.
+   */
+  MeshTensor dropout(MeshTensor x, double rate, String key) {
+    if (!train || rate <= 0) {
+      return x;
+    }
+    MeshTensor u = frac(m.add(m.randomUniform(x.shape(), DType.FLOAT32, key, 0, 1), phase()));
+    MeshTensor keep = m.cast(m.greaterEqual(u, m.scalar(rate, DType.FLOAT32)), x.dtype());
+    return m.mul(x, m.mul(keep, 1.0 / (1.0 - rate)));
+  }
+
+  /** A uniform in [0,1) of {@code shape} that changes every training step (same phase as dropout). */
+  MeshTensor stepUniform(Shape shape, String key) {
+    MeshTensor u = m.randomUniform(shape, DType.FLOAT32, key, 0, 1);
+    return train ? frac(m.add(u, phase())) : u;
+  }
+
+  private MeshTensor frac(MeshTensor x) {
+    return m.sub(x, m.floor(x));
+  }
+
+  private MeshTensor phase() {
+    if (dropoutPhase == null) {
+      dropoutPhase = m.variable("gpt2/dropout_phase", m.scalar(0, DType.FLOAT32), false);
+      m.assign(dropoutPhase, frac(m.add(dropoutPhase, 0.6180339887498949)));
+    }
+    return dropoutPhase;
+  }
+
+  /** The activation named by {@code name} (GPT-Neo's {@code activation_fn} choices). */
+  MeshTensor activation(String name, MeshTensor x) {
+    return switch (name) {
+      case "gelu" -> m.gelu(x);
+      case "relu" -> m.relu(x);
+      case "sigmoid" -> m.sigmoid(x);
+      case "tanh" -> m.tanh(x);
+      case "selu" -> m.mul(elu(x, 1.6732632423543772), 1.0507009873554805);
+      case "elu" -> elu(x, 1.0);
+      case "abs" -> m.abs(x);
+      case "sin" -> m.sin(x);
+      case "cos" -> m.cos(x);
+      case "sign" -> m.sign(x);
+      case "silu", "swish" -> m.mul(x, m.sigmoid(x));
+      case "softplus" -> m.softplus(x);
+      case "softsign" -> m.div(x, m.add(m.abs(x), 1.0));
+      case "mish" -> m.mul(x, m.tanh(m.softplus(x)));
+      case "square" -> m.square(x);
+      case "identity" -> x;
+      case "lrelu001" -> m.maximum(x, m.mul(x, 0.01));
+      case "lrelu01" -> m.maximum(x, m.mul(x, 0.1));
+      case "lrelu020" -> m.maximum(x, m.mul(x, 0.2));
+      default -> throw new IllegalArgumentException("no activation " + name);
+    };
+  }
+
+  private MeshTensor elu(MeshTensor x, double alpha) {
+    MeshTensor neg = m.mul(m.sub(m.exp(m.minimum(x, 0.0)), 1.0), alpha);
+    return m.where(m.greater(x, 0.0), x, neg);
+  }
+}

@@ -1,0 +1,71 @@
+package dev.neomesh.models.gpt;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.neomesh.models.config.GptConfig;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+
+/**
+ * The property that proves the model: for each feature, the tiny GPT (n_layer 2, n_embd 16, n_head 4,
+ * n_ctx 8, n_vocab 32, batch 4; float32; graph seed fixed) computes the same loss and the same
+ * gradient of every parameter on meshes x:4, x:2,y:2 and x:2,y:4 under several layouts (GPT-Neo's own
+ * two among them) as on one device. Dropout and the MoE's random second expert are on (train=true)
+ * where the feature has them, so their masks are proved layout-invariant too.
+ */
+class GptEquivalenceTest {
+  static final String NEO_A = "batch:x,heads:y,vocab:y,intermediate_expanded:y";
+  static final String NEO_B = "batch:x,memory_length:y,embd:y";
+
+  record Layout(String mesh, String rules) {}
+
+  record Feature(String name, String json, boolean train, List<Layout> layouts) {}
+
+  static final List<Layout> TWO_BY_TWO = List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:2,y:2", NEO_B));
+
+  static List<Feature> features() {
+    return List.of(
+        new Feature("learned positions, global attention, gelu, layer norm, tied weights, z_loss", "", false, List.of(
+            new Layout("x:4", "batch:x"), new Layout("x:4", "heads:x"), new Layout("x:4", "vocab:x,kv:x"),
+            new Layout("x:4", "embd:x"), new Layout("x:4", "sequence:x"), new Layout("x:2,y:2", NEO_A),
+            new Layout("x:2,y:2", NEO_B), new Layout("x:2,y:4", NEO_A), new Layout("x:2,y:4", NEO_B),
+            new Layout("x:2,y:4", "intermediate_expanded:x,memory_length:y"))),
+        new Feature("embed, attention and residual dropout",
+            "\"embed_dropout\": 0.1, \"attn_dropout\": 0.2, \"res_dropout\": 0.1", true, TWO_BY_TWO),
+        new Feature("local attention, rotary, memory key/values, relu",
+            "\"attention_types\": [[[\"local\", \"global\"], 1]], \"local_attention_radius\": 3, \"rotary_emb\": true,"
+                + " \"num_mem_kv\": 2, \"activation_fn\": \"relu\"", false,
+            List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:2,y:2", NEO_B), new Layout("x:4", "kv:x"))),
+        new Feature("linear attention, attention none, axial positions, macaron, mlp_glu (silu), scale_by_depth/in",
+            "\"attention_types\": [\"linear\", \"none\"], \"axial_pos_emb\": [2, 4], \"macaron\": true,"
+                + " \"mlp_glu\": true, \"activation_function\": \"silu\", \"scale_by_depth\": true, \"scale_by_in\": true",
+            false, TWO_BY_TWO),
+        new Feature("scalenorm, no_weight_tie, share_parameters",
+            "\"scalenorm\": true, \"no_weight_tie\": true, \"share_parameters\": true", false,
+            List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:2,y:4", NEO_B))),
+        new Feature("rezero", "\"rezero\": true", false, TWO_BY_TWO),
+        new Feature("mixture of experts (top-2, capacity, aux loss; batch and experts on one axis)",
+            "\"moe_layers\": [1], \"moe_params\": {\"moe_num_experts\": 4, \"moe_hidden_size\": 32}", true,
+            List.of(new Layout("x:4", "batch:x,experts:x"),
+                new Layout("x:2,y:2", "batch:x,experts:x,heads:y,vocab:y,intermediate_expanded:y"),
+                new Layout("x:2,y:4", "batch:x,experts:x,embd:y,memory_length:y"))),
+        new Feature("masked language model (non-causal, loss on masked tokens)",
+            "\"mlm_training\": true, \"mlm_mask_id\": 31, \"mlm_mask_prob\": 0.3, \"mlm_random_token_prob\": 0.1,"
+                + " \"attention_types\": [\"global\", \"local\"], \"local_attention_radius\": 2", true, TWO_BY_TWO));
+  }
+
+  @TestFactory
+  Stream<DynamicTest> everyFeatureOnEveryMeshAndLayout() {
+    return features().stream().map(f -> DynamicTest.dynamicTest(f.name(), () -> {
+      GptConfig cfg = GptHarness.config(f.json());
+      GptHarness.Run ref = GptHarness.run(cfg, "x:1", "", f.train());
+      assertTrue(Double.isFinite(ref.loss()) && ref.loss() > 0, f.name() + ": loss " + ref.loss());
+      for (Layout l : f.layouts()) {
+        GptHarness.assertSame(ref, GptHarness.run(cfg, l.mesh(), l.rules(), f.train()),
+            f.name() + " on " + l.mesh() + " with \"" + l.rules() + "\"");
+      }
+    }));
+  }
+}
