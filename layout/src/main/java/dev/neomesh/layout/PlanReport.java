@@ -29,7 +29,8 @@ public final class PlanReport {
   public static String render(Planner.Plan plan, CostModel model) {
     StringBuilder sb = new StringBuilder(selection(plan)).append('\n');
     sb.append(String.format("Best %d candidates (memory per device, budget %s; searched %d layouts, pruned %d"
-        + " branches, %.2f s):%n", plan.candidates().size(), bytes(plan.budgetBytes()), plan.leaves(), plan.pruned(),
+        + " branches, %.2f s):%n", plan.candidates().size(),
+        plan.budgetBytes() == Long.MAX_VALUE ? "unlimited" : bytes(plan.budgetBytes()), plan.leaves(), plan.pruned(),
         plan.searchSeconds()));
     sb.append(table(plan.candidates()));
     sb.append('\n').append("Collectives each rule of the winner adds (against the same layout without it):\n");
