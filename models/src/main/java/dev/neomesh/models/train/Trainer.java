@@ -258,47 +258,57 @@ public final class Trainer {
   public record Predictions(List<String> samples, java.nio.file.Path file) {}
 
   /**
-   * Samples continuations of {@code prompt} from the latest checkpoint, GPT-Neo's way: the prompt's
-   * last n_ctx tokens, then one token at a time by Gumbel-max with temperature 0.9
-   * ({@code argmax(logits + 0.9·gumbel)}, i.e. sampling softmax(logits/0.9)), until every row has
-   * an EOS, reached n_ctx, or {@code predict_max_steps} tokens. Each row is cut at its first EOS
-   * and written to {@code model_path/predictions_<step>.txt} between GPT-Neo's SAMPLE markers.
+   * Samples continuations of {@code prompt} from the latest checkpoint, GPT-Neo's way: one token at
+   * a time by Gumbel-max with temperature 0.9 ({@code argmax(logits + 0.9·gumbel)}, i.e. sampling
+   * softmax(logits/0.9)), every row stopping at its first EOS; {@code predict_max_steps} new tokens
+   * (default n_ctx). Unlike GPT-Neo, which stops at n_ctx, the model sees a sliding window of the
+   * last n_ctx tokens, so a long prompt still gets a continuation. Each row (prompt included) is
+   * written to {@code model_path/predictions_<step>.txt} between GPT-Neo's SAMPLE markers.
    */
   public Predictions predict(String prompt, Tokenizer tokenizer, int eosId, int paddingId) {
-    int batch = s.predictBatchSize();
+    int wanted = s.predictBatchSize();
+    int replicas = Microbatching.replicas(mesh(), LayoutRules.parse(s.layout()));
+    int batch = (wanted + replicas - 1) / replicas * replicas; // the batch dim must divide over its mesh axis
     int n = s.nCtx();
     int[] ids = tokenizer.encode(prompt);
     if (ids.length == 0) {
       ids = new int[] {eosId};
     }
-    if (ids.length > n - 1) {
-      ids = java.util.Arrays.copyOfRange(ids, ids.length - (n - 1), ids.length);
-    }
-    int start = ids.length;
-    int end = s.predictMaxSteps() != null ? Math.min(n, start + s.predictMaxSteps()) : n;
-    int[] rows = new int[batch * n];
-    java.util.Arrays.fill(rows, paddingId);
+    int steps = s.predictMaxSteps() != null ? s.predictMaxSteps() : n;
+    List<List<Integer>> seqs = new ArrayList<>();
     for (int r = 0; r < batch; r++) {
-      System.arraycopy(ids, 0, rows, r * n, start);
+      List<Integer> row = new ArrayList<>();
+      for (int id : ids) {
+        row.add(id);
+      }
+      seqs.add(row);
     }
     Forward f = forward(batch);
     java.util.Random random = new java.util.Random(s.seed());
     boolean[] done = new boolean[batch];
-    int[] length = new int[batch];
-    java.util.Arrays.fill(length, end);
     Checkpoints.Checkpoint c;
     try (MeshRuntime rt = lower(f.graph())) {
       rt.initialize();
       c = restoreOrFail(rt, "sample from");
       int vocab = s.nVocab();
-      for (int pos = start; pos < end; pos++) {
+      for (int k = 0; k < steps; k++) {
+        int len = seqs.get(0).size();
+        int from = Math.max(0, len - n);
+        int window = len - from;
+        int[] rows = new int[batch * n];
+        java.util.Arrays.fill(rows, paddingId);
+        for (int r = 0; r < batch; r++) {
+          for (int i = 0; i < window; i++) {
+            rows[r * n + i] = seqs.get(r).get(from + i);
+          }
+        }
         double[] logits;
         try (Tensor x = HostTensors.ofInts(f.tokens().shape(), rows);
             Tensor y = HostTensors.ofInts(f.labels().shape(), rows)) {
           logits = rt.step().feed(f.tokens(), x).feed(f.labels(), y).fetch(f.model().logits()).run().get(0);
         }
         for (int r = 0; r < batch; r++) {
-          int base = (r * n + pos - 1) * vocab;
+          int base = (r * n + window - 1) * vocab;
           int best = 0;
           double bestV = Double.NEGATIVE_INFINITY;
           for (int v = 0; v < vocab; v++) {
@@ -309,11 +319,8 @@ public final class Trainer {
               best = v;
             }
           }
-          rows[r * n + pos] = best;
-          if (best == eosId && !done[r]) {
-            done[r] = true;
-            length[r] = pos;
-          }
+          seqs.get(r).add(best);
+          done[r] |= best == eosId;
         }
         boolean all = true;
         for (boolean d : done) {
@@ -326,9 +333,16 @@ public final class Trainer {
     }
     List<String> samples = new ArrayList<>();
     StringBuilder file = new StringBuilder();
-    for (int r = 0; r < batch; r++) {
-      int[] row = java.util.Arrays.copyOfRange(rows, r * n, r * n + length[r]);
-      String text = tokenizer.decode(row);
+    for (int r = 0; r < wanted; r++) {
+      List<Integer> row = seqs.get(r);
+      int end = row.size();
+      for (int i = ids.length; i < row.size(); i++) {
+        if (row.get(i) == eosId) {
+          end = i;
+          break;
+        }
+      }
+      String text = tokenizer.decode(row.subList(0, end).stream().mapToInt(Integer::intValue).toArray());
       samples.add(text);
       file.append("=".repeat(40)).append(" SAMPLE ").append(r).append(' ').append("=".repeat(40)).append("\n\n");
       file.append(text).append("\n\n").append("=".repeat(80)).append('\n');

@@ -1,0 +1,17 @@
+package dev.neomesh.models.cli;
+
+import dev.neomesh.mesh.ir.MeshOps;
+import dev.neomesh.mesh.ir.MeshTensor;
+import dev.neomesh.models.config.GptConfig;
+import dev.neomesh.models.gpt.Gpt;
+import dev.neomesh.models.train.LanguageModel;
+
+/** The GPT of a model config as the trainer sees it; weight decay skips what {@link Gpt#skipsWeightDecay} says. */
+record GptLanguageModel(GptConfig cfg) implements LanguageModel {
+  @Override
+  public Outputs build(MeshOps m, MeshTensor tokens, MeshTensor labels, boolean train) {
+    Gpt gpt = Gpt.build(m, cfg, tokens, labels, train);
+    return new Outputs(gpt.loss(), gpt.logits(), gpt.parameters(),
+        t -> !Gpt.skipsWeightDecay(m.variableOp(t).name()));
+  }
+}

@@ -1,0 +1,309 @@
+package dev.neomesh.models.cli;
+
+import dev.neomesh.data.CheckDataset;
+import dev.neomesh.data.DataException;
+import dev.neomesh.data.DatasetConfig;
+import dev.neomesh.data.DatasetEntry;
+import dev.neomesh.data.InputPipeline;
+import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.NeomeshException;
+import dev.neomesh.models.config.GptConfig;
+import dev.neomesh.models.train.LearningRateSchedule;
+import dev.neomesh.models.train.OptimizerSettings;
+import dev.neomesh.models.train.TrainProgram;
+import dev.neomesh.models.train.TrainSettings;
+import dev.neomesh.models.train.Trainer;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.kohsuke.args4j.CmdLineException;
+import org.kohsuke.args4j.CmdLineParser;
+import org.kohsuke.args4j.Option;
+
+/**
+ * {@code scripts/neomesh}: GPT-Neo's {@code main.py} on neomesh. Reads the model config
+ * ({@code --model} is a path, or a name under {@code configs/}), applies {@code --set key=value}
+ * overrides, then checks the dataset, plans a layout, evaluates, samples, or trains (resuming from
+ * the latest checkpoint in {@code model_path}). A user error prints its message, without a stack
+ * trace unless {@code --verbose}, and exits 1; a bad flag exits 2. Nothing but {@code --new}
+ * deletes anything.
+ */
+public final class Main {
+  /** GPT-Neo's built-in prompt (its first sentence) when {@code --prompt ""} or no prompt is given. */
+  public static final String UNICORNS = "In a shocking finding, scientist discovered a herd of unicorns living in a "
+      + "remote, previously unexplored valley, in the Andes Mountains.";
+
+  @Option(name = "--model", required = true, metaVar = "PATH|NAME",
+      usage = "model config: a .json path, or a name under configs/ (e.g. default)")
+  String model;
+
+  @Option(name = "--steps_per_checkpoint", metaVar = "N", usage = "checkpoint (and evaluate) every N steps (5000)")
+  long stepsPerCheckpoint = 5000;
+
+  @Option(name = "--gpu_ids", metaVar = "LIST", usage = "GPU devices, e.g. device:GPU:0,device:GPU:1 (count = mesh size)")
+  String gpuIds;
+
+  @Option(name = "--devices", metaVar = "LIST",
+      usage = "explicit TensorFlow devices, comma-separated (default: mesh-size virtual CPUs)")
+  String devices;
+
+  @Option(name = "--new", usage = "delete model_path first (asks; --yes answers)")
+  boolean fresh;
+
+  @Option(name = "--yes", usage = "answer yes to --new's question")
+  boolean yes;
+
+  @Option(name = "--eval", usage = "evaluate the latest checkpoint on eval_steps batches, then exit")
+  boolean eval;
+
+  @Option(name = "--predict", usage = "sample from the latest checkpoint, then exit")
+  boolean predict;
+
+  @Option(name = "--prompt", metaVar = "PATH", usage = "prompt file for --predict (\"\": GPT-Neo's unicorn prompt)")
+  String prompt;
+
+  @Option(name = "--check_dataset", usage = "check the config's datasets, then exit")
+  boolean checkDataset;
+
+  @Option(name = "--auto_layout", usage = "choose a layout for mesh_shape, print it, then exit")
+  boolean autoLayout;
+
+  @Option(name = "--auto_layout_and_mesh_shape", usage = "choose mesh shape and layout for mesh_shape's device count")
+  boolean autoLayoutAndMeshShape;
+
+  @Option(name = "--memory_budget_gib", metaVar = "GIB", usage = "per-device memory budget for the auto layout (16)")
+  double memoryBudgetGib = 16;
+
+  @Option(name = "--set", metaVar = "KEY=VALUE", usage = "override any config key (repeatable)")
+  List<String> sets = new ArrayList<>();
+
+  @Option(name = "--no_progress", usage = "plain progress lines even on a terminal")
+  boolean noProgress;
+
+  @Option(name = "--verbose", usage = "stack traces on errors")
+  boolean verbose;
+
+  private final PrintStream out;
+  private final PrintStream err;
+  private final InputStream in;
+  private final Path root;
+
+  Main(PrintStream out, PrintStream err, InputStream in, Path root) {
+    this.out = out;
+    this.err = err;
+    this.in = in;
+    this.root = root;
+  }
+
+  public static void main(String[] args) {
+    String home = System.getenv("NEOMESH_HOME");
+    Path root = home != null && !home.isBlank() ? Path.of(home) : Path.of("").toAbsolutePath();
+    System.exit(new Main(System.out, System.err, System.in, root).run(args));
+  }
+
+  /** Runs the command line; returns the exit status. */
+  public int run(String[] args) {
+    CmdLineParser parser = new CmdLineParser(this);
+    try {
+      parser.parseArgument(args);
+    } catch (CmdLineException e) {
+      err.println("neomesh: " + e.getMessage());
+      err.println("usage: scripts/neomesh --model NAME|PATH [options]");
+      parser.printUsage(err);
+      return 2;
+    }
+    try {
+      return execute();
+    } catch (NeomeshException | DataException e) {
+      err.println("neomesh: " + e.getMessage());
+      if (verbose) {
+        e.printStackTrace(err);
+      }
+      return 1;
+    }
+  }
+
+  /** {@code --model}: a path ending in .json, or {@code configs/<name>.json} under the repository root. */
+  Path configPath() {
+    Path p = model.endsWith(".json") ? (Files.isRegularFile(Path.of(model)) ? Path.of(model) : root.resolve(model))
+        : root.resolve("configs").resolve(model + ".json");
+    if (!Files.isRegularFile(p)) {
+      List<String> known = new ArrayList<>();
+      try (Stream<Path> s = Files.list(root.resolve("configs"))) {
+        s.map(f -> f.getFileName().toString()).filter(f -> f.endsWith(".json")).sorted()
+            .forEach(f -> known.add(f.substring(0, f.length() - 5)));
+      } catch (IOException e) {
+        // no configs folder: nothing to suggest
+      }
+      throw new NeomeshException("no model config " + p + (known.isEmpty() ? "" : " (configs/ has: "
+          + String.join(", ", known) + ")") + "; pass --model NAME for configs/NAME.json, or a path to a .json file");
+    }
+    return p;
+  }
+
+  GptConfig config() {
+    GptConfig cfg = GptConfig.load(configPath());
+    Map<String, String> overrides = new LinkedHashMap<>();
+    for (String kv : sets) {
+      int eq = kv.indexOf('=');
+      if (eq <= 0) {
+        throw new NeomeshException("--set " + kv + ": expected KEY=VALUE, e.g. --set train_steps=100");
+      }
+      overrides.put(kv.substring(0, eq).trim(), kv.substring(eq + 1).trim());
+    }
+    return overrides.isEmpty() ? cfg : cfg.withOverrides(overrides);
+  }
+
+  List<String> deviceList() {
+    if (gpuIds != null && devices != null) {
+      throw new NeomeshException("give either --gpu_ids or --devices, not both");
+    }
+    String list = gpuIds != null ? gpuIds : devices;
+    if (list == null || list.isBlank()) {
+      return List.of();
+    }
+    return Arrays.stream(list.split(",")).map(String::trim).filter(x -> !x.isEmpty()).toList();
+  }
+
+  TrainSettings settings(GptConfig cfg) {
+    List<DatasetEntry> entries = cfg.datasets().stream().map(l -> DatasetEntry.parse(l.size() == 1 ? l.get(0) : l))
+        .toList();
+    if (entries.isEmpty()) {
+      throw new NeomeshException(cfg.source() + ": \"datasets\" is empty; name at least one dataset config, e.g. "
+          + "[[\"repo_text_char\", 1, \"documents_random\", 1.0]]");
+    }
+    Path modelPath = root.resolve(cfg.modelPath());
+    OptimizerSettings opt = new OptimizerSettings(cfg.optName(), cfg.beta1(), cfg.beta2(), cfg.epsilon(),
+        cfg.weightDecay(), false, cfg.adaEpsilon1(), cfg.adaEpsilon2(), cfg.gradientClipping());
+    LearningRateSchedule schedule = new LearningRateSchedule(cfg.lr(), LearningRateSchedule.decayOf(cfg.lrDecay()),
+        cfg.lrDecayEnd(), cfg.warmupSteps());
+    return new TrainSettings(modelPath, root, root.resolve("configs/dataset_configs"), entries, cfg.meshShape(),
+        cfg.layout(), deviceList(), cfg.nCtx(), cfg.nVocab(), cfg.trainBatchSize(), cfg.evalBatchSize(),
+        cfg.predictBatchSize(), cfg.trainSteps(), cfg.evalSteps(), cfg.seed(), Math.max(1, cfg.iterations()),
+        Math.max(1, stepsPerCheckpoint), schedule, opt,
+        cfg.tokensPerMbPerReplica().isPresent() ? cfg.tokensPerMbPerReplica().getAsInt() : null,
+        cfg.predictMaxSteps().isPresent() ? cfg.predictMaxSteps().getAsInt() : null, !noProgress);
+  }
+
+  int execute() {
+    GptConfig cfg = config();
+    TrainSettings s = settings(cfg);
+    List<InputPipeline.Source> sources = InputPipeline.sources(s.datasetConfigs(), s.datasets());
+    for (InputPipeline.Source src : sources) {
+      if (src.config().nVocab() > cfg.nVocab()) {
+        throw new NeomeshException("dataset " + src.config().id() + " has n_vocab " + src.config().nVocab()
+            + " but the model's n_vocab is " + cfg.nVocab() + ": raise n_vocab (e.g. --set n_vocab="
+            + src.config().nVocab() + ")");
+      }
+    }
+    if (checkDataset) {
+      List<DatasetConfig> configs = sources.stream().map(InputPipeline.Source::config).toList();
+      return CheckDataset.run(configs, cfg.nVocab(), root, out).ok() ? 0 : 1;
+    }
+    GptLanguageModel lm = new GptLanguageModel(cfg);
+    if (autoLayout || autoLayoutAndMeshShape) {
+      return plan(cfg, s, lm);
+    }
+    if (fresh && !removeModelPath(s.modelPath())) {
+      return 0;
+    }
+    Trainer trainer = new Trainer(s, lm, out);
+    DatasetConfig first = sources.get(0).config();
+    if (eval) {
+      out.println(Trainer.describe(trainer.evaluate()));
+      return 0;
+    }
+    if (predict) {
+      sample(trainer, first);
+      return 0;
+    }
+    trainer.train();
+    if (cfg.predictSteps() > 0) {
+      sample(trainer, first);
+    }
+    return 0;
+  }
+
+  private void sample(Trainer trainer, DatasetConfig dataset) {
+    String text = UNICORNS;
+    if (prompt != null && !prompt.isEmpty()) {
+      try {
+        text = Files.readString(Files.exists(Path.of(prompt)) ? Path.of(prompt) : root.resolve(prompt),
+            StandardCharsets.UTF_8);
+      } catch (IOException e) {
+        throw new NeomeshException("cannot read --prompt " + prompt + ": " + e.getMessage()
+            + "; pass a readable text file, or --prompt \"\" for the built-in prompt");
+      }
+    }
+    Trainer.Predictions p = trainer.predict(text, dataset.tokenizer(root), dataset.eosId(), dataset.paddingId());
+    for (int i = 0; i < p.samples().size(); i++) {
+      out.println("=".repeat(40) + " SAMPLE " + i + " " + "=".repeat(40));
+      out.println(p.samples().get(i));
+    }
+    out.println("=".repeat(80));
+    out.println("predictions written to " + p.file());
+  }
+
+  private int plan(GptConfig cfg, TrainSettings s, GptLanguageModel lm) {
+    MeshShape mesh = MeshShape.parse(s.meshShape());
+    TrainProgram program = TrainProgram.build(lm, s.seed(), s.trainBatchSize(), s.nCtx(), 1, s.schedule(),
+        s.optimizer());
+    long budget = (long) (memoryBudgetGib * (1L << 30));
+    AutoLayout.Selection sel = AutoLayout.plan(program.graph(), mesh, autoLayoutAndMeshShape, budget);
+    if (sel == null) {
+      err.println("neomesh: --auto_layout" + (autoLayoutAndMeshShape ? "_and_mesh_shape" : "") + " is not available "
+          + "in this build (the layout module has no dev.neomesh.layout.Planner); set mesh_shape and layout by hand");
+      return 2;
+    }
+    if (autoLayoutAndMeshShape) {
+      out.println("Num cores:\n" + mesh.size());
+    }
+    out.print(sel.text());
+    out.println("Re-initialize graph with selected layout");
+    out.println("(use it with --set layout=\"" + sel.layout() + "\"" + (autoLayoutAndMeshShape
+        ? " --set mesh_shape=" + sel.meshShape() : "") + ")");
+    return 0;
+  }
+
+  /** --new: asks (unless --yes), then deletes model_path; false when the answer is no. */
+  private boolean removeModelPath(Path modelPath) {
+    if (!Files.exists(modelPath)) {
+      return true;
+    }
+    if (!yes) {
+      out.print("Are you sure you want to remove '" + modelPath + "' to start afresh? (y/n) ");
+      out.flush();
+      String answer;
+      try {
+        answer = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8)).readLine();
+      } catch (IOException e) {
+        answer = null;
+      }
+      if (answer == null || !answer.trim().equalsIgnoreCase("y")) {
+        out.println("not removing " + modelPath + "; exiting");
+        return false;
+      }
+    }
+    try (Stream<Path> walk = Files.walk(modelPath)) {
+      for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    } catch (IOException e) {
+      throw new NeomeshException("cannot remove " + modelPath + ": " + e + "; remove it by hand", e);
+    }
+    out.println("removed " + modelPath);
+    return true;
+  }
+}

@@ -1,0 +1,123 @@
+package dev.neomesh.models.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.neomesh.data.CreateTfRecords;
+import dev.neomesh.data.tokenizer.CharTokenizer;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The command line on a tiny GPT config and a tiny character dataset in a temporary repository root. */
+class MainTest {
+  @TempDir
+  static Path root;
+
+  @BeforeAll
+  static void makeRoot() throws IOException {
+    StringBuilder text = new StringBuilder();
+    for (int i = 0; i < 300; i++) {
+      text.append("to be or not to be, that is the question ").append(i % 5).append(". ");
+    }
+    Path in = root.resolve("in.txt");
+    Files.writeString(in, text.toString());
+    CharTokenizer chars = new CharTokenizer();
+    PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
+    for (String part : new String[] {"train", "val"}) {
+      CreateTfRecords.run(new CreateTfRecords.Options(in.toString(), part, root.resolve("runs/data/tiny/" + part), 1000,
+          chars, 1, chars.eosId(), 256, 1, false), quiet);
+    }
+    Files.createDirectories(root.resolve("configs/dataset_configs"));
+    Files.writeString(root.resolve("configs/dataset_configs/tiny_char.json"), "{\"n_vocab\": 256, \"path\": "
+        + "\"runs/data/tiny/train/*.tfrecords\", \"eval_path\": \"runs/data/tiny/val/*.tfrecords\", \"tokenizer_path\": "
+        + "\"char\"}");
+    Files.writeString(root.resolve("configs/tiny.json"), """
+        {"n_head": 2, "n_embd": 16, "n_layer": 1, "n_ctx": 16, "n_vocab": 256,
+         "attention_types": [[["global"], 1]], "datasets": [["tiny_char", 1, "documents_random", 1.0]],
+         "model_path": "runs/tiny", "mesh_shape": "x:2", "layout": "batch:x", "train_batch_size": 4,
+         "train_steps": 4, "eval_steps": 2, "predict_steps": 1, "predict_max_steps": 8, "iterations": 2,
+         "lr": 0.01, "lr_decay": "cosine", "warmup_steps": 1, "opt_name": "adam", "weight_decay": 0.01,
+         "gradient_clipping": 1.0}
+        """);
+  }
+
+  record Run(int status, String out, String err) {}
+
+  static Run main(String stdin, String... args) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int status = new Main(new PrintStream(out, true), new PrintStream(err, true),
+        new ByteArrayInputStream(stdin.getBytes(StandardCharsets.UTF_8)), root).run(args);
+    return new Run(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void trainsEvaluatesSamplesAndResumes() {
+    Run r = main("", "--model", "tiny", "--new", "--yes", "--steps_per_checkpoint", "2", "--no_progress");
+    assertEquals(0, r.status(), r.err());
+    assertTrue(r.out().contains("step 4/4"), r.out());
+    assertTrue(r.out().contains("eval at step 4"), r.out());
+    assertTrue(r.out().contains("SAMPLE 0"), r.out());
+    assertTrue(Files.exists(root.resolve("runs/tiny/ckpt-4.manifest.json")));
+    assertTrue(Files.exists(root.resolve("runs/tiny/predictions_4.txt")));
+    Run more = main("", "--model", "tiny", "--set", "train_steps=6", "--set", "predict_steps=0", "--no_progress");
+    assertEquals(0, more.status(), more.err());
+    assertTrue(more.out().contains("resumed from checkpoint step 4"), more.out());
+    Run eval = main("", "--model", "tiny", "--eval", "--set", "train_steps=6");
+    assertEquals(0, eval.status(), eval.err());
+    assertTrue(eval.out().contains("eval at step 6: loss"), eval.out());
+    Run other = main("", "--model", root.resolve("configs/tiny.json").toString(), "--predict", "--set",
+        "mesh_shape=x:1", "--set", "layout=");
+    assertEquals(0, other.status(), other.err());
+    assertTrue(other.out().contains("predictions written to"), other.out());
+  }
+
+  @Test
+  void newAsksAndKeepsTheRunOnNo() throws IOException {
+    Path run = root.resolve("runs/keep");
+    Files.createDirectories(run);
+    Files.writeString(run.resolve("marker"), "x");
+    Run r = main("n\n", "--model", "tiny", "--new", "--set", "model_path=runs/keep");
+    assertEquals(0, r.status(), r.err());
+    assertTrue(r.out().contains("Are you sure you want to remove '" + run + "' to start afresh? (y/n)"), r.out());
+    assertTrue(Files.exists(run.resolve("marker")));
+  }
+
+  @Test
+  void userErrorsPrintOneMessageAndExitNonZero() {
+    Run unknown = main("", "--model", "nosuch");
+    assertEquals(1, unknown.status());
+    assertTrue(unknown.err().contains("no model config") && unknown.err().contains("tiny"), unknown.err());
+    assertFalse(unknown.err().contains("\tat "), unknown.err());
+    Run devices = main("", "--model", "tiny", "--devices", "/device:CPU:0", "--set", "model_path=runs/devices");
+    assertEquals(1, devices.status());
+    assertTrue(devices.err().contains("has 2 devices but 1 were given"), devices.err());
+    Run badKey = main("", "--model", "tiny", "--set", "n_embdd=3");
+    assertEquals(1, badKey.status());
+    assertTrue(badKey.err().contains("n_embd"), badKey.err());
+    Run badLayout = main("", "--model", "tiny", "--set", "layout=batch:x,embd:x", "--set", "model_path=runs/bad");
+    assertEquals(1, badLayout.status());
+    assertTrue(badLayout.err().contains("mesh axis \"x\""), badLayout.err());
+    Run flag = main("", "--model", "tiny", "--no_such_flag");
+    assertEquals(2, flag.status());
+  }
+
+  @Test
+  void checkDatasetAndAutoLayout() {
+    Run check = main("", "--model", "tiny", "--check_dataset");
+    assertEquals(0, check.status(), check.err());
+    assertTrue(check.out().contains("check_dataset: OK"), check.out());
+    Run plan = main("", "--model", "tiny", "--auto_layout");
+    assertEquals(0, plan.status(), plan.err());
+    assertTrue(plan.out().contains("Auto-selected layout:"), plan.out());
+  }
+}
