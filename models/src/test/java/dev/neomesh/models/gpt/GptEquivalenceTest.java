@@ -37,7 +37,8 @@ class GptEquivalenceTest {
         new Feature("local attention, rotary, memory key/values, relu",
             "\"attention_types\": [[[\"local\", \"global\"], 1]], \"local_attention_radius\": 3, \"rotary_emb\": true,"
                 + " \"num_mem_kv\": 2, \"activation_fn\": \"relu\"", false,
-            List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:2,y:2", NEO_B), new Layout("x:4", "kv:x"))),
+            List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:2,y:2", NEO_B), new Layout("x:4", "kv:x"),
+                new Layout("x:4", "sequence:x"), new Layout("x:2,y:4", "batch:x,memory_length:y"))),
         new Feature("linear attention, attention none, axial positions, macaron, mlp_glu (silu), scale_by_depth/in",
             "\"attention_types\": [\"linear\", \"none\"], \"axial_pos_emb\": [2, 4], \"macaron\": true,"
                 + " \"mlp_glu\": true, \"activation_function\": \"silu\", \"scale_by_depth\": true, \"scale_by_in\": true",
