@@ -332,8 +332,9 @@ public final class MeshOps {
     if (rate <= 0) {
       return x;
     }
-    MeshTensor u = randomUniformPerStep(x.shape(), x.dtype(), key, 0, 1);
-    MeshTensor keep = cast(greaterEqual(u, scalar(rate, x.dtype())), x.dtype());
+    DType drawn = x.dtype() == DType.BFLOAT16 ? DType.FLOAT32 : x.dtype(); // bf16 has too few bits for a rate
+    MeshTensor u = randomUniformPerStep(x.shape(), drawn, key, 0, 1);
+    MeshTensor keep = cast(greaterEqual(u, scalar(rate, drawn)), x.dtype());
     return mul(x, mul(keep, 1.0 / (1.0 - rate)));
   }
 

@@ -31,7 +31,6 @@ final class Params {
   final Dim kv;
   final Dim vocab;
   private final Map<String, MeshTensor> variables = new LinkedHashMap<>();
-  private MeshTensor dropoutPhase;
 
   Params(MeshOps m, GptConfig cfg, Dim batch, Dim sequence, boolean train) {
     this.m = m;
@@ -72,37 +71,18 @@ final class Params {
   }
 
   /**
-   * Inverted dropout (training only) with a layout-invariant mask. The mesh's random ops are a
-   * function of (seed, key, index) only, so a fixed key would drop the same units every step; the
-   * mask is therefore rotated by a phase variable that advances by the golden ratio each step
-   * (assigned when the trainer runs the program's updates): unit i is kept when
-   * {@code frac(u_i + phase) >= rate}, still a Bernoulli(1 - rate) per unit and per step.
+   * Inverted dropout, in training only. {@link MeshOps#dropout} draws a layout-invariant mask
+   * keyed by {@code key} and the run's random step (which the trainer feeds), so it changes every
+   * step and a resumed run draws the masks an uninterrupted one would have.
    */
   MeshTensor dropout(MeshTensor x, double rate, String key) {
-    if (!train || rate <= 0) {
-      return x;
-    }
-    MeshTensor u = frac(m.add(m.randomUniform(x.shape(), DType.FLOAT32, key, 0, 1), phase()));
-    MeshTensor keep = m.cast(m.greaterEqual(u, m.scalar(rate, DType.FLOAT32)), x.dtype());
-    return m.mul(x, m.mul(keep, 1.0 / (1.0 - rate)));
+    return train ? m.dropout(x, rate, key) : x;
   }
 
-  /** A uniform in [0,1) of {@code shape} that changes every training step (same phase as dropout). */
+  /** A uniform in [0,1) of {@code shape} that changes every training step (fixed in evaluation). */
   MeshTensor stepUniform(Shape shape, String key) {
-    MeshTensor u = m.randomUniform(shape, DType.FLOAT32, key, 0, 1);
-    return train ? frac(m.add(u, phase())) : u;
-  }
-
-  private MeshTensor frac(MeshTensor x) {
-    return m.sub(x, m.floor(x));
-  }
-
-  private MeshTensor phase() {
-    if (dropoutPhase == null) {
-      dropoutPhase = m.variable("gpt2/dropout_phase", m.scalar(0, DType.FLOAT32), false);
-      m.assign(dropoutPhase, frac(m.add(dropoutPhase, 0.6180339887498949)));
-    }
-    return dropoutPhase;
+    return train ? m.randomUniformPerStep(shape, DType.FLOAT32, key, 0, 1)
+        : m.randomUniform(shape, DType.FLOAT32, key, 0, 1);
   }
 
   /** The activation named by {@code name} (GPT-Neo's {@code activation_fn} choices). */
