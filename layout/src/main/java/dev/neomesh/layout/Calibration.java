@@ -98,39 +98,72 @@ public final class Calibration {
       Operand<TFloat32> mmOut = d0.reduceSum(mm, d0.constant(new int[] {0, 1}));
       double mmSeconds = time(session, mmOut, 5) - 8 * 0; // overhead negligible next to 8 n^3 matmuls
       double matmul = 8 * 2.0 * n * n * n / mmSeconds;
-      // elementwise: 32 chained adds of 1M floats
+      // elementwise: 32 chained multiply-adds of 1M floats (random operands, so Grappler cannot fold them)
       int len = 1 << 20;
       Operand<TFloat32> v = d0.random.randomUniform(d0.constant(new long[] {len}), TFloat32.class);
+      Operand<TFloat32> w = d0.random.randomUniform(d0.constant(new long[] {len}), TFloat32.class);
       Operand<TFloat32> e = v;
-      for (int k = 0; k < 32; k++) {
-        e = d0.math.add(e, v);
+      for (int k = 0; k < 16; k++) {
+        e = d0.math.add(d0.math.mul(e, w), v);
       }
-      double base = time(session, d0.reduceSum(v, d0.constant(new int[] {0})), 5);
+      double base = time(session, d0.reduceSum(d0.math.add(v, w), d0.constant(new int[] {0})), 5);
       double eSeconds = time(session, d0.reduceSum(e, d0.constant(new int[] {0})), 5) - base;
       double elementwise = 32.0 * len / Math.max(eSeconds, 1e-9);
-      // per-op overhead: a chain of 200 scalar adds
-      Operand<TFloat32> s = d0.constant(1f);
+      // per-op overhead: a chain of 200 scalar sines of a random scalar (nothing to fold)
+      Operand<TFloat32> s = d0.random.randomUniform(d0.constant(new long[0]), TFloat32.class);
       for (int k = 0; k < 200; k++) {
-        s = d0.math.add(s, d0.constant(1f));
+        s = d0.math.sin(s);
       }
-      double overhead = time(session, s, 20) / 400; // 200 adds + 200 constants
+      double overhead = time(session, s, 20) / 200;
       // transfers: a value bounced between the two devices, small (latency) and 4 MB (bandwidth)
       double latency = bounce(d0, d1, session, 1, 50);
       double big = bounce(d0, d1, session, 1 << 20, 20);
       double bytesPerSecond = 4.0 * (1 << 20) / Math.max(big - latency, 1e-9);
       int cores = Runtime.getRuntime().availableProcessors();
-      return new MachineConstants(matmul, elementwise, bytesPerSecond, latency, overhead, cores,
-          "measured on " + cores + " cores");
+      // the lowering's own costs on 8 virtual devices: one mesh op, and one allreduce step
+      double[] mesh = meshCosts(8, cores);
+      return new MachineConstants(matmul, elementwise, bytesPerSecond, Math.max(latency, mesh[1]),
+          Math.max(overhead, mesh[0]), cores, "measured on " + cores + " cores");
+    }
+  }
+
+  /**
+   * Per device: seconds of one op, and of one step of an allreduce, as neomesh lowers them on
+   * {@code n} virtual devices sharing {@code cores} cores (divided by that sharing, as the
+   * estimate multiplies it back).
+   */
+  static double[] meshCosts(int n, int cores) {
+    dev.neomesh.mesh.ir.MeshGraph g = new dev.neomesh.mesh.ir.MeshGraph();
+    dev.neomesh.mesh.ir.MeshOps m = new dev.neomesh.mesh.ir.MeshOps(g);
+    dev.neomesh.mesh.Shape shape = dev.neomesh.mesh.Shape.of(new dev.neomesh.mesh.Dim("a", n * 4));
+    dev.neomesh.mesh.ir.MeshTensor x = m.randomUniform(shape, dev.neomesh.mesh.ir.DType.FLOAT32, "c", 0, 1);
+    dev.neomesh.mesh.ir.MeshTensor ops = x;
+    int k = 100;
+    for (int i = 0; i < k; i++) {
+      ops = m.sin(ops);
+    }
+    dev.neomesh.mesh.ir.MeshTensor red = x;
+    int r = 30;
+    for (int i = 0; i < r; i++) {
+      red = m.add(red, m.reduceSum(red, dev.neomesh.mesh.Shape.SCALAR));
+    }
+    dev.neomesh.mesh.MeshShape mesh = dev.neomesh.mesh.MeshShape.parse("x:" + n);
+    double stretch = (double) n / Math.min(n, cores);
+    try (dev.neomesh.mesh.lower.MeshRuntime rt = dev.neomesh.mesh.lower.MeshRuntime.onVirtualCpus(g, mesh,
+        dev.neomesh.mesh.LayoutRules.parse("a:x"))) {
+      double base = time(rt.session(), rt.lowering().get(x).slice(0), 10);
+      double opSeconds = (time(rt.session(), rt.lowering().get(ops).slice(0), 10) - base) / k;
+      double redSeconds = (time(rt.session(), rt.lowering().get(red).slice(0), 10) - base) / r;
+      double step = Math.max(redSeconds - 2 * opSeconds, 0) / (2 * (n - 1));
+      return new double[] {opSeconds / stretch, step / stretch};
     }
   }
 
   /** Seconds per transfer of {@code elements} floats between two devices (a chain of hops, each forcing a copy by adding). */
   private static double bounce(Ops d0, Ops d1, Session session, int elements, int hops) {
-    Operand<TFloat32> x = d0.fill(d0.constant(new long[] {elements}), d0.constant(1f));
-    Operand<TFloat32> zero = d0.constant(0f);
-    Operand<TFloat32> zero1 = d1.constant(0f);
+    Operand<TFloat32> x = d0.random.randomUniform(d0.constant(new long[] {elements}), TFloat32.class);
     for (int k = 0; k < hops; k++) {
-      x = k % 2 == 0 ? d1.math.add(x, zero1) : d0.math.add(x, zero);
+      x = k % 2 == 0 ? d1.math.neg(x) : d0.math.neg(x);
     }
     Operand<TFloat32> out = d0.reduceSum(x, d0.constant(new int[] {0}));
     return time(session, out, 5) / hops;

@@ -1,0 +1,179 @@
+package dev.neomesh.layout.bench;
+
+import dev.neomesh.layout.Calibration;
+import dev.neomesh.layout.Cost;
+import dev.neomesh.layout.CostModel;
+import dev.neomesh.layout.MachineConstants;
+import dev.neomesh.layout.PlanReport;
+import dev.neomesh.layout.Planner;
+import dev.neomesh.mesh.LayoutRules;
+import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.ir.DType;
+import dev.neomesh.mesh.ir.MeshTensor;
+import dev.neomesh.mesh.lower.HostTensors;
+import dev.neomesh.mesh.lower.MeshRuntime;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Random;
+import org.tensorflow.Tensor;
+
+/**
+ * Checks the step-time estimate against measurement: every valid layout of a small transformer
+ * (forward, backward, Adam) on a mesh of virtual CPU devices is lowered and timed (median of
+ * {@code --steps} training steps after {@code --warmup}); prints the table, the Spearman rank
+ * correlation between estimated and measured times, and how far the planner's choice is from the
+ * fastest measured layout.
+ *
+ * <pre>
+ * PlannerBench [--mesh x:2,y:4] [--sizes batch,sequence,embd,heads,kv,intermediate,vocab,layers]
+ *              [--warmup 3] [--steps 7] [--limit N] [--calibrate]
+ * </pre>
+ */
+public final class PlannerBench {
+  private PlannerBench() {}
+
+  /** One measured layout. */
+  public record Row(LayoutRules rules, double estimated, double measured) {}
+
+  /** Everything a run reports. */
+  public record Result(List<Row> rows, double spearman, Row chosen, Row fastest) {
+    public double chosenOverFastest() {
+      return chosen.measured() / fastest.measured() - 1;
+    }
+  }
+
+  public static void main(String[] args) {
+    String mesh = "x:2,y:4";
+    SmallTransformer.Sizes sizes = new SmallTransformer.Sizes(16, 32, 64, 4, 16, 256, 256, 1);
+    int warmup = 3;
+    int steps = 7;
+    int limit = Integer.MAX_VALUE;
+    boolean calibrate = false;
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--mesh" -> mesh = args[++i];
+        case "--sizes" -> {
+          int[] v = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
+          sizes = new SmallTransformer.Sizes(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+        }
+        case "--warmup" -> warmup = Integer.parseInt(args[++i]);
+        case "--steps" -> steps = Integer.parseInt(args[++i]);
+        case "--limit" -> limit = Integer.parseInt(args[++i]);
+        case "--calibrate" -> calibrate = true;
+        default -> throw new IllegalArgumentException("unknown flag " + args[i]);
+      }
+    }
+    MachineConstants machine = calibrate ? Calibration.measure() : Calibration.load();
+    System.out.println("machine constants: " + machine);
+    Result r = run(MeshShape.parse(mesh), sizes, machine, warmup, steps, limit, true);
+    System.out.printf("%nlayouts: %d  Spearman(estimated, measured) = %.3f%n", r.rows().size(), r.spearman());
+    System.out.printf("planner's choice %s: measured %s, fastest measured %s (%s): %+.1f%%%n", r.chosen().rules(),
+        PlanReport.seconds(r.chosen().measured()), PlanReport.seconds(r.fastest().measured()), r.fastest().rules(),
+        100 * r.chosenOverFastest());
+  }
+
+  public static Result run(MeshShape mesh, SmallTransformer.Sizes sizes, MachineConstants machine, int warmup,
+                           int steps, int limit, boolean print) {
+    SmallTransformer.Program p = SmallTransformer.transformer(sizes, DType.FLOAT32, true);
+    CostModel model = new CostModel(p.graph(), CostModel.Options.adam().withOptimizerSlots(0)
+        .withFetches(List.of(p.loss())).withMachine(machine));
+    List<LayoutRules> all = Planner.candidates(model, mesh);
+    if (all.size() > limit) {
+      List<LayoutRules> sample = new ArrayList<>();
+      for (int i = 0; i < limit; i++) {
+        sample.add(all.get((int) ((long) i * all.size() / limit)));
+      }
+      all = sample;
+    }
+    Planner.Plan plan = Planner.autoLayout(model, mesh, Long.MAX_VALUE);
+    if (!all.contains(plan.layout())) {
+      all.add(plan.layout());
+    }
+    Random random = new Random(1);
+    double[] tokens = new double[sizes.batch() * sizes.sequence()];
+    double[] labels = new double[tokens.length];
+    for (int i = 0; i < tokens.length; i++) {
+      tokens[i] = random.nextInt(sizes.vocab());
+      labels[i] = random.nextInt(sizes.vocab());
+    }
+    List<Row> rows = new ArrayList<>();
+    if (print) {
+      System.out.printf("%-70s %12s %12s%n", "layout on " + mesh, "estimated", "measured");
+    }
+    for (LayoutRules rules : all) {
+      Cost c = model.estimate(mesh, rules);
+      double measured = measure(p, mesh, rules, tokens, labels, warmup, steps);
+      rows.add(new Row(rules, c.seconds(), measured));
+      if (print) {
+        System.out.printf("%-70s %12s %12s%n", rules.rules().isEmpty() ? "(none)" : rules,
+            PlanReport.seconds(c.seconds()), PlanReport.seconds(measured));
+      }
+    }
+    double rho = spearman(rows.stream().mapToDouble(Row::estimated).toArray(),
+        rows.stream().mapToDouble(Row::measured).toArray());
+    Row chosen = rows.stream().filter(r -> r.rules().equals(plan.layout())).findFirst().orElseThrow();
+    Row fastest = rows.stream().min(Comparator.comparingDouble(Row::measured)).orElseThrow();
+    return new Result(rows, rho, chosen, fastest);
+  }
+
+  /** Median seconds of one training step (fetch the loss, run the updates). */
+  static double measure(SmallTransformer.Program p, MeshShape mesh, LayoutRules rules, double[] tokens,
+                        double[] labels, int warmup, int steps) {
+    MeshTensor tok = p.inputs().get(0);
+    MeshTensor lab = p.inputs().get(1);
+    try (MeshRuntime rt = MeshRuntime.onVirtualCpus(p.graph(), mesh, rules);
+         Tensor t = HostTensors.of(tok.shape(), DType.INT32, tokens);
+         Tensor l = HostTensors.of(lab.shape(), DType.INT32, labels)) {
+      rt.initialize();
+      double[] times = new double[steps];
+      for (int s = 0; s < warmup + steps; s++) {
+        long t0 = System.nanoTime();
+        rt.step().feed(tok, t).feed(lab, l).fetch(p.loss()).withUpdates().run();
+        if (s >= warmup) {
+          times[s - warmup] = (System.nanoTime() - t0) / 1e9;
+        }
+      }
+      Arrays.sort(times);
+      return times[steps / 2];
+    }
+  }
+
+  /** Spearman's rank correlation (average ranks for ties). */
+  public static double spearman(double[] a, double[] b) {
+    double[] ra = ranks(a);
+    double[] rb = ranks(b);
+    double ma = Arrays.stream(ra).average().orElse(0);
+    double mb = Arrays.stream(rb).average().orElse(0);
+    double num = 0;
+    double da = 0;
+    double db = 0;
+    for (int i = 0; i < ra.length; i++) {
+      num += (ra[i] - ma) * (rb[i] - mb);
+      da += (ra[i] - ma) * (ra[i] - ma);
+      db += (rb[i] - mb) * (rb[i] - mb);
+    }
+    return da == 0 || db == 0 ? 0 : num / Math.sqrt(da * db);
+  }
+
+  static double[] ranks(double[] v) {
+    Integer[] idx = new Integer[v.length];
+    for (int i = 0; i < idx.length; i++) {
+      idx[i] = i;
+    }
+    Arrays.sort(idx, Comparator.comparingDouble(i -> v[i]));
+    double[] r = new double[v.length];
+    for (int i = 0; i < idx.length; ) {
+      int j = i;
+      while (j + 1 < idx.length && v[idx[j + 1]] == v[idx[i]]) {
+        j++;
+      }
+      for (int k = i; k <= j; k++) {
+        r[idx[k]] = (i + j) / 2.0 + 1;
+      }
+      i = j + 1;
+    }
+    return r;
+  }
+}
