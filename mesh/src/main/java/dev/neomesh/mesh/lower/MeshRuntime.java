@@ -27,6 +27,7 @@ public final class MeshRuntime implements AutoCloseable {
   private final Session session;
   private final Lowering lowering;
   private final Map<MeshTensor, Operand<?>> exports = new IdentityHashMap<>();
+  private org.tensorflow.proto.RunMetadata lastRunMetadata;
 
   private MeshRuntime(Graph graph, Session session, Lowering lowering) {
     this.graph = graph;
@@ -84,6 +85,11 @@ public final class MeshRuntime implements AutoCloseable {
     return exports.computeIfAbsent(t, lowering::export);
   }
 
+  /** TensorFlow's statistics of the last {@link Step#traced} run, or null. */
+  public org.tensorflow.proto.RunMetadata lastRunMetadata() {
+    return lastRunMetadata;
+  }
+
   /** Starts one run: feeds, fetches and whether to run the program's assignments. */
   public Step step() {
     return new Step();
@@ -95,6 +101,7 @@ public final class MeshRuntime implements AutoCloseable {
     private final List<MeshTensor> fetches = new ArrayList<>();
     private boolean updates;
     private long randomStep;
+    private boolean trace;
 
     public Step feed(MeshTensor t, Tensor value) {
       feeds.put(t, value);
@@ -109,6 +116,12 @@ public final class MeshRuntime implements AutoCloseable {
     /** The value of the graph's random step for this run (dropout masks differ per step); 0 if not set. */
     public Step randomStep(long step) {
       randomStep = step;
+      return this;
+    }
+
+    /** Record TensorFlow's per-op step statistics of this run (see {@link MeshRuntime#lastRunMetadata}). */
+    public Step traced() {
+      trace = true;
       return this;
     }
 
@@ -132,7 +145,14 @@ public final class MeshRuntime implements AutoCloseable {
         if (stepTensor.isPresent() && !feeds.containsKey(stepTensor.get())) {
           r.feed(lowering.placeholder(stepTensor.get()), step);
         }
-        try (Result result = r.run()) {
+        if (trace) {
+          r.setOptions(org.tensorflow.proto.RunOptions.newBuilder()
+              .setTraceLevel(org.tensorflow.proto.RunOptions.TraceLevel.FULL_TRACE).build());
+        }
+        try (Result result = trace ? r.runAndFetchMetadata() : r.run()) {
+          if (trace) {
+            lastRunMetadata = result.getMetadata().orElse(null);
+          }
           for (int i = 0; i < fetches.size(); i++) {
             out.add(HostTensors.toDoubles(result.get(i)));
           }

@@ -145,6 +145,11 @@ public final class TrainProgram {
    * labels: one session run per microbatch, each with its own random step.
    */
   public StepResult runStep(MeshRuntime rt, long step, int[] inputs, int[] labelIds) {
+    return runStep(rt, step, inputs, labelIds, false);
+  }
+
+  /** As {@link #runStep(MeshRuntime, long, int[], int[])}; {@code traced} records TensorFlow's op timings. */
+  public StepResult runStep(MeshRuntime rt, long step, int[] inputs, int[] labelIds, boolean traced) {
     int rows = inputs.length / nCtx / microbatches;
     int per = rows * nCtx;
     double loss = 0;
@@ -158,6 +163,9 @@ public final class TrainProgram {
         open.add(y);
         MeshRuntime.Step run = rt.step().feed(tokens, x).feed(labels, y).fetch(model.loss()).fetch(gradNorm)
             .randomStep(step * microbatches + i).withUpdates();
+        if (traced) {
+          run.traced();
+        }
         open.addAll(feeds.feed(run, step));
         if (microbatches > 1) {
           Tensor f = HostTensors.of(Shape.SCALAR, DType.FLOAT32, new double[] {i == 0 ? 1 : 0});

@@ -1,0 +1,140 @@
+package dev.neomesh.models.bench;
+
+import dev.neomesh.mesh.LayoutRules;
+import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.lower.MeshRuntime;
+import dev.neomesh.models.config.GptConfig;
+import dev.neomesh.models.train.LanguageModel;
+import dev.neomesh.models.train.LearningRateSchedule;
+import dev.neomesh.models.train.OptimizerSettings;
+import dev.neomesh.models.train.TrainProgram;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Random;
+import org.tensorflow.proto.NodeExecStats;
+import org.tensorflow.proto.RunMetadata;
+
+/**
+ * Times the full training step (forward, backward, clipping, Adam) of a model config on random
+ * tokens: {@code scripts/bench gpt-step [--model configs/X.json] [--mesh_shape S --layout L]
+ * [--steps N] [--profile]}. Reports ms/step and tokens/s; {@code --profile} adds the TensorFlow
+ * ops that take the time (summed over devices, one traced step).
+ */
+public final class GptStepBench {
+  private GptStepBench() {}
+
+  public static void main(String[] args) throws Exception {
+    Map<String, String> flags = new HashMap<>();
+    for (int i = 0; i < args.length; i++) {
+      if (args[i].equals("--profile")) {
+        flags.put("profile", "true");
+      } else if (args[i].startsWith("--") && i + 1 < args.length) {
+        flags.put(args[i].substring(2), args[++i]);
+      } else {
+        System.err.println("usage: scripts/bench gpt-step [--model configs/X.json] [--mesh_shape S] [--layout L]"
+            + " [--steps N] [--profile]");
+        System.exit(2);
+      }
+    }
+    GptConfig cfg = GptConfig.load(Path.of(flags.getOrDefault("model", "configs/baby_gpt_shakespeare.json")));
+    Map<String, String> overrides = new HashMap<>();
+    if (flags.containsKey("mesh_shape")) {
+      overrides.put("mesh_shape", flags.get("mesh_shape"));
+    }
+    if (flags.containsKey("layout")) {
+      overrides.put("layout", flags.get("layout"));
+    }
+    cfg = cfg.withOverrides(overrides);
+    int steps = Integer.parseInt(flags.getOrDefault("steps", "30"));
+    int batch = cfg.trainBatchSize();
+    int nCtx = cfg.nCtx();
+    GptConfig model = cfg;
+    LanguageModel lm = (m, t, l, train) -> {
+      var gpt = dev.neomesh.models.gpt.Gpt.build(m, model, t, l, train);
+      return new LanguageModel.Outputs(gpt.loss(), gpt.logits(), gpt.parameters(),
+          x -> !dev.neomesh.models.gpt.Gpt.skipsWeightDecay(m.variableOp(x).name()));
+    };
+    OptimizerSettings opt = OptimizerSettings.adam(cfg.beta1(), cfg.beta2(), cfg.epsilon(), cfg.weightDecay())
+        .withClipping(cfg.gradientClipping());
+    long t0 = System.nanoTime();
+    TrainProgram program = TrainProgram.build(lm, cfg.seed(), batch, nCtx, 1, LearningRateSchedule.constant(cfg.lr()),
+        opt);
+    System.out.printf("graph: %d mesh ops%n", program.graph().ops().size());
+    Random r = new Random(1);
+    int[] tokens = new int[batch * nCtx];
+    int[] labels = new int[batch * nCtx];
+    MeshShape mesh = MeshShape.parse(cfg.meshShape());
+    dev.neomesh.mesh.lower.Devices devices = dev.neomesh.mesh.lower.Devices.virtualCpus(mesh.size());
+    if (flags.containsKey("intra") || flags.containsKey("inter")) {
+      devices = new dev.neomesh.mesh.lower.Devices(devices.specs(), devices.config().toBuilder()
+          .setIntraOpParallelismThreads(Integer.parseInt(flags.getOrDefault("intra", "0")))
+          .setInterOpParallelismThreads(Integer.parseInt(flags.getOrDefault("inter", "0"))).build());
+    }
+    try (MeshRuntime rt = MeshRuntime.create(program.graph(), mesh, LayoutRules.parse(cfg.layout()), devices)) {
+      rt.initialize();
+      System.out.printf("build + lower + init: %.1f s, %d TensorFlow ops%n", (System.nanoTime() - t0) / 1e9,
+          countOps(rt));
+      double[] times = new double[steps];
+      for (int s = -5; s < steps; s++) {
+        for (int i = 0; i < tokens.length; i++) {
+          tokens[i] = r.nextInt(cfg.nVocab());
+          labels[i] = r.nextInt(cfg.nVocab());
+        }
+        long a = System.nanoTime();
+        program.runStep(rt, Math.max(s, 0), tokens, labels);
+        if (s >= 0) {
+          times[s] = (System.nanoTime() - a) / 1e6;
+        }
+      }
+      Arrays.sort(times);
+      double median = times[steps / 2];
+      System.out.printf("mesh %s layout \"%s\": median %.1f ms/step, %.0f tokens/s (batch %d x n_ctx %d)%n",
+          cfg.meshShape(), cfg.layout(), median, batch * nCtx / (median / 1000), batch, nCtx);
+      if (flags.containsKey("profile")) {
+        profile(rt, program, tokens, labels);
+      }
+    }
+  }
+
+  private static long countOps(MeshRuntime rt) {
+    Map<String, Integer> byType = new HashMap<>();
+    var it = rt.graph().operations();
+    long n = 0;
+    while (it.hasNext()) {
+      byType.merge(it.next().type(), 1, Integer::sum);
+      n++;
+    }
+    if (Boolean.getBoolean("neomesh.opTypes")) {
+      byType.entrySet().stream().sorted((a, b) -> b.getValue() - a.getValue()).limit(20)
+          .forEach(e -> System.out.printf("  %-24s %5d%n", e.getKey(), e.getValue()));
+    }
+    return n;
+  }
+
+  private static void profile(MeshRuntime rt, TrainProgram program, int[] tokens, int[] labels) {
+    program.runStep(rt, 10, tokens, labels, true);
+    RunMetadata md = rt.lastRunMetadata();
+    Map<String, long[]> byType = new HashMap<>();
+    long total = 0;
+    for (var dev : md.getStepStats().getDevStatsList()) {
+      for (NodeExecStats n : dev.getNodeStatsList()) {
+        String type = n.getTimelineLabel().contains("= ") ? n.getTimelineLabel().replaceAll(".*= (\\w+).*", "$1")
+            : n.getNodeName();
+        long us = n.getAllEndRelMicros();
+        byType.computeIfAbsent(type, k -> new long[2])[0] += us;
+        byType.get(type)[1]++;
+        total += us;
+      }
+    }
+    System.out.printf("profile (one step, op time summed over devices: %.1f ms):%n", total / 1000.0);
+    byType.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0])).limit(25)
+        .forEach(e -> System.out.printf("  %-28s %8.2f ms  %5d ops%n", e.getKey(), e.getValue()[0] / 1000.0,
+            e.getValue()[1]));
+    System.out.println("slowest ops:");
+    md.getStepStats().getDevStatsList().stream().flatMap(d -> d.getNodeStatsList().stream())
+        .sorted((a, b) -> Long.compare(b.getAllEndRelMicros(), a.getAllEndRelMicros())).limit(15)
+        .forEach(n -> System.out.printf("  %8.2f ms  %s%n", n.getAllEndRelMicros() / 1000.0, n.getTimelineLabel()));
+  }
+}
