@@ -1,71 +1,119 @@
 package dev.neomesh.layout;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.neomesh.layout.bench.SmallTransformer;
 import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.ir.DType;
-import dev.neomesh.mesh.ir.MeshTensor;
 import dev.neomesh.mesh.lower.HostTensors;
 import dev.neomesh.mesh.lower.Lowering;
 import dev.neomesh.mesh.lower.MeshRuntime;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import org.junit.jupiter.api.Test;
-import org.tensorflow.Operand;
 import org.tensorflow.Result;
 import org.tensorflow.Session;
 import org.tensorflow.Tensor;
 import org.tensorflow.proto.AllocatorMemoryUsed;
 import org.tensorflow.proto.DeviceStepStats;
 import org.tensorflow.proto.NodeExecStats;
-import org.tensorflow.proto.NodeOutput;
 import org.tensorflow.proto.RunMetadata;
 import org.tensorflow.proto.RunOptions;
 
+/**
+ * Memory against TensorFlow's own records: one training step run with FULL_TRACE, whose step
+ * stats carry, per device and node, the allocation records of TensorFlow's tracking allocator
+ * (bytes allocated and freed, with times). Replaying them per device gives the peak of that
+ * device's live allocations during the step, and what is still allocated at its end (the new
+ * values the step assigned to the variables).
+ */
 class MemoryTest {
-  @Test
-  void explore() {
-    SmallTransformer.Program p = SmallTransformer.transformer(new SmallTransformer.Sizes(16, 32, 64, 4, 16, 256, 256, 1),
-        DType.FLOAT32, true);
-    MeshShape mesh = MeshShape.parse("x:2");
-    LayoutRules rules = LayoutRules.parse("batch:x");
-    CostModel model = new CostModel(p.graph(), CostModel.Options.adam().withOptimizerSlots(0)
-        .withFetches(List.of(p.loss())));
-    Cost c = model.estimate(mesh, rules);
-    System.out.println("predicted " + c.memory());
+  /** Per device: peak bytes live during the step, and bytes still live at its end. */
+  record Measured(String device, long peak, long endLive) {}
+
+  static List<Measured> measure(SmallTransformer.Program p, MeshShape mesh, LayoutRules rules) {
+    int n = p.inputs().get(0).shape().dims().stream().mapToInt(d -> d.size()).reduce(1, (a, b) -> a * b);
     try (MeshRuntime rt = MeshRuntime.onVirtualCpus(p.graph(), mesh, rules);
-         Tensor t = HostTensors.of(p.inputs().get(0).shape(), DType.INT32, new double[16 * 32]);
-         Tensor l = HostTensors.of(p.inputs().get(1).shape(), DType.INT32, new double[16 * 32])) {
+         Tensor t = HostTensors.of(p.inputs().get(0).shape(), DType.INT32, new double[n]);
+         Tensor l = HostTensors.of(p.inputs().get(1).shape(), DType.INT32, new double[n])) {
       rt.initialize();
       Lowering lw = rt.lowering();
       Session.Runner r = rt.session().runner().feed(lw.placeholder(p.inputs().get(0)), t)
           .feed(lw.placeholder(p.inputs().get(1)), l).fetch(rt.exported(p.loss()));
       lw.updates().forEach(r::addTarget);
       r.setOptions(RunOptions.newBuilder().setTraceLevel(RunOptions.TraceLevel.FULL_TRACE).build());
+      List<Measured> out = new ArrayList<>();
       try (Result res = r.runAndFetchMetadata()) {
         RunMetadata md = res.getMetadata().orElseThrow();
         for (DeviceStepStats d : md.getStepStats().getDevStatsList()) {
-          long outBytes = 0;
-          long peak = 0;
-          int records = 0;
-          String alloc = "";
-          for (NodeExecStats n : d.getNodeStatsList()) {
-            for (NodeOutput o : n.getOutputList()) {
-              outBytes += o.getTensorDescription().getAllocationDescription().getRequestedBytes();
-            }
-            for (AllocatorMemoryUsed m : n.getMemoryList()) {
-              peak = Math.max(peak, m.getPeakBytes());
-              records += m.getAllocationRecordsCount();
-              alloc = m.getAllocatorName();
+          List<long[]> recs = new ArrayList<>();
+          for (NodeExecStats node : d.getNodeStatsList()) {
+            for (AllocatorMemoryUsed m : node.getMemoryList()) {
+              m.getAllocationRecordsList().forEach(a -> recs.add(new long[] {a.getAllocMicros(), a.getAllocBytes()}));
             }
           }
-          System.out.printf("%s nodes %d outputs %d B, peak %d, records %d, allocator %s%n", d.getDevice(),
-              d.getNodeStatsCount(), outBytes, peak, records, alloc);
+          // at equal times, allocations before frees: the conservative (higher) peak
+          recs.sort(Comparator.comparingLong((long[] a) -> a[0]).thenComparingLong(a -> -a[1]));
+          long live = 0;
+          long peak = 0;
+          for (long[] a : recs) {
+            live += a[1];
+            peak = Math.max(peak, live);
+          }
+          out.add(new Measured(d.getDevice(), peak, live));
         }
-        NodeExecStats any = md.getStepStats().getDevStats(0).getNodeStats(5);
-        System.out.println(any);
       }
+      return out;
     }
+  }
+
+  static void check(SmallTransformer.Program p, String meshText, String layout, boolean assertPeak) {
+    MeshShape mesh = MeshShape.parse(meshText);
+    LayoutRules rules = LayoutRules.parse(layout);
+    CostModel model = new CostModel(p.graph(), CostModel.Options.adam().withOptimizerSlots(0)
+        .withFetches(List.of(p.loss())));
+    Cost.Memory predicted = model.estimate(mesh, rules).memory();
+    List<Measured> measured = measure(p, mesh, rules);
+    assertEquals(mesh.size(), measured.size(), measured.toString());
+    for (Measured m : measured) {
+      System.out.printf("%s %s %s: predicted activations %d, TensorFlow peak %d (%+.1f%%); parameters+optimizer %d,"
+              + " live at the end %d%n", meshText, layout, m.device(), predicted.activations(), m.peak(),
+          100.0 * (predicted.activations() - m.peak()) / m.peak(), predicted.parameters() + predicted.optimizer(),
+          m.endLive());
+      assertTrue(!assertPeak || Math.abs(predicted.activations() - m.peak()) <= 0.2 * m.peak(),
+          m + " vs predicted " + predicted);
+      // what the step leaves allocated is the new value of every variable (parameters and slots), exactly,
+      // plus on device 0 the fetched loss
+      long fetched = m.device().endsWith(":CPU:0") ? p.loss().dtype().bytes() : 0;
+      assertEquals(predicted.parameters() + predicted.optimizer() + fetched, m.endLive(), m.toString());
+    }
+  }
+
+  @Test
+  void activationPeakWithinTwentyPercentAndStateExact() {
+    SmallTransformer.Program p = SmallTransformer.transformer(new SmallTransformer.Sizes(16, 32, 64, 4, 16, 256, 256, 1),
+        DType.FLOAT32, true);
+    check(p, "x:2", "batch:x", true);
+    check(p, "x:2,y:2", "batch:x,heads:y,intermediate_expanded:y,vocab:y", true);
+    // Known outlier, printed not asserted: with embd split the model overestimates the peak by about 23%
+    // (TensorFlow frees or forwards buffers sooner than the creation-order schedule); see docs/PLANNER.md.
+    check(p, "x:4", "embd:x", false);
+  }
+
+  @Test
+  void optimizerSlotsAddedByOptionsEqualTheSlotVariables() {
+    SmallTransformer.Program withAdam = SmallTransformer.transformer(SmallTransformer.Sizes.TINY, DType.FLOAT32, true);
+    SmallTransformer.Program bare = SmallTransformer.transformer(SmallTransformer.Sizes.TINY, DType.FLOAT32, false);
+    MeshShape mesh = MeshShape.parse("x:2,y:2");
+    LayoutRules rules = LayoutRules.parse("embd:x,heads:y");
+    Cost.Memory inGraph = new CostModel(withAdam.graph(), CostModel.Options.adam().withOptimizerSlots(0))
+        .estimate(mesh, rules).memory();
+    Cost.Memory added = new CostModel(bare.graph(), CostModel.Options.adam()).estimate(mesh, rules).memory();
+    assertEquals(inGraph.parameters(), added.parameters());
+    assertEquals(inGraph.optimizer(), added.optimizer());
+    assertEquals(2 * inGraph.parameters(), inGraph.optimizer());
   }
 }
