@@ -4,19 +4,16 @@ import dev.neomesh.mesh.Dim;
 import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.ir.AssignOp;
 import dev.neomesh.mesh.ir.BinaryOp;
-import dev.neomesh.mesh.ir.ConcatOp;
 import dev.neomesh.mesh.ir.EinsumOp;
 import dev.neomesh.mesh.ir.MeshGraph;
 import dev.neomesh.mesh.ir.MeshTensor;
 import dev.neomesh.mesh.ir.Op;
-import dev.neomesh.mesh.ir.PadOp;
 import dev.neomesh.mesh.ir.ReduceOp;
 import dev.neomesh.mesh.ir.ReshapeOp;
 import dev.neomesh.mesh.ir.ShiftOp;
-import dev.neomesh.mesh.ir.SliceOp;
+import dev.neomesh.mesh.ir.UnsplitDimOp;
 import dev.neomesh.mesh.ir.TopKOp;
 import dev.neomesh.mesh.ir.VariableOp;
-import java.lang.reflect.Field;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -189,17 +186,15 @@ final class CompiledGraph {
     } else if (op instanceof TopKOp k) {
       aux[i] = new int[] {op.inputs().get(0).shape().indexOf(k.dim())};
       kind[i] = Kind.TOP_K;
-    } else if (op instanceof ShiftOp) {
-      String d = (String) field(op, "dim");
-      aux[i] = new int[] {op.inputs().get(0).shape().indexOf(d), (Integer) field(op, "offset"),
-          (Boolean) field(op, "wrap") ? 1 : 0};
+    } else if (op instanceof ShiftOp shift) {
+      aux[i] = new int[] {op.inputs().get(0).shape().indexOf(shift.dim()), shift.offset(), shift.wrap() ? 1 : 0};
       kind[i] = Kind.SHIFT;
     } else if (op instanceof VariableOp) {
       kind[i] = Kind.VARIABLE;
     } else if (op instanceof AssignOp) {
       kind[i] = Kind.ASSIGN;
-    } else if (op instanceof SliceOp || op instanceof PadOp || op instanceof ConcatOp) {
-      String d = (String) field(op, "dim");
+    } else if (op instanceof UnsplitDimOp along) {
+      String d = along.dim();
       unsplittable.add(dim(d));
       unsplitOps.put(i, d);
       kind[i] = Kind.UNSPLIT_DIM_OP;
@@ -211,20 +206,6 @@ final class CompiledGraph {
         case "UnaryOp", "CastOp", "WhereOp", "StopGradientOp", "OneHotOp" -> Kind.ELEMENTWISE;
         default -> Kind.OTHER;
       };
-    }
-  }
-
-  /**
-   * The op parameters the IR keeps private (the dim a slice, pad, concat or shift works along, a
-   * shift's offset). Read reflectively so that the layout module needs no change to the compiler.
-   */
-  static Object field(Op op, String name) {
-    try {
-      Field f = op.getClass().getDeclaredField(name);
-      f.setAccessible(true);
-      return f.get(op);
-    } catch (ReflectiveOperationException e) {
-      throw new IllegalStateException("cannot read " + name + " of " + op, e);
     }
   }
 }

@@ -394,7 +394,7 @@ public final class CostModel {
 
     void shiftBy(int a, int offset, boolean wrap, long b) {
       int n = axisSize[a];
-      if (offset % n == 0 && wrap || offset == 0) {
+      if (offset % n == 0 && wrap || offset == 0 || !wrap && Math.abs(offset) >= n) {
         return;
       }
       record(Collective.SHIFT, 1 << a, b);

@@ -5,13 +5,11 @@ import dev.neomesh.mesh.LayoutException;
 import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.Shape;
-import dev.neomesh.mesh.ir.ConcatOp;
 import dev.neomesh.mesh.ir.EinsumOp;
 import dev.neomesh.mesh.ir.MeshGraph;
 import dev.neomesh.mesh.ir.MeshTensor;
 import dev.neomesh.mesh.ir.Op;
-import dev.neomesh.mesh.ir.PadOp;
-import dev.neomesh.mesh.ir.SliceOp;
+import dev.neomesh.mesh.ir.UnsplitDimOp;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -49,8 +47,8 @@ public final class LayoutValidator {
           union = union.union(x.shape());
         }
         checkShape("the inputs of " + op.name() + " (their union)", union, mesh, rules, out);
-      } else if (op instanceof SliceOp || op instanceof PadOp || op instanceof ConcatOp) {
-        String dim = (String) CompiledGraph.field(op, "dim");
+      } else if (op instanceof UnsplitDimOp along) {
+        String dim = along.dim();
         Optional<String> axis = rules.axisFor(dim);
         if (axis.isPresent() && mesh.axisIndex(axis.get()) >= 0) {
           String rule = dim + ":" + axis.get();

@@ -102,6 +102,16 @@ class CountersTest {
   }
 
   @Test
+  void shiftWithNoNeighbourMovesNothing() {
+    Dim s = new Dim("s", 8);
+    Lowered sizeOne = lower("x:1,y:2", "s:x", m -> m.shift(input(m, "a", s, OUT), "s", 1, false));
+    assertEquals(Map.of(), sizeOne.counters(), "a size-1 axis has no neighbour");
+    Lowered far = lower("x:4", "s:x", m -> m.shift(input(m, "a", s, OUT), "s", 9, false));
+    assertEquals(Map.of(), far.counters(), "shifted past the end: zeros, computed locally");
+    assertArrayEquals(new double[8 * 6], far.value(), 0);
+  }
+
+  @Test
   void ringAllreduceForLargeTensorsGivesTheSameSum() {
     Dim big = new Dim("big", 4096);
     Dim parts = new Dim("parts", 4);

@@ -7,7 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** Joins tensors along one dim, which must be unsplit; the other dims must agree. */
-public final class ConcatOp extends Op {
+public final class ConcatOp extends Op implements UnsplitDimOp {
   private final String dim;
 
   ConcatOp(MeshGraph g, List<MeshTensor> xs, String dim) {
@@ -22,6 +22,11 @@ public final class ConcatOp extends Op {
       total += x.shape().dim(dim).size();
     }
     addOutput(first.resize(dim, total), xs.get(0).dtype());
+  }
+
+  @Override
+  public String dim() {
+    return dim;
   }
 
   @Override

@@ -5,7 +5,7 @@ import java.util.List;
 import org.tensorflow.Operand;
 
 /** Zeros added before and after one dim, which must be unsplit; the dim keeps its name. */
-public final class PadOp extends Op {
+public final class PadOp extends Op implements UnsplitDimOp {
   private final String dim;
   private final int before;
   private final int after;
@@ -19,6 +19,11 @@ public final class PadOp extends Op {
     this.before = before;
     this.after = after;
     addOutput(x.shape().resize(dim, x.shape().dim(dim).size() + before + after), x.dtype());
+  }
+
+  @Override
+  public String dim() {
+    return dim;
   }
 
   @Override

@@ -29,6 +29,19 @@ public final class ShiftOp extends Op {
     addOutput(x.shape(), x.dtype());
   }
 
+  /** The dim shifted along. */
+  public String dim() {
+    return dim;
+  }
+
+  public int offset() {
+    return offset;
+  }
+
+  public boolean wrap() {
+    return wrap;
+  }
+
   @Override
   public void lower(Lowering l) {
     MeshTensor x = inputs().get(0);

@@ -5,7 +5,7 @@ import dev.neomesh.mesh.lower.Tf;
 import java.util.List;
 
 /** The part {@code [begin, begin+size)} of one dim, which must be unsplit; the dim keeps its name. */
-public final class SliceOp extends Op {
+public final class SliceOp extends Op implements UnsplitDimOp {
   private final String dim;
   private final int begin;
 
@@ -18,6 +18,11 @@ public final class SliceOp extends Op {
     this.dim = dim;
     this.begin = begin;
     addOutput(x.shape().resize(dim, size), x.dtype());
+  }
+
+  @Override
+  public String dim() {
+    return dim;
   }
 
   @Override

@@ -119,7 +119,7 @@ public final class Lowering {
   /** Sets {@code t} to a value that still needs a SUM allreduce over {@code axes}. */
   public void setPartialSum(MeshTensor t, LaidOutTensor v, int[] axes) {
     values.put(t, v);
-    int[] sorted = Arrays.stream(axes).filter(a -> impl.shape().axisSize(a) > 1).sorted().toArray();
+    int[] sorted = Arrays.stream(axes).filter(a -> impl.shape().axisSize(a) > 1).sorted().distinct().toArray();
     if (sorted.length > 0) {
       pendingSum.put(t, sorted);
     }

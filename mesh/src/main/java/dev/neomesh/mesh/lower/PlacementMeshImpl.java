@@ -70,7 +70,7 @@ public final class PlacementMeshImpl implements MeshImpl {
 
   @Override
   public LaidOutTensor allreduce(LaidOutTensor x, int[] axes, Reduction reduction, long sliceBytes) {
-    int[] active = Arrays.stream(axes).filter(a -> shape.axisSize(a) > 1).sorted().toArray();
+    int[] active = Arrays.stream(axes).filter(a -> shape.axisSize(a) > 1).sorted().distinct().toArray();
     if (active.length == 0) {
       return x;
     }
@@ -210,6 +210,9 @@ public final class PlacementMeshImpl implements MeshImpl {
     int n = shape.axisSize(axis);
     if (offset % n == 0 && wrap || offset == 0) {
       return x;
+    }
+    if (!wrap && Math.abs(offset) >= n) { // every source is off the mesh: zeros, nothing moves
+      return slicewise((tf, p, s) -> Tf.zerosLike(tf, s.get(0)), List.of(x));
     }
     counters.record(Collective.SHIFT, axisNames(axis), sliceBytes);
     List<Operand<?>> out = new ArrayList<>(size());
