@@ -1,21 +1,84 @@
 package dev.neomesh.models.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.neomesh.layout.CostModel;
 import dev.neomesh.layout.PlanReport;
 import dev.neomesh.layout.Planner;
 import dev.neomesh.mesh.MeshShape;
-import dev.neomesh.mesh.ir.MeshGraph;
+import dev.neomesh.mesh.NeomeshException;
+import dev.neomesh.models.config.GptConfig;
+import dev.neomesh.models.train.LearningRateSchedule;
+import dev.neomesh.models.train.TrainProgram;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
-/** {@code --auto_layout} and {@code --auto_layout_and_mesh_shape}: the layout module's planner on the training graph. */
+/**
+ * {@code --auto_layout} and {@code --auto_layout_and_mesh_shape}: the layout module's planner on
+ * the training graph the trainer would build (model, gradients, clipping, optimizer slots), so the
+ * memory it budgets is the memory a step needs. Needs the model config only, not its data.
+ */
 final class AutoLayout {
   private AutoLayout() {}
 
-  /** GPT-Neo's selection text ("Auto-selected layout: ..."), and the chosen layout and mesh shape. */
-  record Selection(String text, String layout, String meshShape) {}
+  /** The plan and its report (GPT-Neo's selection lines, candidates table, per-rule collectives). */
+  record Result(Planner.Plan plan, String report) {
+    String layout() {
+      return plan.layout().toString();
+    }
 
-  static Selection plan(MeshGraph graph, MeshShape mesh, boolean searchMesh, long budgetBytes) {
-    Planner.Plan plan = searchMesh
-        ? Planner.autoLayoutAndMeshShape(graph, mesh.size(), budgetBytes)
-        : Planner.autoLayout(graph, mesh, budgetBytes);
-    return new Selection(PlanReport.selection(plan), plan.layout().toString(), plan.meshShape().toString());
+    String meshShape() {
+      return plan.meshShape().toString();
+    }
+  }
+
+  static Result plan(GptConfig cfg, MeshShape mesh, boolean searchMesh, long budgetBytes) {
+    TrainProgram program = TrainProgram.build(new GptLanguageModel(cfg), cfg.seed(), cfg.trainBatchSize(), cfg.nCtx(),
+        1, LearningRateSchedule.constant(1e-3), Main.optimizer(cfg));
+    // the optimizer's slots are variables of this graph already: count them once, as variables
+    CostModel model = new CostModel(program.graph(),
+        CostModel.Options.adam().withOptimizerSlots(0).withFetches(List.of(program.loss())));
+    Planner.Plan plan = searchMesh ? Planner.autoLayoutAndMeshShape(model, mesh.size(), budgetBytes)
+        : Planner.autoLayout(model, mesh, budgetBytes);
+    return new Result(plan, PlanReport.render(plan, model));
+  }
+
+  /** Writes {@code cfg}'s JSON with the chosen {@code mesh_shape} and {@code layout} to {@code target}. */
+  static void writeConfig(GptConfig cfg, Result r, Path target) {
+    ObjectMapper json = new ObjectMapper();
+    try {
+      ObjectNode node = (ObjectNode) json.readTree(cfg.json());
+      PlanReport.applyTo(node, r.plan());
+      if (target.toAbsolutePath().getParent() != null) {
+        Files.createDirectories(target.toAbsolutePath().getParent());
+      }
+      Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
+      json.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), node);
+      Files.move(tmp, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      throw new NeomeshException("cannot write --write_config " + target + ": " + e.getMessage()
+          + "; choose a writable path");
+    }
+  }
+
+  private static final Pattern SIZE = Pattern.compile("([0-9.eE+]+)\\s*([KMGT]i?B|B)?");
+
+  /** {@code 16GiB}, {@code 512MiB}, {@code 16GB}, {@code 8e9}: bytes. */
+  static long parseBytes(String text) {
+    Matcher m = SIZE.matcher(text.trim());
+    if (!m.matches()) {
+      throw new NeomeshException("--memory_budget \"" + text + "\" is not a size: write e.g. 16GiB, 512MiB or 8e9");
+    }
+    double v = Double.parseDouble(m.group(1));
+    String unit = m.group(2) == null ? "B" : m.group(2).toUpperCase(Locale.ROOT);
+    int power = "BKMGT".indexOf(unit.charAt(0));
+    double base = unit.contains("I") ? 1024 : 1000;
+    return (long) (v * Math.pow(base, unit.equals("B") ? 0 : power));
   }
 }

@@ -45,7 +45,7 @@ public final class Main {
   public static final String UNICORNS = "In a shocking finding, scientist discovered a herd of unicorns living in a "
       + "remote, previously unexplored valley, in the Andes Mountains.";
 
-  @Option(name = "--model", required = true, metaVar = "PATH|NAME",
+  @Option(name = "--model", metaVar = "PATH|NAME",
       usage = "model config: a .json path, or a name under configs/ (e.g. default)")
   String model;
 
@@ -83,8 +83,16 @@ public final class Main {
   @Option(name = "--auto_layout_and_mesh_shape", usage = "choose mesh shape and layout for mesh_shape's device count")
   boolean autoLayoutAndMeshShape;
 
-  @Option(name = "--memory_budget_gib", metaVar = "GIB", usage = "per-device memory budget for the auto layout (16)")
-  double memoryBudgetGib = 16;
+  @Option(name = "--memory_budget", metaVar = "SIZE",
+      usage = "per-device memory budget of the auto layout, e.g. 16GiB, 512MiB, 8e9 (default 16GiB)")
+  String memoryBudget = "16GiB";
+
+  @Option(name = "--write_config", metaVar = "OUT.json",
+      usage = "with --auto_layout*: write the config with the chosen mesh_shape and layout to OUT.json")
+  String writeConfig;
+
+  @Option(name = "--calibrate", usage = "measure this machine's constants for the planner's cost model, store them, exit")
+  boolean calibrate;
 
   @Option(name = "--set", metaVar = "KEY=VALUE", usage = "override any config key (repeatable)")
   List<String> sets = new ArrayList<>();
@@ -125,6 +133,12 @@ public final class Main {
       return 2;
     }
     try {
+      if (calibrate) {
+        return calibrate();
+      }
+      if (model == null) {
+        throw new NeomeshException("--model is required: a name under configs/ (e.g. --model default) or a .json path");
+      }
       return execute();
     } catch (NeomeshException | DataException e) {
       err.println("neomesh: " + e.getMessage());
@@ -185,8 +199,7 @@ public final class Main {
           + "[[\"repo_text_char\", 1, \"documents_random\", 1.0]]");
     }
     Path modelPath = root.resolve(cfg.modelPath());
-    OptimizerSettings opt = new OptimizerSettings(cfg.optName(), cfg.beta1(), cfg.beta2(), cfg.epsilon(),
-        cfg.weightDecay(), false, cfg.adaEpsilon1(), cfg.adaEpsilon2(), cfg.gradientClipping());
+    OptimizerSettings opt = optimizer(cfg);
     LearningRateSchedule schedule = new LearningRateSchedule(cfg.lr(), LearningRateSchedule.decayOf(cfg.lrDecay()),
         cfg.lrDecayEnd(), cfg.warmupSteps());
     return new TrainSettings(modelPath, root, root.resolve("configs/dataset_configs"), entries, cfg.meshShape(),
@@ -197,8 +210,17 @@ public final class Main {
         cfg.predictMaxSteps().isPresent() ? cfg.predictMaxSteps().getAsInt() : null, !noProgress);
   }
 
+  /** The optimizer keys of a config. */
+  static OptimizerSettings optimizer(GptConfig cfg) {
+    return new OptimizerSettings(cfg.optName(), cfg.beta1(), cfg.beta2(), cfg.epsilon(), cfg.weightDecay(),
+        cfg.biasCorrection(), cfg.adaEpsilon1(), cfg.adaEpsilon2(), cfg.gradientClipping());
+  }
+
   int execute() {
     GptConfig cfg = config();
+    if (autoLayout || autoLayoutAndMeshShape) {
+      return plan(cfg); // planning needs the model, not its data
+    }
     TrainSettings s = settings(cfg);
     List<InputPipeline.Source> sources = InputPipeline.sources(s.datasetConfigs(), s.datasets());
     for (InputPipeline.Source src : sources) {
@@ -213,9 +235,6 @@ public final class Main {
       return CheckDataset.run(configs, cfg.nVocab(), root, out).ok() ? 0 : 1;
     }
     GptLanguageModel lm = new GptLanguageModel(cfg);
-    if (autoLayout || autoLayoutAndMeshShape) {
-      return plan(cfg, s, lm);
-    }
     if (fresh && !removeModelPath(s.modelPath())) {
       return 0;
     }
@@ -256,24 +275,37 @@ public final class Main {
     out.println("predictions written to " + p.file());
   }
 
-  private int plan(GptConfig cfg, TrainSettings s, GptLanguageModel lm) {
-    MeshShape mesh = MeshShape.parse(s.meshShape());
-    TrainProgram program = TrainProgram.build(lm, s.seed(), s.trainBatchSize(), s.nCtx(), 1, s.schedule(),
-        s.optimizer());
-    long budget = (long) (memoryBudgetGib * (1L << 30));
-    AutoLayout.Selection sel = AutoLayout.plan(program.graph(), mesh, autoLayoutAndMeshShape, budget);
-    if (sel == null) {
-      err.println("neomesh: --auto_layout" + (autoLayoutAndMeshShape ? "_and_mesh_shape" : "") + " is not available "
-          + "in this build (the layout module has no dev.neomesh.layout.Planner); set mesh_shape and layout by hand");
-      return 2;
-    }
+  private int plan(GptConfig cfg) {
+    MeshShape mesh = MeshShape.parse(cfg.meshShape());
+    long budget = AutoLayout.parseBytes(memoryBudget);
+    AutoLayout.Result r = AutoLayout.plan(cfg, mesh, autoLayoutAndMeshShape, budget);
     if (autoLayoutAndMeshShape) {
       out.println("Num cores:\n" + mesh.size());
     }
-    out.print(sel.text());
+    out.print(r.report());
     out.println("Re-initialize graph with selected layout");
-    out.println("(use it with --set layout=\"" + sel.layout() + "\"" + (autoLayoutAndMeshShape
-        ? " --set mesh_shape=" + sel.meshShape() : "") + ")");
+    if (writeConfig != null) {
+      Path target = Path.of(writeConfig);
+      AutoLayout.writeConfig(cfg, r, target);
+      out.println("wrote " + target + " (mesh_shape " + r.meshShape() + ", layout " + r.layout() + ")");
+    } else {
+      out.println("(use it with --set layout=\"" + r.layout() + "\"" + (autoLayoutAndMeshShape
+          ? " --set mesh_shape=" + r.meshShape() : "") + ", or write a config with --write_config OUT.json)");
+    }
+    return 0;
+  }
+
+  private int calibrate() {
+    Path path = dev.neomesh.layout.Calibration.defaultPath();
+    out.println("measuring matmul, elementwise, transfer and collective costs on virtual CPU devices ...");
+    dev.neomesh.layout.MachineConstants m = dev.neomesh.layout.Calibration.measure();
+    try {
+      dev.neomesh.layout.Calibration.save(m, path);
+    } catch (IOException e) {
+      throw new NeomeshException("cannot store the calibration at " + path + ": " + e.getMessage()
+          + "; set NEOMESH_CALIBRATION to a writable file");
+    }
+    out.println("stored " + path + " (NEOMESH_CALIBRATION overrides the path); the planner reads it from now on");
     return 0;
   }
 

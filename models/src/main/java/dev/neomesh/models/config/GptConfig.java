@@ -40,7 +40,8 @@ import java.util.Set;
  *     {@code predictMaxSteps()} [OptionalInt], {@code removePartialSequences()}.
  * <li>Optimizer: {@code lr()} [req], {@code lrDecay()} ["linear" | "cosine" | "constant"; default
  *     "constant"], {@code lrDecayEnd()} [= train_steps], {@code warmupSteps()} [0], {@code optName()}
- *     ["adam" | "adafactor"; default "adam"], {@code weightDecay()} [0 = none], {@code beta1()} [0.9],
+ *     ["adam" | "adafactor" | "sgd"; default "adam"], {@code biasCorrection()} [false; neomesh's key],
+ *     {@code weightDecay()} [0 = none], {@code beta1()} [0.9],
  *     {@code beta2()} [0.95], {@code epsilon()} [1e-8], {@code adaEpsilon1()} [1e-30],
  *     {@code adaEpsilon2()} [1e-3], {@code gradientClipping()} [0 = none].
  * <li>Model: {@code attentionTypes()} (expanded, length n_layer; default all "global"),
@@ -116,7 +117,9 @@ public final class GptConfig {
     key("lr_decay", Type.STRING, "constant", "linear", "cosine", "constant", "none");
     key("lr_decay_end", Type.INT, null);
     key("warmup_steps", Type.INT, 0);
-    key("opt_name", Type.STRING, "adam", "adam", "adafactor");
+    key("opt_name", Type.STRING, "adam", "adam", "adafactor", "sgd");
+    // neomesh's own key: Adam's bias correction (off in GPT-Neo; on in the AdamW most users know)
+    key("bias_correction", Type.BOOL, false);
     key("weight_decay", Type.NUMBER, 0.0);
     key("beta1", Type.NUMBER, 0.9);
     key("beta2", Type.NUMBER, 0.95);
@@ -615,6 +618,7 @@ public final class GptConfig {
   public int lrDecayEnd() { return values.containsKey("lr_decay_end") ? i("lr_decay_end") : trainSteps(); }
   public int warmupSteps() { return i("warmup_steps"); }
   public String optName() { return s("opt_name"); }
+  public boolean biasCorrection() { return b("bias_correction"); }
   /** 0 means no weight decay. */
   public double weightDecay() { return d("weight_decay"); }
   public double beta1() { return d("beta1"); }

@@ -120,4 +120,28 @@ class MainTest {
     assertEquals(0, plan.status(), plan.err());
     assertTrue(plan.out().contains("Auto-selected layout:"), plan.out());
   }
+
+  @Test
+  void autoLayoutExplainsItselfAndWritesTheConfig() throws Exception {
+    Path written = root.resolve("planned/tiny_planned.json");
+    Run plan = main("", "--model", "tiny", "--auto_layout_and_mesh_shape", "--write_config", written.toString());
+    assertEquals(0, plan.status(), plan.err());
+    assertTrue(plan.out().startsWith("Num cores:\n2\nAuto-selected layout:\n"), plan.out());
+    assertTrue(plan.out().contains("Auto-selected mesh shape:"), plan.out());
+    assertTrue(plan.out().contains("| mesh"), "a table of the best candidates: " + plan.out());
+    assertTrue(plan.out().contains("Collectives each rule of the winner adds"), plan.out());
+    String json = Files.readString(written);
+    assertTrue(json.contains("\"mesh_shape\"") && json.contains("\"layout\""), json);
+    assertEquals(0, main("", "--model", written.toString(), "--auto_layout").status(), "the written config loads");
+  }
+
+  @Test
+  void anImpossibleMemoryBudgetSaysHowFarOverItIs() {
+    Run plan = main("", "--model", "tiny", "--auto_layout", "--memory_budget", "1KiB");
+    assertEquals(1, plan.status(), plan.out());
+    assertTrue(plan.err().contains("over"), plan.err());
+    Run bad = main("", "--model", "tiny", "--auto_layout", "--memory_budget", "lots");
+    assertEquals(1, bad.status());
+    assertTrue(bad.err().contains("--memory_budget \"lots\" is not a size"), bad.err());
+  }
 }
