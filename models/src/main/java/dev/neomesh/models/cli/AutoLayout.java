@@ -5,10 +5,13 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.neomesh.layout.CostModel;
 import dev.neomesh.layout.PlanReport;
 import dev.neomesh.layout.Planner;
+import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.NeomeshException;
+import dev.neomesh.mesh.ir.MeshGraph;
 import dev.neomesh.models.config.GptConfig;
 import dev.neomesh.models.train.LearningRateSchedule;
+import dev.neomesh.models.train.Microbatching;
 import dev.neomesh.models.train.TrainProgram;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -23,33 +26,49 @@ import java.util.regex.Pattern;
  * the training graph the trainer would build (model, gradients, clipping, optimizer slots), so the
  * memory it budgets is the memory a step needs. Needs the model config only, not its data.
  */
-final class AutoLayout {
+public final class AutoLayout {
   private AutoLayout() {}
 
   /** The plan and its report (GPT-Neo's selection lines, candidates table, per-rule collectives). */
-  record Result(Planner.Plan plan, String report) {
-    String layout() {
+  public record Result(Planner.Plan plan, String report, int microbatches, MeshGraph graph) {
+    public int graphOps() {
+      return graph.ops().size();
+    }
+
+    public String layout() {
       return plan.layout().toString();
     }
 
-    String meshShape() {
+    public String meshShape() {
       return plan.meshShape().toString();
     }
   }
 
-  static Result plan(GptConfig cfg, MeshShape mesh, boolean searchMesh, long budgetBytes) {
+  /**
+   * Plans {@code cfg} on {@code mesh} (or, with {@code searchMesh}, on every mesh of its device
+   * count). The graph is one microbatch of the config's own microbatching
+   * ({@code tokens_per_mb_per_replica} under its mesh_shape and layout), so activation memory is
+   * what one microbatch keeps live.
+   */
+  public static Result plan(GptConfig cfg, MeshShape mesh, boolean searchMesh, long budgetBytes) {
+    int microbatches = Microbatching.count(cfg.tokensPerMbPerReplica().isPresent()
+            ? cfg.tokensPerMbPerReplica().getAsInt() : null, cfg.nCtx(), cfg.trainBatchSize(),
+        Microbatching.replicas(MeshShape.parse(cfg.meshShape()), LayoutRules.parse(cfg.layout())));
     TrainProgram program = TrainProgram.build(new GptLanguageModel(cfg), cfg.seed(), cfg.trainBatchSize(), cfg.nCtx(),
-        1, LearningRateSchedule.constant(1e-3), Main.optimizer(cfg));
+        microbatches, LearningRateSchedule.constant(1e-3), Main.optimizer(cfg));
     // the optimizer's slots are variables of this graph already: count them once, as variables
     CostModel model = new CostModel(program.graph(),
         CostModel.Options.adam().withOptimizerSlots(0).withFetches(List.of(program.loss())));
     Planner.Plan plan = searchMesh ? Planner.autoLayoutAndMeshShape(model, mesh.size(), budgetBytes)
         : Planner.autoLayout(model, mesh, budgetBytes);
-    return new Result(plan, PlanReport.render(plan, model));
+    String note = microbatches > 1 ? String.format("(one of %d microbatches of %d examples per step, as "
+        + "tokens_per_mb_per_replica sets under the config's own layout)%n", microbatches,
+        cfg.trainBatchSize() / microbatches) : "";
+    return new Result(plan, PlanReport.render(plan, model) + note, microbatches, program.graph());
   }
 
   /** Writes {@code cfg}'s JSON with the chosen {@code mesh_shape} and {@code layout} to {@code target}. */
-  static void writeConfig(GptConfig cfg, Result r, Path target) {
+  public static void writeConfig(GptConfig cfg, Result r, Path target) {
     ObjectMapper json = new ObjectMapper();
     try {
       ObjectNode node = (ObjectNode) json.readTree(cfg.json());
@@ -70,7 +89,7 @@ final class AutoLayout {
   private static final Pattern SIZE = Pattern.compile("([0-9.eE+]+)\\s*([KMGT]i?B|B)?");
 
   /** {@code 16GiB}, {@code 512MiB}, {@code 16GB}, {@code 8e9}: bytes. */
-  static long parseBytes(String text) {
+  public static long parseBytes(String text) {
     Matcher m = SIZE.matcher(text.trim());
     if (!m.matches()) {
       throw new NeomeshException("--memory_budget \"" + text + "\" is not a size: write e.g. 16GiB, 512MiB or 8e9");
