@@ -2,7 +2,12 @@ package dev.neomesh.layout;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.lower.Collective;
 import dev.neomesh.mesh.lower.Devices;
+import dev.neomesh.mesh.lower.LaidOutTensor;
+import dev.neomesh.mesh.lower.MeshImpl;
+import dev.neomesh.mesh.lower.PlacementMeshImpl;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -48,7 +53,7 @@ public final class Calibration {
       return new MachineConstants(n.path("matmul_flops_per_second").asDouble(d.matmulFlopsPerSecond()),
           n.path("elementwise_per_second").asDouble(d.elementwisePerSecond()),
           n.path("bytes_per_second").asDouble(d.bytesPerSecond()),
-          n.path("collective_latency_seconds").asDouble(d.collectiveLatencySeconds()),
+          n.path("transfer_seconds").asDouble(d.transferSeconds()),
           n.path("op_overhead_seconds").asDouble(d.opOverheadSeconds()),
           n.path("concurrency").asInt(d.concurrency()), path.toString());
     } catch (IOException | ClassCastException e) {
@@ -62,7 +67,7 @@ public final class Calibration {
     n.put("matmul_flops_per_second", m.matmulFlopsPerSecond());
     n.put("elementwise_per_second", m.elementwisePerSecond());
     n.put("bytes_per_second", m.bytesPerSecond());
-    n.put("collective_latency_seconds", m.collectiveLatencySeconds());
+    n.put("transfer_seconds", m.transferSeconds());
     n.put("op_overhead_seconds", m.opOverheadSeconds());
     n.put("concurrency", m.concurrency());
     if (path.getParent() != null) {
@@ -76,87 +81,168 @@ public final class Calibration {
     Path path = args.length > 0 ? Path.of(args[0]) : defaultPath();
     MachineConstants m = measure();
     save(m, path);
-    System.out.printf("matmul %.3g FLOP/s, elementwise %.3g elements/s, transfer %.3g B/s, latency %.3g s,"
+    System.out.printf("matmul %.3g FLOP/s, elementwise %.3g elements/s, transfer %.3g B/s, %.3g s per transfer,"
         + " op overhead %.3g s, concurrency %d%nwrote %s%n", m.matmulFlopsPerSecond(), m.elementwisePerSecond(),
-        m.bytesPerSecond(), m.collectiveLatencySeconds(), m.opOverheadSeconds(), m.concurrency(), path);
+        m.bytesPerSecond(), m.transferSeconds(), m.opOverheadSeconds(), m.concurrency(), path);
   }
 
-  /** Runs the micro-benchmarks (a few seconds) on two virtual CPU devices. */
-  public static MachineConstants measure() {
-    Devices devices = Devices.virtualCpus(2);
-    try (Graph graph = new Graph(); Session session = new Session(graph, devices.config())) {
-      Ops root = Ops.create(graph);
-      Ops d0 = root.withDevice(devices.specs().get(0));
-      Ops d1 = root.withDevice(devices.specs().get(1));
-      int n = 512;
-      // matmul: a chain of 8 products of n x n matrices
-      Operand<TFloat32> a = d0.random.randomStandardNormal(d0.constant(new long[] {n, n}), TFloat32.class);
-      Operand<TFloat32> mm = a;
-      for (int k = 0; k < 8; k++) {
-        mm = d0.math.mul(d0.linalg.matMul(mm, a), d0.constant(1e-3f));
-      }
-      Operand<TFloat32> mmOut = d0.reduceSum(mm, d0.constant(new int[] {0, 1}));
-      double mmSeconds = time(session, mmOut, 5) - 8 * 0; // overhead negligible next to 8 n^3 matmuls
-      double matmul = 8 * 2.0 * n * n * n / mmSeconds;
-      // elementwise: 32 chained multiply-adds of 1M floats (random operands, so Grappler cannot fold them)
-      int len = 1 << 20;
-      Operand<TFloat32> v = d0.random.randomUniform(d0.constant(new long[] {len}), TFloat32.class);
-      Operand<TFloat32> w = d0.random.randomUniform(d0.constant(new long[] {len}), TFloat32.class);
-      Operand<TFloat32> e = v;
-      for (int k = 0; k < 16; k++) {
-        e = d0.math.add(d0.math.mul(e, w), v);
-      }
-      double base = time(session, d0.reduceSum(d0.math.add(v, w), d0.constant(new int[] {0})), 5);
-      double eSeconds = time(session, d0.reduceSum(e, d0.constant(new int[] {0})), 5) - base;
-      double elementwise = 32.0 * len / Math.max(eSeconds, 1e-9);
-      // per-op overhead: a chain of 200 scalar sines of a random scalar (nothing to fold)
-      Operand<TFloat32> s = d0.random.randomUniform(d0.constant(new long[0]), TFloat32.class);
-      for (int k = 0; k < 200; k++) {
-        s = d0.math.sin(s);
-      }
-      double overhead = time(session, s, 20) / 200;
-      // transfers: a value bounced between the two devices, small (latency) and 4 MB (bandwidth)
-      double latency = bounce(d0, d1, session, 1, 50);
-      double big = bounce(d0, d1, session, 1 << 20, 20);
-      double bytesPerSecond = 4.0 * (1 << 20) / Math.max(big - latency, 1e-9);
-      int cores = Runtime.getRuntime().availableProcessors();
-      // the lowering's own costs on 8 virtual devices: one mesh op, and one allreduce step
-      double[] mesh = meshCosts(8, cores);
-      return new MachineConstants(matmul, elementwise, bytesPerSecond, Math.max(latency, mesh[1]),
-          Math.max(overhead, mesh[0]), cores, "measured on " + cores + " cores");
-    }
-  }
+  /** Virtual devices the micro-benchmarks run on (the group sizes 2, 4 and 8 of the collectives need 8). */
+  static final int DEVICES = 8;
 
   /**
-   * Per device: seconds of one op, and of one step of an allreduce, as neomesh lowers them on
-   * {@code n} virtual devices sharing {@code cores} cores (divided by that sharing, as the
-   * estimate multiplies it back).
+   * Runs the micro-benchmarks (about half a minute) on {@value #DEVICES} virtual CPU devices
+   * sharing this host's cores, with the lowering's own code ({@code PlacementMeshImpl}): per-op
+   * cost (a chain of scalar ops on every device), elementwise rate (chains of multiply-adds),
+   * matmul rate (chains of products at three sizes), bytes/s between two devices, and the cost of
+   * one transfer, fitted to real lowered allreduces (chain and ring), allconcats, alltoalls and
+   * shifts over groups of 2, 4 and 8 once their ops, bytes and elements (counted as
+   * {@link CostModel.CollectiveWork} counts them) are paid. Rates are per worker: a measured wall
+   * time times the workers (min(devices, cores)) is the work.
    */
-  static double[] meshCosts(int n, int cores) {
-    dev.neomesh.mesh.ir.MeshGraph g = new dev.neomesh.mesh.ir.MeshGraph();
-    dev.neomesh.mesh.ir.MeshOps m = new dev.neomesh.mesh.ir.MeshOps(g);
-    dev.neomesh.mesh.Shape shape = dev.neomesh.mesh.Shape.of(new dev.neomesh.mesh.Dim("a", n * 4));
-    dev.neomesh.mesh.ir.MeshTensor x = m.randomUniform(shape, dev.neomesh.mesh.ir.DType.FLOAT32, "c", 0, 1);
-    dev.neomesh.mesh.ir.MeshTensor ops = x;
-    int k = 100;
-    for (int i = 0; i < k; i++) {
-      ops = m.sin(ops);
+  public static MachineConstants measure() {
+    return measure(true);
+  }
+
+  static MachineConstants measure(boolean print) {
+    int cores = Runtime.getRuntime().availableProcessors();
+    int d = DEVICES;
+    double workers = Math.min(d, cores);
+    Devices devices = Devices.virtualCpus(d);
+    try (Graph graph = new Graph(); Session session = new Session(graph, devices.config())) {
+      Ops root = Ops.create(graph);
+      PlacementMeshImpl x8 = new PlacementMeshImpl(graph, MeshShape.parse("x:8"), devices);
+      // per-op cost: a chain of 1000 sine-then-multiply pairs of small tensors on every device (a
+      // chain of unary ops alone is fused into one op by Grappler's arithmetic optimizer)
+      int k = 2000;
+      LaidOutTensor s0 = x8.slicewise((tf, p, in) -> tf.random.randomUniform(tf.constant(new long[] {4}),
+          TFloat32.class), List.of());
+      LaidOutTensor s = s0;
+      for (int i = 0; i < k / 2; i++) {
+        s = x8.slicewise((tf, p, in) -> tf.math.mul(tf.math.sin((Operand<TFloat32>) in.get(0)),
+            (Operand<TFloat32>) in.get(1)), List.of(s, s0));
+      }
+      double base = time(session, s0, 30);
+      double opSeconds = Math.max((time(session, s, 30) - base) * workers / (k * d), 1e-8);
+      // elementwise: 16 chained multiply-adds of 64K floats on every device
+      int len = 1 << 16;
+      int ke = 16;
+      LaidOutTensor v0 = x8.slicewise((tf, p, in) -> tf.random.randomUniform(tf.constant(new long[] {len}),
+          TFloat32.class), List.of());
+      LaidOutTensor v = v0;
+      for (int i = 0; i < ke; i++) {
+        v = x8.slicewise((tf, p, in) -> tf.math.add(tf.math.mul((Operand<TFloat32>) in.get(0), tf.constant(0.5f)),
+            (Operand<TFloat32>) in.get(1)), List.of(v, v0));
+      }
+      double eWork = (time(session, v, 10) - time(session, v0, 10)) * workers - 2.0 * ke * d * opSeconds;
+      double elementwise = 2.0 * ke * len * d / Math.max(eWork, 1e-9);
+      // matmul: 8 chained products of n x n matrices on every device, n = 64, 128, 256
+      double flops = 0;
+      double mmWork = 0;
+      StringBuilder sizes = new StringBuilder();
+      for (int n : new int[] {64, 128, 256}) {
+        int km = 8;
+        LaidOutTensor a = x8.slicewise((tf, p, in) -> tf.math.mul(tf.random.randomUniform(tf.constant(new long[] {n, n}),
+            TFloat32.class), tf.constant(2f / n)), List.of());
+        LaidOutTensor mm = a;
+        for (int i = 0; i < km; i++) {
+          mm = x8.slicewise((tf, p, in) -> tf.linalg.matMul((Operand<TFloat32>) in.get(0), (Operand<TFloat32>) in.get(1)),
+              List.of(mm, a));
+        }
+        double w = (time(session, mm, 10) - time(session, a, 10)) * workers - km * d * opSeconds;
+        double f = 2.0 * n * n * n * km * d;
+        flops += f;
+        mmWork += Math.max(w, 1e-9);
+        sizes.append(String.format(" %d: %.3g", n, f / Math.max(w, 1e-9)));
+      }
+      double matmul = flops / mmWork;
+      // bytes/s: a value bounced between two devices, small and 4 MB (less the negation each hop does)
+      Ops d0 = root.withDevice(devices.specs().get(0));
+      Ops d1 = root.withDevice(devices.specs().get(1));
+      double small = bounce(d0, d1, session, 1, 50);
+      double big = bounce(d0, d1, session, 1 << 20, 20);
+      double copy = big - small - (1 << 20) / elementwise;
+      double bytesPerSecond = copy > 0 ? 4.0 * (1 << 20) / copy : 1e12;
+      // transfers: real lowered collectives over groups of 2, 4 and 8 of the 8 devices
+      MachineConstants known = new MachineConstants(matmul, elementwise, bytesPerSecond, 0, opSeconds, cores, "");
+      List<double[]> fits = new ArrayList<>();
+      StringBuilder rows = new StringBuilder();
+      for (String shape : new String[] {"x:2,y:4", "x:4,y:2", "x:8"}) {
+        PlacementMeshImpl impl = new PlacementMeshImpl(graph, MeshShape.parse(shape), devices);
+        int n = impl.shape().axisSize(0);
+        for (String kind : new String[] {"chain", "ring", "allconcat", "alltoall", "shift"}) {
+          long[] sliceShape = switch (kind) {
+            case "ring" -> new long[] {1024 * 2};
+            case "allconcat", "alltoall" -> new long[] {8, 8};
+            default -> new long[] {4};
+          };
+          int kc = 10;
+          LaidOutTensor c0 = impl.slicewise((tf, p, in) -> tf.random.randomUniform(tf.constant(sliceShape),
+              TFloat32.class), List.of());
+          LaidOutTensor c = c0;
+          long elements = 1;
+          for (long e : sliceShape) {
+            elements *= e;
+          }
+          long bytes = 4 * elements;
+          double extraOps = 0;
+          Collective coll;
+          for (int i = 0; i < kc; i++) {
+            switch (kind) {
+              case "chain", "ring" -> c = impl.allreduce(c, new int[] {0}, MeshImpl.Reduction.SUM, bytes);
+              case "allconcat" -> c = impl.allsplit(impl.allconcat(c, 0, 0, bytes), 0, 0);
+              case "alltoall" -> c = impl.alltoall(impl.alltoall(c, 0, 0, 1, bytes), 0, 1, 0, bytes);
+              default -> c = impl.shift(c, 0, 1, true, bytes);
+            }
+          }
+          coll = switch (kind) {
+            case "chain", "ring" -> Collective.ALLREDUCE;
+            case "allconcat" -> Collective.ALLCONCAT;
+            case "alltoall" -> Collective.ALLTOALL;
+            default -> Collective.SHIFT;
+          };
+          int per = kind.equals("alltoall") ? 2 : 1;
+          extraOps = kind.equals("allconcat") ? 1 : 0;
+          double work = (time(session, c, 10) - time(session, c0, 10)) * workers / (kc * d);
+          CostModel.CollectiveWork w = CostModel.CollectiveWork.of(coll, n, bytes, elements);
+          double known0 = per * CostModel.collectiveSeconds(known, coll, n, bytes, elements) + extraOps * opSeconds;
+          fits.add(new double[] {work, known0, per * w.transfers()});
+          rows.append(String.format("  %-9s n=%d: %.3g us of work per device, ops/bytes/elements %.3g us, %.3g transfers%n",
+              kind, n, 1e6 * work / per, 1e6 * known0 / per, w.transfers()));
+        }
+      }
+      // the cost of one transfer: the median over the collectives of (work - ops, bytes, elements) / transfers
+      double[] perTransfer = fits.stream().mapToDouble(f -> (f[0] - f[1]) / f[2]).sorted().toArray();
+      double transfer = Math.max(perTransfer[perTransfer.length / 2], 0);
+      if (print) {
+        System.out.printf("per op %.3g us, elementwise %.3g /s, matmul FLOP/s%s, bytes %.3g /s%n", 1e6 * opSeconds,
+            elementwise, sizes, bytesPerSecond);
+        System.out.print(rows);
+        System.out.printf("fitted transfer %.3g us; model vs measured per collective:%n", 1e6 * transfer);
+        for (double[] f : fits) {
+          System.out.printf("  %.3g us vs %.3g us%n", 1e6 * (f[1] + f[2] * transfer), 1e6 * f[0]);
+        }
+      }
+      return new MachineConstants(matmul, elementwise, bytesPerSecond, transfer, opSeconds, cores,
+          "measured on " + cores + " cores");
     }
-    dev.neomesh.mesh.ir.MeshTensor red = x;
-    int r = 30;
-    for (int i = 0; i < r; i++) {
-      red = m.add(red, m.reduceSum(red, dev.neomesh.mesh.Shape.SCALAR));
+  }
+
+  /** Median seconds of {@code reps} runs fetching every slice. */
+  private static double time(Session session, LaidOutTensor t, int reps) {
+    List<Double> times = new ArrayList<>();
+    for (int r = 0; r < reps + 1; r++) {
+      Session.Runner runner = session.runner();
+      for (Operand<?> o : t.slices()) {
+        runner.fetch(o);
+      }
+      long t0 = System.nanoTime();
+      runner.run().close();
+      if (r > 0) {
+        times.add((System.nanoTime() - t0) / 1e9);
+      }
     }
-    dev.neomesh.mesh.MeshShape mesh = dev.neomesh.mesh.MeshShape.parse("x:" + n);
-    double stretch = (double) n / Math.min(n, cores);
-    try (dev.neomesh.mesh.lower.MeshRuntime rt = dev.neomesh.mesh.lower.MeshRuntime.onVirtualCpus(g, mesh,
-        dev.neomesh.mesh.LayoutRules.parse("a:x"))) {
-      double base = time(rt.session(), rt.lowering().get(x).slice(0), 10);
-      double opSeconds = (time(rt.session(), rt.lowering().get(ops).slice(0), 10) - base) / k;
-      double redSeconds = (time(rt.session(), rt.lowering().get(red).slice(0), 10) - base) / r;
-      double step = Math.max(redSeconds - 2 * opSeconds, 0) / (2 * (n - 1));
-      return new double[] {opSeconds / stretch, step / stretch};
-    }
+    times.sort(null);
+    return times.get(times.size() / 2);
   }
 
   /** Seconds per transfer of {@code elements} floats between two devices (a chain of hops, each forcing a copy by adding). */

@@ -70,7 +70,8 @@ public final class CostModel {
   private final boolean[] isActivation;
   private final boolean[] isVariable;
   private final boolean[] isTrainable;
-  private final int inStepOps;
+  /** TensorFlow ops the step's mesh ops lower to on each device (an einsum: a reshape per input, the product, a reshape). */
+  private final double inStepOps;
   /** Per interned shape: einsum work (2 x elements, summed over the step's einsums with that union) and elementwise work. */
   final double[] einsumWork;
   final double[] elementWork;
@@ -113,12 +114,12 @@ public final class CostModel {
     isTrainable = new boolean[nt];
     int[] last = new int[nt];
     Arrays.fill(last, -1);
-    int count = 0;
+    double count = 0;
     for (int i = 0; i < n; i++) {
       if (!inStep[i]) {
         continue;
       }
-      count++;
+      count += g.kind[i] == Kind.EINSUM ? g.in[i].length + 2 : 1;
       for (int t : g.out[i]) {
         if (g.kind[i] == Kind.VARIABLE) {
           isVariable[t] = true;
@@ -274,26 +275,18 @@ public final class CostModel {
       return n;
     }
 
-    void record(Collective kind, int mask, long b) {
+    void record(Collective kind, int mask, long b, long elements) {
       count[kind.ordinal()][mask]++;
       bytes[kind.ordinal()][mask] += b;
       if (!stepOp) {
         return;
       }
-      double n = groupSize(mask);
-      double alpha = m.collectiveLatencySeconds();
-      double beta = 1.0 / m.bytesPerSecond();
-      commSeconds += switch (kind) {
-        case ALLREDUCE -> 2 * (n - 1) * alpha + 2 * (n - 1) / n * b * beta;
-        case ALLCONCAT -> (n - 1) * alpha + (n - 1) * b * beta;
-        case ALLTOALL -> (n - 1) * alpha + (n - 1) / n * b * beta;
-        case SHIFT -> alpha + b * beta;
-      };
+      commSeconds += collectiveSeconds(m, kind, groupSize(mask), b, elements);
     }
 
     void get(int t) {
       if (pending[t] != 0) {
-        record(Collective.ALLREDUCE, pending[t], sliceBytes(t));
+        record(Collective.ALLREDUCE, pending[t], sliceBytes(t), sliceElems[g.tensorShape[t]]);
         pending[t] = 0;
       }
     }
@@ -331,7 +324,7 @@ public final class CostModel {
             get(in[0]);
             int mask = axesOf(g.aux[i]) & active;
             if (mask != 0) {
-              record(Collective.ALLREDUCE, mask, sliceBytes(g.out[i][0]));
+              record(Collective.ALLREDUCE, mask, sliceBytes(g.out[i][0]), sliceElems[g.tensorShape[g.out[i][0]]]);
             }
           }
           case ADD_SUB -> {
@@ -353,7 +346,7 @@ public final class CostModel {
             get(x);
             int a = axisOf[g.shapeDims.get(g.tensorShape[x])[g.aux[i][0]]];
             if (a >= 0 && axisSize[a] > 1) {
-              record(Collective.ALLCONCAT, 1 << a, sliceBytes(x));
+              record(Collective.ALLCONCAT, 1 << a, sliceBytes(x), sliceElems[g.tensorShape[x]]);
             }
           }
           case SHIFT -> shift(i);
@@ -385,19 +378,20 @@ public final class CostModel {
       int q = Math.floorDiv(offset, block);
       int r = Math.floorMod(offset, block);
       long b = sliceBytes(x);
+      long e = sliceElems[g.tensorShape[x]];
       get(x);
-      shiftBy(a, q, wrap, b);
+      shiftBy(a, q, wrap, b, e);
       if (r != 0) {
-        shiftBy(a, q + 1, wrap, b);
+        shiftBy(a, q + 1, wrap, b, e);
       }
     }
 
-    void shiftBy(int a, int offset, boolean wrap, long b) {
+    void shiftBy(int a, int offset, boolean wrap, long b, long e) {
       int n = axisSize[a];
       if (offset % n == 0 && wrap || offset == 0 || !wrap && Math.abs(offset) >= n) {
         return;
       }
-      record(Collective.SHIFT, 1 << a, b);
+      record(Collective.SHIFT, 1 << a, b, e);
     }
 
     /** ReshapeOp.lower's per-axis decisions, on arrays. */
@@ -438,10 +432,10 @@ public final class CostModel {
             }
           }
           if (j >= 0) {
-            record(Collective.ALLTOALL, 1 << a, n);
+            record(Collective.ALLTOALL, 1 << a, n, n / g.tensorBytes[x]);
             axisOfOld[j] = a;
           } else {
-            record(Collective.ALLCONCAT, 1 << a, n);
+            record(Collective.ALLCONCAT, 1 << a, n, n / g.tensorBytes[x]);
           }
           axisOfOld[od] = -1;
         }
@@ -499,6 +493,66 @@ public final class CostModel {
           state + (long) options.optimizerSlots() * trainable, peak);
       return new Cost(mesh, rules, memory, comm, flops, time);
     }
+  }
+
+  /** Below this many elements per slice, or when not divisible by the group, {@code PlacementMeshImpl} uses a chain allreduce. */
+  static final long RING_MIN_ELEMENTS = 1024;
+
+  /**
+   * What one collective costs each device of a group of {@code n}, on average over the group, as
+   * {@code PlacementMeshImpl} lowers it for a slice of {@code elements} elements ({@code bytes}
+   * bytes): TensorFlow ops, cross-device transfers (Send/Recv pairs), bytes transferred and
+   * elements added or copied. Counted from the algorithms, per group:
+   * <ul>
+   *   <li>chain allreduce: n-1 combines and n-1 identities, each receiving from another device
+   *       (2(n-1) ops and transfers, 2(n-1) S bytes, (n-1) S elements added);
+   *   <li>ring allreduce: per member a reshape, a split, a concat and a reshape, per chunk n-1
+   *       combines and n-1 identities (4n + 2n(n-1) ops, 2n(n-1) transfers of S/n, (n-1) S added and
+   *       n S copied by the concats);
+   *   <li>allconcat: n concats of n parts, n(n-1) of them received (n^2 S copied);
+   *   <li>alltoall: n splits and n concats, n(n-1) pieces of S/n received (2 n S copied);
+   *   <li>shift: one identity per member, received from its neighbour.
+   * </ul>
+   */
+  public record CollectiveWork(double ops, double transfers, double bytes, double elements) {
+    public static CollectiveWork of(Collective kind, int n, long bytes, long elements) {
+      double s = bytes;
+      double e = elements;
+      return switch (kind) {
+        case ALLREDUCE -> elements >= RING_MIN_ELEMENTS && elements % n == 0
+            ? new CollectiveWork(2.0 * (n + 1), 2.0 * (n - 1), 2.0 * (n - 1) / n * s, (n - 1.0) / n * e + e)
+            : new CollectiveWork(2.0 * (n - 1) / n, 2.0 * (n - 1) / n, 2.0 * (n - 1) / n * s, (n - 1.0) / n * e);
+        case ALLCONCAT -> new CollectiveWork(1, n - 1, (n - 1) * s, n * e);
+        case ALLTOALL -> new CollectiveWork(2, n - 1, (n - 1.0) / n * s, 2 * e);
+        case SHIFT -> new CollectiveWork(1, 1, s, 0);
+      };
+    }
+  }
+
+  /**
+   * Seconds one collective adds per device (before {@link MachineConstants#stretch}). Devices that
+   * share workers (virtual CPUs) pay the work: each op, transfer, byte and element of the lowered
+   * algorithm, averaged over the group (the stretch then adds up the devices). Devices of their own
+   * pay the critical path, alpha-beta: allreduce 2(n-1) transfers, allconcat and alltoall n-1, a
+   * shift one.
+   */
+  static double collectiveSeconds(MachineConstants m, Collective kind, int n, long bytes, long elements) {
+    if (n <= 1) {
+      return 0;
+    }
+    double beta = 1.0 / m.bytesPerSecond();
+    if (!m.shared()) {
+      double alpha = m.transferSeconds();
+      return switch (kind) {
+        case ALLREDUCE -> 2 * (n - 1) * alpha + 2.0 * (n - 1) / n * bytes * beta;
+        case ALLCONCAT -> (n - 1) * alpha + (n - 1.0) * bytes * beta;
+        case ALLTOALL -> (n - 1) * alpha + (n - 1.0) / n * bytes * beta;
+        case SHIFT -> alpha + bytes * beta;
+      };
+    }
+    CollectiveWork w = CollectiveWork.of(kind, n, bytes, elements);
+    return w.ops() * m.opOverheadSeconds() + w.transfers() * m.transferSeconds() + w.bytes() * beta
+        + w.elements() / m.elementwisePerSecond();
   }
 
   private static int indexOf(int[] xs, int v) {
