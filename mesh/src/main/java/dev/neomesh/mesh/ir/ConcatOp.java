@@ -31,10 +31,7 @@ public final class ConcatOp extends Op implements UnsplitDimOp {
 
   @Override
   public void lower(Lowering l) {
-    for (MeshTensor x : inputs()) {
-      UnsplitDims.require(l, x, dim, name());
-    }
-    UnsplitDims.require(l, output(), dim, name());
+    UnsplitDims.require(l, this, dim);
     int axis = output().shape().indexOf(dim);
     l.set(output(), l.slicewise((tf, p, s) -> Tf.concat(tf, s, axis), inputs().toArray(MeshTensor[]::new)));
   }

@@ -29,8 +29,7 @@ public final class PadOp extends Op implements UnsplitDimOp {
   @Override
   public void lower(Lowering l) {
     MeshTensor x = inputs().get(0);
-    UnsplitDims.require(l, x, dim, name());
-    UnsplitDims.require(l, output(), dim, name());
+    UnsplitDims.require(l, this, dim);
     int i = x.shape().indexOf(dim);
     int[][] paddings = new int[x.shape().rank()][2];
     paddings[i][0] = before;

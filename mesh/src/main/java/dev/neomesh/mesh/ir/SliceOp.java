@@ -28,8 +28,7 @@ public final class SliceOp extends Op implements UnsplitDimOp {
   @Override
   public void lower(Lowering l) {
     MeshTensor x = inputs().get(0);
-    UnsplitDims.require(l, x, dim, name());
-    UnsplitDims.require(l, output(), dim, name());
+    UnsplitDims.require(l, this, dim);
     int i = x.shape().indexOf(dim);
     long[] size = l.layout(output()).sliceShape().sizes();
     long[] start = new long[size.length];

@@ -8,7 +8,13 @@ import dev.neomesh.mesh.lower.Lowering;
 final class UnsplitDims {
   private UnsplitDims() {}
 
-  static void require(Lowering l, MeshTensor t, String dim, String opName) {
+  /** Every input and output of {@code op} must leave {@code dim} unsplit. */
+  static void require(Lowering l, Op op, String dim) {
+    op.inputs().forEach(t -> require(l, t, dim, op.name()));
+    op.outputs().forEach(t -> require(l, t, dim, op.name()));
+  }
+
+  private static void require(Lowering l, MeshTensor t, String dim, String opName) {
     TensorLayout layout = l.layout(t);
     int i = t.shape().indexOf(dim);
     int axis = layout.meshAxisOf(i);

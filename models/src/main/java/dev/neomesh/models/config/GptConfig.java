@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.node.TextNode;
+import dev.neomesh.data.DatasetConfigs;
 import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.NeomeshException;
@@ -474,38 +475,17 @@ public final class GptConfig {
     }
   }
 
-  /** The known name closest to {@code name} by edit distance. */
+  /** The known name closest to {@code name} by edit distance (one implementation: the data module's). */
   static String closest(String name, Iterable<String> known) {
-    String best = null;
-    int bestD = Integer.MAX_VALUE;
-    for (String k : known) {
-      int d = editDistance(name.toLowerCase(), k.toLowerCase());
-      if (d < bestD) {
-        best = k;
-        bestD = d;
-      }
-    }
-    return best;
+    List<String> lower = new ArrayList<>();
+    List<String> original = new ArrayList<>();
+    known.forEach(k -> {
+      original.add(k);
+      lower.add(k.toLowerCase());
+    });
+    return original.get(lower.indexOf(DatasetConfigs.closest(name.toLowerCase(), lower)));
   }
 
-  static int editDistance(String a, String b) {
-    int[] prev = new int[b.length() + 1];
-    int[] cur = new int[b.length() + 1];
-    for (int j = 0; j <= b.length(); j++) {
-      prev[j] = j;
-    }
-    for (int i = 1; i <= a.length(); i++) {
-      cur[0] = i;
-      for (int j = 1; j <= b.length(); j++) {
-        int sub = prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
-        cur[j] = Math.min(sub, Math.min(prev[j] + 1, cur[j - 1] + 1));
-      }
-      int[] t = prev;
-      prev = cur;
-      cur = t;
-    }
-    return prev[b.length()];
-  }
 
   // ---- raw access -------------------------------------------------------------------------------
 

@@ -112,6 +112,43 @@ class MainTest {
   }
 
   @Test
+  void badDataBadPathsAndCorruptCheckpointsStopCleanly() throws IOException {
+    // a dataset config that under-declares its vocabulary: the ids (bytes up to 'u') exceed n_vocab 64
+    Files.writeString(root.resolve("configs/dataset_configs/tiny_small_vocab.json"), "{\"n_vocab\": 64, \"path\": "
+        + "\"runs/data/tiny/train/*.tfrecords\", \"tokenizer_path\": \"char\"}");
+    Run ids = main("", "--model", "tiny", "--set", "n_vocab=64", "--set", "model_path=runs/small_vocab",
+        "--set", "datasets=[[\"tiny_small_vocab\", 1, \"documents_random\", 1.0]]", "--set", "eval_steps=0");
+    assertEquals(1, ids.status(), ids.out());
+    // the input pipeline checks every record it reads: file, byte offset, id and the fix
+    assertTrue(ids.err().contains("holds token id") && ids.err().contains("not below n_vocab 64")
+        && ids.err().contains("byte offset"), ids.err());
+    assertFalse(Files.exists(root.resolve("runs/small_vocab/ckpt-1.index")), "no checkpoint from a bad batch");
+
+    Run heads = main("", "--model", "tiny", "--set", "n_head=3");
+    assertEquals(1, heads.status());
+    assertTrue(heads.err().contains("n_embd") && heads.err().contains("n_head"), heads.err());
+
+    Run unwritable = main("", "--model", "tiny", "--set", "model_path=in.txt/run");
+    assertEquals(1, unwritable.status(), unwritable.out());
+    assertTrue(unwritable.err().contains("in.txt"), unwritable.err());
+
+    Run first = main("", "--model", "tiny", "--set", "model_path=runs/corrupt", "--set", "eval_steps=0",
+        "--set", "predict_steps=0");
+    assertEquals(0, first.status(), first.err());
+    Path data;
+    try (var files = Files.list(root.resolve("runs/corrupt"))) {
+      data = files.filter(f -> f.getFileName().toString().startsWith("ckpt-4.data")).findFirst().orElseThrow();
+    }
+    Files.write(data, new byte[] {1, 2, 3});
+    Run resume = main("", "--model", "tiny", "--set", "model_path=runs/corrupt", "--set", "train_steps=6",
+        "--set", "eval_steps=0", "--set", "predict_steps=0");
+    assertEquals(1, resume.status(), resume.out());
+    assertTrue(resume.err().contains("ckpt-4"), resume.err());
+    assertTrue(Files.exists(data) && Files.exists(root.resolve("runs/corrupt/ckpt-4.index")),
+        "a failed resume deletes no checkpoint");
+  }
+
+  @Test
   void checkDatasetAndAutoLayout() {
     Run check = main("", "--model", "tiny", "--check_dataset");
     assertEquals(0, check.status(), check.err());

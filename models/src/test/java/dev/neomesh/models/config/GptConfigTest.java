@@ -99,8 +99,8 @@ class GptConfigTest {
     assertTrue(m.contains("rotary_emb") && m.contains("true or false"), m);
     m = message("\"activation_fn\": \"gelux\"");
     assertTrue(m.contains("activation_fn") && m.contains("relu") && m.contains("closest: \"gelu\""), m);
-    m = message("\"opt_name\": \"sgd\"");
-    assertTrue(m.contains("adam, adafactor"), m);
+    m = message("\"opt_name\": \"rmsprop\"");
+    assertTrue(m.contains("adam, adafactor, sgd"), m);
     m = message("\"res_dropout\": 1.5");
     assertTrue(m.contains("res_dropout") && m.contains("[0, 1)"), m);
     m = message("\"axial_pos_emb\": [2, 3]");
