@@ -68,7 +68,8 @@ public abstract class Op {
    * output has none). Returns a list with one entry per input, null where none flows.
    */
   public List<MeshTensor> gradient(List<MeshTensor> outputGrads) {
-    throw new UnsupportedOperationException(getClass().getSimpleName() + " has no gradient");
+    // only reached for an op whose hasGradient() is false, which Gradients.of never asks
+    throw new IllegalStateException(getClass().getSimpleName() + " " + name + " is not differentiable");
   }
 
   @Override
