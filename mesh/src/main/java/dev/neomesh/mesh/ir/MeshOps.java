@@ -2,7 +2,6 @@ package dev.neomesh.mesh.ir;
 
 import dev.neomesh.mesh.Dim;
 import dev.neomesh.mesh.Shape;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
@@ -336,12 +335,5 @@ public final class MeshOps {
     MeshTensor u = randomUniformPerStep(x.shape(), drawn, key, 0, 1);
     MeshTensor keep = cast(greaterEqual(u, scalar(rate, drawn)), x.dtype());
     return mul(x, mul(keep, 1.0 / (1.0 - rate)));
-  }
-
-  /** Ops of the graph that produce {@code tensors}' values, for inspection. */
-  public static List<Op> producers(List<MeshTensor> tensors) {
-    List<Op> out = new ArrayList<>();
-    tensors.forEach(t -> out.add(t.op()));
-    return out;
   }
 }

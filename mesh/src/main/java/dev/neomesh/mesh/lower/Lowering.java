@@ -139,13 +139,9 @@ public final class Lowering {
     return impl.slicewise(fn, ins);
   }
 
-  void addVariable(LoweredVariable v) {
-    variables.put(v.variable(), v);
-  }
-
   public void registerVariable(VariableOp op, TensorLayout layout, List<Operand<?>> handles,
                                List<org.tensorflow.op.Op> initializers) {
-    addVariable(new LoweredVariable(op, layout, handles, initializers));
+    variables.put(op, new LoweredVariable(op, layout, handles, initializers));
   }
 
   public LoweredVariable variable(VariableOp v) {

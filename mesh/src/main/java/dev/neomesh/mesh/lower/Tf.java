@@ -5,8 +5,6 @@ import java.util.ArrayList;
 import java.util.List;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
-import org.tensorflow.types.TInt32;
-import org.tensorflow.types.TInt64;
 
 /**
  * Untyped helpers over TensorFlow Java's typed op builders. The compiler moves values of every
@@ -67,14 +65,6 @@ public final class Tf {
 
   public static Operand<?> cast(Ops tf, Operand<?> x, DType to) {
     return tf.dtypes.cast((Operand) x, to.tfType());
-  }
-
-  public static Operand<TInt32> int32(Ops tf, int[] v) {
-    return tf.constant(v);
-  }
-
-  public static Operand<TInt64> int64(Ops tf, long v) {
-    return tf.constant(v);
   }
 
   public static Operand<?> add(Ops tf, Operand<?> a, Operand<?> b) {
