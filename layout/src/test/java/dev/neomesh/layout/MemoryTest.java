@@ -9,6 +9,7 @@ import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.ir.DType;
 import dev.neomesh.mesh.lower.HostTensors;
 import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.Devices;
 import dev.neomesh.mesh.lower.MeshRuntime;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -36,7 +37,11 @@ class MemoryTest {
 
   static List<Measured> measure(SmallTransformer.Program p, MeshShape mesh, LayoutRules rules) {
     int n = p.inputs().get(0).shape().dims().stream().mapToInt(d -> d.size()).reduce(1, (a, b) -> a * b);
-    try (MeshRuntime rt = MeshRuntime.onVirtualCpus(p.graph(), mesh, rules);
+    // One inter-op thread: TensorFlow then runs the step's ops one at a time in a fixed order, so the
+    // peak it records does not depend on how two threads happened to interleave independent ops.
+    Devices cpus = Devices.virtualCpus(mesh.size());
+    Devices sequential = new Devices(cpus.specs(), cpus.config().toBuilder().setInterOpParallelismThreads(1).build());
+    try (MeshRuntime rt = MeshRuntime.create(p.graph(), mesh, rules, sequential);
          Tensor t = HostTensors.of(p.inputs().get(0).shape(), DType.INT32, new double[n]);
          Tensor l = HostTensors.of(p.inputs().get(1).shape(), DType.INT32, new double[n])) {
       rt.initialize();
