@@ -3,10 +3,10 @@ package dev.neomesh.models.bench;
 import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.lower.MeshRuntime;
+import dev.neomesh.models.cli.GptLanguageModel;
+import dev.neomesh.models.cli.Main;
 import dev.neomesh.models.config.GptConfig;
-import dev.neomesh.models.train.LanguageModel;
 import dev.neomesh.models.train.LearningRateSchedule;
-import dev.neomesh.models.train.OptimizerSettings;
 import dev.neomesh.models.train.TrainProgram;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -50,29 +50,16 @@ public final class GptStepBench {
     int steps = Integer.parseInt(flags.getOrDefault("steps", "30"));
     int batch = cfg.trainBatchSize();
     int nCtx = cfg.nCtx();
-    GptConfig model = cfg;
-    LanguageModel lm = (m, t, l, train) -> {
-      var gpt = dev.neomesh.models.gpt.Gpt.build(m, model, t, l, train);
-      return new LanguageModel.Outputs(gpt.loss(), gpt.logits(), gpt.parameters(),
-          x -> !dev.neomesh.models.gpt.Gpt.skipsWeightDecay(m.variableOp(x).name()));
-    };
-    OptimizerSettings opt = OptimizerSettings.adam(cfg.beta1(), cfg.beta2(), cfg.epsilon(), cfg.weightDecay())
-        .withClipping(cfg.gradientClipping());
     long t0 = System.nanoTime();
-    TrainProgram program = TrainProgram.build(lm, cfg.seed(), batch, nCtx, 1, LearningRateSchedule.constant(cfg.lr()),
-        opt);
+    // the model and optimizer exactly as scripts/neomesh builds them from the config
+    TrainProgram program = TrainProgram.build(new GptLanguageModel(cfg), cfg.seed(), batch, nCtx, 1,
+        LearningRateSchedule.constant(cfg.lr()), Main.optimizer(cfg));
     System.out.printf("graph: %d mesh ops%n", program.graph().ops().size());
     Random r = new Random(1);
     int[] tokens = new int[batch * nCtx];
     int[] labels = new int[batch * nCtx];
-    MeshShape mesh = MeshShape.parse(cfg.meshShape());
-    dev.neomesh.mesh.lower.Devices devices = dev.neomesh.mesh.lower.Devices.virtualCpus(mesh.size());
-    if (flags.containsKey("intra") || flags.containsKey("inter")) {
-      devices = new dev.neomesh.mesh.lower.Devices(devices.specs(), devices.config().toBuilder()
-          .setIntraOpParallelismThreads(Integer.parseInt(flags.getOrDefault("intra", "0")))
-          .setInterOpParallelismThreads(Integer.parseInt(flags.getOrDefault("inter", "0"))).build());
-    }
-    try (MeshRuntime rt = MeshRuntime.create(program.graph(), mesh, LayoutRules.parse(cfg.layout()), devices)) {
+    try (MeshRuntime rt = MeshRuntime.onVirtualCpus(program.graph(), MeshShape.parse(cfg.meshShape()),
+        LayoutRules.parse(cfg.layout()))) {
       rt.initialize();
       System.out.printf("build + lower + init: %.1f s, %d TensorFlow ops%n", (System.nanoTime() - t0) / 1e9,
           countOps(rt));

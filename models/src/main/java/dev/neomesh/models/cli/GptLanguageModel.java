@@ -7,7 +7,7 @@ import dev.neomesh.models.gpt.Gpt;
 import dev.neomesh.models.train.LanguageModel;
 
 /** The GPT of a model config as the trainer sees it; weight decay skips what {@link Gpt#skipsWeightDecay} says. */
-record GptLanguageModel(GptConfig cfg) implements LanguageModel {
+public record GptLanguageModel(GptConfig cfg) implements LanguageModel {
   @Override
   public Outputs build(MeshOps m, MeshTensor tokens, MeshTensor labels, boolean train) {
     Gpt gpt = Gpt.build(m, cfg, tokens, labels, train);

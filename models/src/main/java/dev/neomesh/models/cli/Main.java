@@ -211,7 +211,7 @@ public final class Main {
   }
 
   /** The optimizer keys of a config. */
-  static OptimizerSettings optimizer(GptConfig cfg) {
+  public static OptimizerSettings optimizer(GptConfig cfg) {
     return new OptimizerSettings(cfg.optName(), cfg.beta1(), cfg.beta2(), cfg.epsilon(), cfg.weightDecay(),
         cfg.biasCorrection(), cfg.adaEpsilon1(), cfg.adaEpsilon2(), cfg.gradientClipping());
   }
