@@ -121,7 +121,7 @@ public final class GptStepBench {
             e.getValue()[1]));
     System.out.println("slowest ops:");
     md.getStepStats().getDevStatsList().stream().flatMap(d -> d.getNodeStatsList().stream())
-        .sorted((a, b) -> Long.compare(b.getAllEndRelMicros(), a.getAllEndRelMicros())).limit(15)
+        .sorted((a, b) -> Long.compare(b.getAllEndRelMicros(), a.getAllEndRelMicros())).limit(Integer.getInteger("neomesh.top", 15))
         .forEach(n -> System.out.printf("  %8.2f ms  %s%n", n.getAllEndRelMicros() / 1000.0, n.getTimelineLabel()));
   }
 }

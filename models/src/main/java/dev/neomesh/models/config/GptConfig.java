@@ -121,6 +121,8 @@ public final class GptConfig {
     key("opt_name", Type.STRING, "adam", "adam", "adafactor", "sgd");
     // neomesh's own key: Adam's bias correction (off in GPT-Neo; on in the AdamW most users know)
     key("bias_correction", Type.BOOL, false);
+    // neomesh's own key: "gpt_neo" initialisation (default) or nanoGPT's (see Params#nanoGptInit)
+    key("init_style", Type.STRING, "gpt_neo", "gpt_neo", "nanogpt");
     key("weight_decay", Type.NUMBER, 0.0);
     key("beta1", Type.NUMBER, 0.9);
     key("beta2", Type.NUMBER, 0.95);
@@ -630,6 +632,8 @@ public final class GptConfig {
   public boolean mlpGlu() { return b("mlp_glu"); }
   public boolean scaleByDepth() { return b("scale_by_depth"); }
   public boolean scaleByIn() { return b("scale_by_in"); }
+  /** "gpt_neo" (GPT-Neo's initialisation) or "nanogpt". */
+  public String initStyle() { return s("init_style"); }
   public int numMemKv() { return i("num_mem_kv"); }
   /** 0-based layers whose MLP is a mixture of experts; empty when none. */
   public List<Integer> moeLayers() { return ints("moe_layers"); }

@@ -38,9 +38,15 @@ final class Attention {
     double d = p.kv.size();
     Shape proj = Shape.of(p.embd, p.heads, p.kv);
     Shape qShape = Shape.of(p.batch, p.sequence, p.heads, p.kv);
-    MeshTensor q = m.einsum(List.of(x, p.normal(scope + "/q", proj, Math.pow(e, -0.5) * Math.pow(d, -0.5))), qShape);
-    MeshTensor k = m.einsum(List.of(x, p.normal(scope + "/k", proj, Math.pow(e, -0.5))), qShape);
-    MeshTensor v = m.einsum(List.of(x, p.normal(scope + "/v", proj, Math.pow(e, -0.5))), qShape);
+    boolean nano = p.nanoGptInit();
+    double qStd = nano ? 0.02 : Math.pow(e, -0.5) * Math.pow(d, -0.5);
+    double kvStd = nano ? 0.02 : Math.pow(e, -0.5);
+    MeshTensor q = m.einsum(List.of(x, p.normal(scope + "/q", proj, qStd)), qShape);
+    MeshTensor k = m.einsum(List.of(x, p.normal(scope + "/k", proj, kvStd)), qShape);
+    MeshTensor v = m.einsum(List.of(x, p.normal(scope + "/v", proj, kvStd)), qShape);
+    if (nano) {
+      q = m.mul(q, Math.pow(d, -0.5)); // the scores' 1/sqrt(d_head), fixed instead of learned through q's init
+    }
     if (p.cfg.rotaryEmb()) {
       q = Embeddings.rotary(p, q, p.sequence);
       k = Embeddings.rotary(p, k, p.sequence);
@@ -48,7 +54,7 @@ final class Attention {
     k = m.rename(k, p.sequence.name(), p.memory.name());
     v = m.rename(v, p.sequence.name(), p.memory.name());
     MeshTensor out = type.equals("linear") ? linear(p, q, k, v) : softmax(p, q, k, v, scope, type);
-    MeshTensor o = p.normal(scope + "/o", Shape.of(p.heads, p.kv, p.embd), Math.pow(e, -0.5));
+    MeshTensor o = p.normal(scope + "/o", Shape.of(p.heads, p.kv, p.embd), nano ? p.nanoGptResidualStd() : Math.pow(e, -0.5));
     MeshTensor y = m.einsum(List.of(out, o), p.stream());
     y = m.add(y, p.constant(scope + "/compute_output_bias/o_b", Shape.of(p.embd), 0.0));
     return p.dropout(y, p.cfg.resDropout(), scope + "/res_dropout");

@@ -48,7 +48,7 @@ final class Embeddings {
       return m.mul(e, 0.5);
     }
     Dim embedSequence = new Dim("embed_sequence", p.cfg.nCtx());
-    MeshTensor wpe = p.normal("gpt2/wpe", Shape.of(embedSequence, p.embd), 0.01);
+    MeshTensor wpe = p.normal("gpt2/wpe", Shape.of(embedSequence, p.embd), p.nanoGptInit() ? 0.02 : 0.01);
     if (p.sequence.size() != embedSequence.size()) {
       wpe = m.slice(wpe, embedSequence.name(), 0, p.sequence.size());
     }

@@ -43,9 +43,11 @@ final class Mlp {
     return p.dropout(y, p.cfg.resDropout(), scope + "/res_dropout");
   }
 
-  static double std(Params p, Dim in, boolean scaleByDepth) {
+  static double std(Params p, Dim in, boolean residualProjection) {
     double std = 0.02;
-    if (scaleByDepth && p.cfg.scaleByDepth()) {
+    if (residualProjection && p.nanoGptInit()) {
+      std = p.nanoGptResidualStd();
+    } else if (residualProjection && p.cfg.scaleByDepth()) {
       std /= Math.sqrt(p.cfg.nLayer());
     }
     if (p.cfg.scaleByIn()) {
@@ -55,9 +57,9 @@ final class Mlp {
   }
 
   /** GPT-Neo's {@code linear}: {@code x . kernel[in, out] + bias[out]}, replacing dim {@code in} by {@code out}. */
-  static MeshTensor dense(Params p, MeshTensor x, String scope, Dim in, Dim out, boolean scaleByDepth) {
+  static MeshTensor dense(Params p, MeshTensor x, String scope, Dim in, Dim out, boolean residualProjection) {
     MeshOps m = p.m;
-    MeshTensor kernel = p.normal(scope + "/kernel", Shape.of(in, out), std(p, in, scaleByDepth));
+    MeshTensor kernel = p.normal(scope + "/kernel", Shape.of(in, out), std(p, in, residualProjection));
     MeshTensor bias = p.constant(scope + "/bias", Shape.of(out), 0.0);
     Shape y = new Shape(x.shape().dims().stream().map(d -> d.name().equals(in.name()) ? out : d).toList());
     return m.add(m.einsum(List.of(x, kernel), y), bias);

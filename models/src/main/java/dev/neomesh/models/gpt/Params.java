@@ -51,6 +51,22 @@ final class Params {
     return Shape.of(batch, sequence, embd);
   }
 
+  /**
+   * True under {@code init_style: nanogpt} (a neomesh key): every weight matrix and embedding
+   * N(0, 0.02), the two residual projections (attention o, MLP c_proj) N(0, 0.02/sqrt(2 n_layer)),
+   * and attention scores scaled by 1/sqrt(d_head) in the forward pass. GPT-Neo instead draws
+   * q, k, v, o with std n_embd^-1/2 (q also times d_head^-1/2, its only score scaling) and wpe with
+   * 0.01; with Adam the fixed forward scale trains better on small models (docs/MODEL.md).
+   */
+  boolean nanoGptInit() {
+    return cfg.initStyle().equals("nanogpt");
+  }
+
+  /** nanoGPT's std of a projection into the residual stream. */
+  double nanoGptResidualStd() {
+    return 0.02 / Math.sqrt(2.0 * cfg.nLayer());
+  }
+
   /** A float32 variable initialised N(0, stddev), cast to the activation dtype; made once per name. */
   MeshTensor normal(String name, Shape shape, double stddev) {
     return use(variables.computeIfAbsent(name,

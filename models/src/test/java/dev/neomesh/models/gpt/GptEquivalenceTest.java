@@ -47,6 +47,8 @@ class GptEquivalenceTest {
             "\"scalenorm\": true, \"no_weight_tie\": true, \"share_parameters\": true", false,
             List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:2,y:4", NEO_B))),
         new Feature("rezero", "\"rezero\": true", false, TWO_BY_TWO),
+        new Feature("nanoGPT init (fixed 1/sqrt(d_head) score scale)", "\"init_style\": \"nanogpt\"", false,
+            List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:4", "heads:x"))),
         new Feature("mixture of experts (top-2, capacity, aux loss; batch and experts on one axis)",
             "\"moe_layers\": [1], \"moe_params\": {\"moe_num_experts\": 4, \"moe_hidden_size\": 32}", true,
             List.of(new Layout("x:4", "batch:x,experts:x"),

@@ -85,6 +85,44 @@ class GptTrainingTest {
     assertEquals(Shape.of(new Dim("batch", 4), new Dim("sequence", 8), new Dim("vocab", 32)), gpt.logits().shape());
   }
 
+  /** init_style nanogpt draws the documented stds (GPT-Neo's otherwise), on a split layout. */
+  @Test
+  void initStylesDrawTheirDocumentedStandardDeviations() {
+    int layers = GptHarness.config("").nLayer();
+    double embd = GptHarness.config("").nEmbd();
+    double dHead = embd / GptHarness.config("").nHead();
+    assertInitStds("", java.util.Map.of("gpt2/h0/attn/q", Math.pow(embd * dHead, -0.5),
+        "gpt2/h0/attn/o", Math.pow(embd, -0.5), "gpt2/h1/mlp/conv1d_main/c_proj/kernel", 0.02, "gpt2/wpe", 0.01));
+    assertInitStds("\"init_style\": \"nanogpt\"", java.util.Map.of("gpt2/h0/attn/q", 0.02,
+        "gpt2/h0/attn/o", 0.02 / Math.sqrt(2.0 * layers),
+        "gpt2/h1/mlp/conv1d_main/c_proj/kernel", 0.02 / Math.sqrt(2.0 * layers), "gpt2/wpe", 0.02));
+  }
+
+  private static void assertInitStds(String json, java.util.Map<String, Double> expected) {
+    MeshGraph g = new MeshGraph(7);
+    MeshOps m = new MeshOps(g);
+    Shape shape = Shape.of(new Dim("batch", 4), new Dim("sequence", 8));
+    Gpt gpt = Gpt.build(m, GptHarness.config(json), m.importTensor("t", shape, DType.INT32),
+        m.importTensor("l", shape, DType.INT32), false);
+    try (MeshRuntime rt = MeshRuntime.onVirtualCpus(g, MeshShape.parse("x:2,y:2"),
+        LayoutRules.parse(GptEquivalenceTest.NEO_A))) {
+      rt.initialize();
+      for (MeshTensor w : gpt.parameters()) {
+        Double want = expected.get(m.variableOp(w).name());
+        if (want == null) {
+          continue;
+        }
+        double[] v = rt.step().fetch(w).run().get(0);
+        double sq = 0;
+        for (double x : v) {
+          sq += x * x;
+        }
+        double std = Math.sqrt(sq / v.length);
+        assertEquals(want, std, 0.15 * want, m.variableOp(w).name() + " (" + v.length + " values) under " + json);
+      }
+    }
+  }
+
   @Test
   void shareParametersMakesOneSetOfBlockVariables() {
     MeshGraph g = new MeshGraph(1);
