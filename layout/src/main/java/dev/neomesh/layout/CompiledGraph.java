@@ -11,6 +11,7 @@ import dev.neomesh.mesh.ir.Op;
 import dev.neomesh.mesh.ir.ReduceOp;
 import dev.neomesh.mesh.ir.ReshapeOp;
 import dev.neomesh.mesh.ir.ShiftOp;
+import dev.neomesh.mesh.ir.SoftmaxOp;
 import dev.neomesh.mesh.ir.UnsplitDimOp;
 import dev.neomesh.mesh.ir.TopKOp;
 import dev.neomesh.mesh.ir.VariableOp;
@@ -29,7 +30,7 @@ import java.util.Set;
  * and shapes are interned, tensors and ops numbered in creation order (the lowering's order).
  */
 final class CompiledGraph {
-  enum Kind { EINSUM, REDUCE_SUM, REDUCE_OTHER, ADD_SUB, ELEMENTWISE, RESHAPE, TRANSPOSE, TOP_K, SHIFT, VARIABLE,
+  enum Kind { EINSUM, REDUCE_SUM, REDUCE_OTHER, SOFTMAX, ADD_SUB, ELEMENTWISE, RESHAPE, TRANSPOSE, TOP_K, SHIFT, VARIABLE,
     ASSIGN, SOURCE, UNSPLIT_DIM_OP, OTHER }
 
   final MeshGraph graph;
@@ -183,6 +184,9 @@ final class CompiledGraph {
     } else if (op instanceof ReshapeOp) {
       Set<Dim> a = new HashSet<>(op.inputs().get(0).shape().dims());
       kind[i] = a.equals(new HashSet<>(op.output().shape().dims())) ? Kind.TRANSPOSE : Kind.RESHAPE;
+    } else if (op instanceof SoftmaxOp s) {
+      aux[i] = new int[] {op.inputs().get(0).shape().indexOf(s.dim())};
+      kind[i] = Kind.SOFTMAX;
     } else if (op instanceof TopKOp k) {
       aux[i] = new int[] {op.inputs().get(0).shape().indexOf(k.dim())};
       kind[i] = Kind.TOP_K;

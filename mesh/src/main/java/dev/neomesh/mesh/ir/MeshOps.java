@@ -267,8 +267,9 @@ public final class MeshOps {
     return add(log(reduceSum(exp(sub(x, max)), dim)), max);
   }
 
+  /** One {@link SoftmaxOp}: TensorFlow's fused kernel when {@code dim} is whole on each device. */
   public MeshTensor softmax(MeshTensor x, String dim) {
-    return exp(logSoftmax(x, dim));
+    return new SoftmaxOp(g, x, dim).output();
   }
 
   public MeshTensor logSoftmax(MeshTensor x, String dim) {

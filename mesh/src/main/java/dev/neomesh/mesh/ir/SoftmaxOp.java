@@ -1,0 +1,111 @@
+package dev.neomesh.mesh.ir;
+
+import dev.neomesh.mesh.TensorLayout;
+import dev.neomesh.mesh.lower.LaidOutTensor;
+import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.MeshImpl;
+import java.util.List;
+import org.tensorflow.Operand;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.ReduceMax;
+import org.tensorflow.op.core.ReduceSum;
+
+/**
+ * {@code softmax(x)} along one dim, as one op so that it lowers to TensorFlow's fused
+ * {@code Softmax} kernel when the dim is whole on each device (one pass instead of the eight ops
+ * of {@code exp(x - logsumexp(x))}), and its gradient is the four-op {@code y (dy - sum(dy y))}.
+ * When the dim is split the slices are combined as Mesh-TensorFlow would: a local max, a MAX
+ * allreduce over the dim's mesh axis, the shifted exponentials, a local sum and a SUM allreduce,
+ * then the division (the same two collectives the composite form needs).
+ */
+public final class SoftmaxOp extends Op {
+  private final String dim;
+
+  SoftmaxOp(MeshGraph g, MeshTensor x, String dim) {
+    super(g, "softmax", List.of(x));
+    if (!x.shape().contains(dim)) {
+      throw new IllegalArgumentException("softmax over " + dim + ", which " + x + " does not have");
+    }
+    if (!x.dtype().isFloating()) {
+      throw new IllegalArgumentException("softmax needs a floating-point tensor, got " + x);
+    }
+    this.dim = dim;
+    addOutput(x.shape(), x.dtype());
+  }
+
+  public String dim() {
+    return dim;
+  }
+
+  @Override
+  public void lower(Lowering l) {
+    MeshTensor x = inputs().get(0);
+    TensorLayout layout = l.layout(x);
+    int d = x.shape().indexOf(dim);
+    int rank = x.shape().rank();
+    int axis = layout.meshAxisOf(d);
+    if (axis < 0 || l.mesh().axisSize(axis) == 1) {
+      l.set(output(), l.slicewise((tf, p, s) -> softmaxAlong(tf, s.get(0), d, rank), x));
+      return;
+    }
+    MeshImpl impl = l.impl();
+    long reducedBytes = l.sliceBytes(x) / layout.sliceShape().get(d).size();
+    LaidOutTensor xs = l.get(x);
+    LaidOutTensor max = impl.allreduce(impl.slicewise((tf, p, s) -> reduceMax(tf, s.get(0), d), List.of(xs)),
+        new int[] {axis}, MeshImpl.Reduction.MAX, reducedBytes);
+    LaidOutTensor exp = impl.slicewise((tf, p, s) -> exp(tf, s.get(0), s.get(1)), List.of(xs, max));
+    LaidOutTensor sum = impl.allreduce(impl.slicewise((tf, p, s) -> reduceSum(tf, s.get(0), d), List.of(exp)),
+        new int[] {axis}, MeshImpl.Reduction.SUM, reducedBytes);
+    l.set(output(), impl.slicewise((tf, p, s) -> div(tf, s.get(0), s.get(1)), List.of(exp, sum)));
+  }
+
+  /** TensorFlow's Softmax works on the last dim: move {@code d} there and back when it is not. */
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  private static Operand<?> softmaxAlong(Ops tf, Operand x, int d, int rank) {
+    if (d == rank - 1) {
+      return tf.nn.softmax(x);
+    }
+    int[] perm = new int[rank];
+    for (int i = 0, k = 0; i < rank; i++) {
+      if (i != d) {
+        perm[k++] = i;
+      }
+    }
+    perm[rank - 1] = d;
+    int[] inverse = new int[rank];
+    for (int i = 0; i < rank; i++) {
+      inverse[perm[i]] = i;
+    }
+    Operand moved = tf.linalg.transpose(x, tf.constant(perm));
+    return tf.linalg.transpose(tf.nn.softmax(moved), tf.constant(inverse));
+  }
+
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  private static Operand<?> reduceMax(Ops tf, Operand x, int d) {
+    return tf.reduceMax(x, tf.constant(new int[] {d}), ReduceMax.keepDims(true));
+  }
+
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  private static Operand<?> reduceSum(Ops tf, Operand x, int d) {
+    return tf.reduceSum(x, tf.constant(new int[] {d}), ReduceSum.keepDims(true));
+  }
+
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  private static Operand<?> exp(Ops tf, Operand x, Operand max) {
+    return tf.math.exp(tf.math.sub(x, max));
+  }
+
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  private static Operand<?> div(Ops tf, Operand e, Operand sum) {
+    return tf.math.div(e, sum);
+  }
+
+  @Override
+  public List<MeshTensor> gradient(List<MeshTensor> dys) {
+    MeshOps m = new MeshOps(graph());
+    MeshTensor y = output();
+    MeshTensor dy = dys.get(0);
+    MeshTensor dot = m.reduceSum(m.mul(dy, y), dim);
+    return List.of(m.mul(y, m.sub(dy, dot)));
+  }
+}
