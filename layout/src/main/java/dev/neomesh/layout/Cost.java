@@ -11,7 +11,7 @@ import java.util.Map;
  * estimated time.
  */
 public record Cost(MeshShape mesh, LayoutRules rules, Memory memory, Map<String, Counters.Entry> communication,
-                   long flops, Time time) {
+                   long flops, Time time, Work work) {
 
   /**
    * Bytes per device. Parameters: trainable variables; gradients: one per parameter; optimizer: the
@@ -28,6 +28,19 @@ public record Cost(MeshShape mesh, LayoutRules rules, Memory memory, Map<String,
   public record Time(double compute, double overhead, double communication) {
     public double total() {
       return compute + overhead + communication;
+    }
+  }
+
+  /**
+   * What one step asks of a worker, the quantities the time is linear in ({@link
+   * MachineConstants#seconds}): einsum FLOPs, elements streamed (elementwise ops, and the adds and
+   * copies of collectives), TensorFlow ops, cross-device transfers and bytes transferred; already
+   * stretched by the devices that share a worker ({@code scripts/bench planner --csv} writes it
+   * per layout, to study the estimate against measurement).
+   */
+  public record Work(double flops, double elements, double ops, double transfers, double bytes) {
+    public double[] toArray() {
+      return new double[] {flops, elements, ops, transfers, bytes};
     }
   }
 

@@ -155,6 +155,8 @@ public final class CostModel {
       switch (g.kind[i]) {
         case EINSUM -> einsumWork[g.aux2[i]] += 2.0 * g.shapes.get(g.aux2[i]).size();
         case ELEMENTWISE, ADD_SUB -> elementWork[g.tensorShape[g.out[i][0]]] += g.shapes.get(g.tensorShape[g.out[i][0]]).size();
+        // max, subtract, exp, sum and divide in one kernel
+        case SOFTMAX -> elementWork[g.tensorShape[g.out[i][0]]] += 5.0 * g.shapes.get(g.tensorShape[g.out[i][0]]).size();
         case REDUCE_SUM, REDUCE_OTHER -> elementWork[g.tensorShape[g.in[i][0]]] += g.shapes.get(g.tensorShape[g.in[i][0]]).size();
         default -> { }
       }
@@ -207,8 +209,15 @@ public final class CostModel {
     return e;
   }
 
-  /** Compute and overhead seconds (before the concurrency stretch) from per-shape slice elements. */
+  /** Compute seconds (before the concurrency stretch) from per-shape slice elements. */
   double computeSeconds(long[] sliceElems, MeshShape mesh) {
+    double[] fe = computeWork(sliceElems);
+    MachineConstants m = options.machine();
+    return fe[0] / m.matmulFlopsPerSecond() + fe[1] / m.elementwisePerSecond();
+  }
+
+  /** Einsum FLOPs and elementwise elements of one device (before the stretch). */
+  private double[] computeWork(long[] sliceElems) {
     double flops = 0;
     double elems = 0;
     for (int s = 0; s < sliceElems.length; s++) {
@@ -216,8 +225,7 @@ public final class CostModel {
       flops += einsumWork[s] * frac;
       elems += elementWork[s] * frac;
     }
-    MachineConstants m = options.machine();
-    return flops / m.matmulFlopsPerSecond() + elems / m.elementwisePerSecond();
+    return new double[] {flops, elems};
   }
 
   double overheadSeconds() {
@@ -240,7 +248,11 @@ public final class CostModel {
     final long[][] count;
     final long[][] bytes;
     final MachineConstants m = options.machine();
-    double commSeconds;
+    /** The collectives' work (see {@link #collectiveWork}): ops, transfers, bytes, elements. */
+    double commOps;
+    double commTransfers;
+    double commBytes;
+    double commElements;
     boolean stepOp;
 
     Replay(MeshShape mesh, int[] axisOf) {
@@ -281,7 +293,11 @@ public final class CostModel {
       if (!stepOp) {
         return;
       }
-      commSeconds += collectiveSeconds(m, kind, groupSize(mask), b, elements);
+      CollectiveWork w = collectiveWork(m, kind, groupSize(mask), b, elements);
+      commOps += w.ops();
+      commTransfers += w.transfers();
+      commBytes += w.bytes();
+      commElements += w.elements();
     }
 
     void get(int t) {
@@ -340,6 +356,18 @@ public final class CostModel {
           case RESHAPE -> {
             get(in[0]);
             reshape(in[0], g.out[i][0]);
+          }
+          case SOFTMAX -> {
+            int x = in[0];
+            get(x);
+            int pos = g.aux[i][0];
+            int a = axisOf[g.shapeDims.get(g.tensorShape[x])[pos]];
+            if (a >= 0 && axisSize[a] > 1) { // SoftmaxOp.lower: a MAX then a SUM allreduce of the reduced slice
+              long size = g.shapeSizes.get(g.tensorShape[x])[pos] / axisSize[a];
+              long e = sliceElems[g.tensorShape[x]] / size;
+              record(Collective.ALLREDUCE, 1 << a, sliceBytes(x) / size, e);
+              record(Collective.ALLREDUCE, 1 << a, sliceBytes(x) / size, e);
+            }
           }
           case TOP_K -> {
             int x = in[0];
@@ -487,11 +515,15 @@ public final class CostModel {
         flops += Math.round((einsumWork[s] + elementWork[s]) * frac);
       }
       double stretch = m.stretch(mesh.size());
-      Cost.Time time = new Cost.Time(computeSeconds(sliceElems, mesh) * stretch, overheadSeconds() * stretch,
-          commSeconds * stretch);
+      double[] fe = computeWork(sliceElems);
+      Cost.Work work = new Cost.Work(fe[0] * stretch, (fe[1] + commElements) * stretch,
+          (inStepOps + commOps) * stretch, commTransfers * stretch, commBytes * stretch);
+      double compute = computeSeconds(sliceElems, mesh) * stretch;
+      double overhead = overheadSeconds() * stretch;
+      Cost.Time time = new Cost.Time(compute, overhead, m.seconds(work) - compute - overhead);
       Cost.Memory memory = new Cost.Memory(trainable, trainable,
           state + (long) options.optimizerSlots() * trainable, peak);
-      return new Cost(mesh, rules, memory, comm, flops, time);
+      return new Cost(mesh, rules, memory, comm, flops, time, work);
     }
   }
 
@@ -537,22 +569,29 @@ public final class CostModel {
    * shift one.
    */
   static double collectiveSeconds(MachineConstants m, Collective kind, int n, long bytes, long elements) {
+    CollectiveWork w = collectiveWork(m, kind, n, bytes, elements);
+    return w.ops() * m.opOverheadSeconds() + w.transfers() * m.transferSeconds() + w.bytes() / m.bytesPerSecond()
+        + w.elements() / m.elementwisePerSecond();
+  }
+
+  /**
+   * What one collective asks of each device: on shared workers the whole lowered algorithm
+   * ({@link CollectiveWork#of}), on devices of their own only the critical path (alpha-beta:
+   * allreduce 2(n-1) transfers, allconcat and alltoall n-1, a shift one, and the bytes along it).
+   */
+  static CollectiveWork collectiveWork(MachineConstants m, Collective kind, int n, long bytes, long elements) {
     if (n <= 1) {
-      return 0;
+      return new CollectiveWork(0, 0, 0, 0);
     }
-    double beta = 1.0 / m.bytesPerSecond();
     if (!m.shared()) {
-      double alpha = m.transferSeconds();
       return switch (kind) {
-        case ALLREDUCE -> 2 * (n - 1) * alpha + 2.0 * (n - 1) / n * bytes * beta;
-        case ALLCONCAT -> (n - 1) * alpha + (n - 1.0) * bytes * beta;
-        case ALLTOALL -> (n - 1) * alpha + (n - 1.0) / n * bytes * beta;
-        case SHIFT -> alpha + bytes * beta;
+        case ALLREDUCE -> new CollectiveWork(0, 2 * (n - 1), 2.0 * (n - 1) / n * bytes, 0);
+        case ALLCONCAT -> new CollectiveWork(0, n - 1, (n - 1.0) * bytes, 0);
+        case ALLTOALL -> new CollectiveWork(0, n - 1, (n - 1.0) / n * bytes, 0);
+        case SHIFT -> new CollectiveWork(0, 1, bytes, 0);
       };
     }
-    CollectiveWork w = CollectiveWork.of(kind, n, bytes, elements);
-    return w.ops() * m.opOverheadSeconds() + w.transfers() * m.transferSeconds() + w.bytes() * beta
-        + w.elements() / m.elementwisePerSecond();
+    return CollectiveWork.of(kind, n, bytes, elements);
   }
 
   private static int indexOf(int[] xs, int v) {

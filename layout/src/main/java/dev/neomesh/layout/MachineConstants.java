@@ -20,6 +20,12 @@ public record MachineConstants(double matmulFlopsPerSecond, double elementwisePe
   public static final MachineConstants DEFAULTS = new MachineConstants(20e9, 1e9, 5e9, 20e-6, 5e-6, 0,
       "defaults");
 
+  /** Seconds of {@code w} at these rates: the estimate's step time. */
+  public double seconds(Cost.Work w) {
+    return w.flops() / matmulFlopsPerSecond + w.elements() / elementwisePerSecond + w.ops() * opOverheadSeconds
+        + w.transfers() * transferSeconds + w.bytes() / bytesPerSecond;
+  }
+
   /** Whether devices share workers (virtual CPU devices): then the work of every device adds up. */
   public boolean shared() {
     return concurrency > 0;

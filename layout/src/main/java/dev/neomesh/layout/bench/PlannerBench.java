@@ -21,22 +21,27 @@ import org.tensorflow.Tensor;
 
 /**
  * Checks the step-time estimate against measurement: every valid layout of a small transformer
- * (forward, backward, Adam) on a mesh of virtual CPU devices is lowered and timed (median of
- * {@code --steps} training steps after {@code --warmup}); prints the table, the Spearman rank
- * correlation between estimated and measured times, and how far the planner's choice is from the
- * fastest measured layout. {@code --min} times each layout by its fastest step instead of the
- * median, which other processes on a shared host disturb less.
+ * (forward, backward, Adam) on a mesh of virtual CPU devices is lowered and timed; prints the
+ * table, the Spearman rank correlation between estimated and measured times, and how far the
+ * planner's choice is from the fastest measured layout.
+ *
+ * <p>Timing: all layouts are lowered first, then measured in {@code --rounds} interleaved rounds
+ * (each round: {@code --warmup} steps, then {@code --steps} timed steps of every layout in turn);
+ * a layout's time is the median over rounds of its median step ({@code --min}: fastest step). A
+ * burst of load from other processes then lands on one round of many layouts, not on all the
+ * steps of one layout. {@code --csv FILE} writes each layout's estimate, measurement and
+ * {@link Cost.Work} (the quantities the estimate is linear in).
  *
  * <pre>
  * PlannerBench [--mesh x:2,y:4] [--sizes batch,sequence,embd,heads,kv,intermediate,vocab,layers]
- *              [--warmup 3] [--steps 7] [--limit N] [--calibrate] [--min]
+ *              [--warmup 1] [--steps 5] [--rounds 3] [--limit N] [--calibrate] [--min] [--csv FILE]
  * </pre>
  */
 public final class PlannerBench {
   private PlannerBench() {}
 
   /** One measured layout. */
-  public record Row(LayoutRules rules, double estimated, double measured) {}
+  public record Row(LayoutRules rules, double estimated, double measured, Cost.Work work) {}
 
   /** Everything a run reports. */
   public record Result(List<Row> rows, double spearman, Row chosen, Row fastest) {
@@ -51,10 +56,12 @@ public final class PlannerBench {
   public static void main(String[] args) {
     String mesh = "x:2,y:4";
     SmallTransformer.Sizes sizes = new SmallTransformer.Sizes(16, 32, 64, 4, 16, 256, 256, 1);
-    int warmup = 3;
-    int steps = 7;
+    int warmup = 1;
+    int steps = 5;
+    int rounds = 3;
     int limit = Integer.MAX_VALUE;
     boolean calibrate = false;
+    String csv = null;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--mesh" -> mesh = args[++i];
@@ -67,12 +74,17 @@ public final class PlannerBench {
         case "--limit" -> limit = Integer.parseInt(args[++i]);
         case "--calibrate" -> calibrate = true;
         case "--min" -> minimum = true;
+        case "--rounds" -> rounds = Integer.parseInt(args[++i]);
+        case "--csv" -> csv = args[++i];
         default -> throw new IllegalArgumentException("unknown flag " + args[i]);
       }
     }
     MachineConstants machine = calibrate ? Calibration.measure() : Calibration.load();
     System.out.println("machine constants: " + machine);
-    Result r = run(MeshShape.parse(mesh), sizes, machine, warmup, steps, limit, true);
+    Result r = run(MeshShape.parse(mesh), sizes, machine, warmup, steps, rounds, limit, true);
+    if (csv != null) {
+      writeCsv(r, java.nio.file.Path.of(csv));
+    }
     System.out.printf("%nlayouts: %d  Spearman(estimated, measured) = %.3f%n", r.rows().size(), r.spearman());
     System.out.printf("planner's choice %s: measured %s, fastest measured %s (%s): %+.1f%%%n", r.chosen().rules(),
         PlanReport.seconds(r.chosen().measured()), PlanReport.seconds(r.fastest().measured()), r.fastest().rules(),
@@ -80,11 +92,15 @@ public final class PlannerBench {
   }
 
   public static Result run(MeshShape mesh, SmallTransformer.Sizes sizes, MachineConstants machine, int warmup,
-                           int steps, int limit, boolean print) {
+                           int steps, int rounds, int limit, boolean print) {
     SmallTransformer.Program p = SmallTransformer.transformer(sizes, DType.FLOAT32, true);
     CostModel model = new CostModel(p.graph(), CostModel.Options.adam().withOptimizerSlots(0)
         .withFetches(List.of(p.loss())).withMachine(machine));
     List<LayoutRules> all = Planner.candidates(model, mesh);
+    if (print) {
+      System.out.printf("%d valid layouts on %s%s%n", all.size(), mesh,
+          all.size() > limit ? ", timing a stride sample of " + limit + " and the planner's choice" : "");
+    }
     if (all.size() > limit) {
       List<LayoutRules> sample = new ArrayList<>();
       for (int i = 0; i < limit; i++) {
@@ -103,18 +119,19 @@ public final class PlannerBench {
       tokens[i] = random.nextInt(sizes.vocab());
       labels[i] = random.nextInt(sizes.vocab());
     }
+    double[] measured = measure(p, mesh, all, tokens, labels, warmup, steps, rounds);
     List<Row> rows = new ArrayList<>();
     if (print) {
       System.out.printf("%-70s %12s %12s   (estimate: compute / overhead / communication)%n", "layout on " + mesh,
           "estimated", "measured");
     }
-    for (LayoutRules rules : all) {
+    for (int i = 0; i < all.size(); i++) {
+      LayoutRules rules = all.get(i);
       Cost c = model.estimate(mesh, rules);
-      double measured = measure(p, mesh, rules, tokens, labels, warmup, steps);
-      rows.add(new Row(rules, c.seconds(), measured));
+      rows.add(new Row(rules, c.seconds(), measured[i], c.work()));
       if (print) {
         System.out.printf("%-70s %12s %12s   (%s / %s / %s)%n", rules.rules().isEmpty() ? "(none)" : rules,
-            PlanReport.seconds(c.seconds()), PlanReport.seconds(measured), PlanReport.seconds(c.time().compute()),
+            PlanReport.seconds(c.seconds()), PlanReport.seconds(measured[i]), PlanReport.seconds(c.time().compute()),
             PlanReport.seconds(c.time().overhead()), PlanReport.seconds(c.time().communication()));
       }
     }
@@ -125,25 +142,62 @@ public final class PlannerBench {
     return new Result(rows, rho, chosen, fastest);
   }
 
-  /** Median seconds of one training step (fetch the loss, run the updates). */
-  static double measure(SmallTransformer.Program p, MeshShape mesh, LayoutRules rules, double[] tokens,
-                        double[] labels, int warmup, int steps) {
+  /**
+   * Seconds of one training step (fetch the loss, run the updates) of every layout: all lowered
+   * first, then timed in interleaved rounds; the median over rounds of each round's median (or
+   * fastest, under {@code --min}) step.
+   */
+  static double[] measure(SmallTransformer.Program p, MeshShape mesh, List<LayoutRules> layouts, double[] tokens,
+                          double[] labels, int warmup, int steps, int rounds) {
     MeshTensor tok = p.inputs().get(0);
     MeshTensor lab = p.inputs().get(1);
-    try (MeshRuntime rt = MeshRuntime.onVirtualCpus(p.graph(), mesh, rules);
-         Tensor t = HostTensors.of(tok.shape(), DType.INT32, tokens);
+    List<MeshRuntime> runtimes = new ArrayList<>();
+    try (Tensor t = HostTensors.of(tok.shape(), DType.INT32, tokens);
          Tensor l = HostTensors.of(lab.shape(), DType.INT32, labels)) {
-      rt.initialize();
-      double[] times = new double[steps];
-      for (int s = 0; s < warmup + steps; s++) {
-        long t0 = System.nanoTime();
-        rt.step().feed(tok, t).feed(lab, l).fetch(p.loss()).withUpdates().run();
-        if (s >= warmup) {
-          times[s - warmup] = (System.nanoTime() - t0) / 1e9;
+      for (LayoutRules rules : layouts) {
+        MeshRuntime rt = MeshRuntime.onVirtualCpus(p.graph(), mesh, rules);
+        runtimes.add(rt);
+        rt.initialize();
+      }
+      double[][] perRound = new double[layouts.size()][rounds];
+      for (int r = 0; r < rounds; r++) {
+        for (int i = 0; i < runtimes.size(); i++) {
+          MeshRuntime rt = runtimes.get(i);
+          double[] times = new double[steps];
+          for (int s = 0; s < warmup + steps; s++) {
+            long t0 = System.nanoTime();
+            rt.step().feed(tok, t).feed(lab, l).fetch(p.loss()).withUpdates().run();
+            if (s >= warmup) {
+              times[s - warmup] = (System.nanoTime() - t0) / 1e9;
+            }
+          }
+          Arrays.sort(times);
+          perRound[i][r] = minimum ? times[0] : times[steps / 2];
         }
       }
-      Arrays.sort(times);
-      return minimum ? times[0] : times[steps / 2];
+      double[] out = new double[layouts.size()];
+      for (int i = 0; i < out.length; i++) {
+        Arrays.sort(perRound[i]);
+        out[i] = perRound[i][rounds / 2];
+      }
+      return out;
+    } finally {
+      runtimes.forEach(MeshRuntime::close);
+    }
+  }
+
+  /** One line per layout: rules, estimated and measured seconds, and the estimate's work. */
+  static void writeCsv(Result r, java.nio.file.Path path) {
+    StringBuilder sb = new StringBuilder("layout,estimated_s,measured_s,flops,elements,ops,transfers,bytes\n");
+    for (Row row : r.rows()) {
+      Cost.Work w = row.work();
+      sb.append(String.format("\"%s\",%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g%n", row.rules(), row.estimated(),
+          row.measured(), w.flops(), w.elements(), w.ops(), w.transfers(), w.bytes()));
+    }
+    try {
+      java.nio.file.Files.writeString(path, sb.toString());
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
     }
   }
 
