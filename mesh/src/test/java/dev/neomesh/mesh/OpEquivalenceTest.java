@@ -108,6 +108,12 @@ class OpEquivalenceTest {
           m.scalar(8, DType.INT32)), DType.INT32);
       return m.gather(x.get(0), idx, "v");
     }));
+    // ids [a, b] repeat (32 lookups of 8 rows): the table gradient must add up the rows of each id
+    cs.add(c("one_hot_gather_repeated_ids", List.of(Shape.of(C, new Dim("v", 8))), (m, x) -> {
+      MeshTensor ids = m.floorMod(m.add(m.mul(m.range(A, DType.INT32), m.scalar(3, DType.INT32)),
+          m.range(B, DType.INT32)), m.scalar(8, DType.INT32));
+      return m.gather(x.get(0), ids, "v");
+    }));
     cs.add(c("range_times_x", List.of(AB), (m, x) -> m.mul(x.get(0), m.cast(m.range(B, DType.INT32), DType.FLOAT64))));
     cs.add(c("top_k_values", List.of(AB), (m, x) -> m.topK(x.get(0), "b", new Dim("k", 3)).get(0)));
     cs.add(c("top_k_six", List.of(AB), (m, x) -> m.topK(x.get(0), "b", new Dim("k", 6)).get(0)));

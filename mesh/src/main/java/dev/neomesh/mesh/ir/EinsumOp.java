@@ -15,7 +15,8 @@ import org.tensorflow.Operand;
  * Einstein summation over named dims: matmul, multiply, broadcast, transpose and
  * gather-by-one-hot are all this op. Dims absent from the output are summed; output dims absent
  * from every input are broadcast. Lowered as a local einsum on slices followed by a lazy SUM
- * allreduce over the mesh axes of the summed dims that are split.
+ * allreduce over the mesh axes of the summed dims that are split ({@link OneHotContraction}
+ * replaces the local einsum of an embedding lookup and its gradient).
  */
 public final class EinsumOp extends Op {
   EinsumOp(MeshGraph g, List<MeshTensor> xs, Shape output) {
@@ -47,6 +48,9 @@ public final class EinsumOp extends Op {
 
   @Override
   public void lower(Lowering l) {
+    if (OneHotContraction.tryLower(this, l)) {
+      return; // an embedding lookup or its table gradient: a gather or a segment sum
+    }
     Shape union = union();
     TensorLayout unionLayout = l.layout("the inputs of " + name(), union);
     Shape out = output().shape();

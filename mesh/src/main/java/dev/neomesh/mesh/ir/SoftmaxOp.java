@@ -44,18 +44,20 @@ public final class SoftmaxOp extends Op {
     int d = x.shape().indexOf(dim);
     int rank = x.shape().rank();
     int axis = layout.meshAxisOf(d);
-    if (axis < 0 || l.mesh().axisSize(axis) == 1) {
+    boolean split = axis >= 0 && l.mesh().axisSize(axis) > 1;
+    if (!split && Lowering.fusedKernels()) {
       l.set(output(), l.slicewise((tf, p, s) -> softmaxAlong(tf, s.get(0), d, rank), x));
       return;
     }
     MeshImpl impl = l.impl();
+    int[] axes = split ? new int[] {axis} : new int[0];
     long reducedBytes = l.sliceBytes(x) / layout.sliceShape().get(d).size();
     LaidOutTensor xs = l.get(x);
     LaidOutTensor max = impl.allreduce(impl.slicewise((tf, p, s) -> reduceMax(tf, s.get(0), d), List.of(xs)),
-        new int[] {axis}, MeshImpl.Reduction.MAX, reducedBytes);
+        axes, MeshImpl.Reduction.MAX, reducedBytes);
     LaidOutTensor exp = impl.slicewise((tf, p, s) -> exp(tf, s.get(0), s.get(1)), List.of(xs, max));
     LaidOutTensor sum = impl.allreduce(impl.slicewise((tf, p, s) -> reduceSum(tf, s.get(0), d), List.of(exp)),
-        new int[] {axis}, MeshImpl.Reduction.SUM, reducedBytes);
+        axes, MeshImpl.Reduction.SUM, reducedBytes);
     l.set(output(), impl.slicewise((tf, p, s) -> div(tf, s.get(0), s.get(1)), List.of(exp, sum)));
   }
 

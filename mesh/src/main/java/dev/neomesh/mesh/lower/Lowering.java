@@ -58,6 +58,17 @@ public final class Lowering {
     return graph;
   }
 
+  /**
+   * Whether to use TensorFlow's fused kernels where the plain form takes several ops (the softmax
+   * kernel, a gather for an embedding lookup, read when a runtime is lowered; Adam's in-place
+   * update, read when the trainer builds its graph). On unless the system property
+   * {@code neomesh.fused} is {@code false}, so that a benchmark can build a program both ways and
+   * compare ({@code scripts/bench gpt-step --compare_unfused}) and a suspected kernel can be ruled out.
+   */
+  public static boolean fusedKernels() {
+    return !"false".equals(System.getProperty("neomesh.fused"));
+  }
+
   public MeshImpl impl() {
     return impl;
   }

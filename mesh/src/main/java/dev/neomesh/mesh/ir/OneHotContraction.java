@@ -1,0 +1,134 @@
+package dev.neomesh.mesh.ir;
+
+import dev.neomesh.mesh.Dim;
+import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.TensorLayout;
+import dev.neomesh.mesh.lower.LaidOutTensor;
+import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.SliceAlign;
+import dev.neomesh.mesh.lower.Tf;
+import java.util.ArrayList;
+import java.util.List;
+import org.tensorflow.Operand;
+import org.tensorflow.op.Ops;
+
+/**
+ * The two einsums with a one-hot operand that an embedding makes, lowered without materialising
+ * the one-hot when its depth dim {@code v} is whole on every device:
+ * <ul>
+ *   <li>lookup, {@code einsum(onehot(ids)[..., v], table[v, ...]) -> [ids dims, table dims - v]}:
+ *       a {@code Gather} of table rows (instead of a matmul with a {batch x sequence, vocab} 0/1 matrix);
+ *   <li>its table gradient, {@code einsum(dy, onehot(ids)) -> [v, ...]} summing every ids dim:
+ *       an {@code UnsortedSegmentSum} of dy's rows into v buckets.
+ * </ul>
+ * Same values, same layouts and the same pending allreduce as the general lowering (the summed dims
+ * are the same), so layouts, counters and the cost model do not change; only the local work does.
+ * When {@code v} is split (a vocabulary over a mesh axis) the general path runs instead: each device
+ * then holds a range of v, which the one-hot's offset handles.
+ */
+final class OneHotContraction {
+  private OneHotContraction() {}
+
+  /** Lowers {@code op} if it is one of the two patterns on this layout; false when it is not. */
+  static boolean tryLower(EinsumOp op, Lowering l) {
+    if (op.inputs().size() != 2 || !Lowering.fusedKernels()) {
+      return false;
+    }
+    for (int k = 0; k < 2; k++) {
+      MeshTensor hot = op.inputs().get(k);
+      MeshTensor other = op.inputs().get(1 - k);
+      if (!(hot.op() instanceof OneHotOp) || hot.dtype() != other.dtype()) {
+        continue;
+      }
+      MeshTensor ids = hot.op().inputs().get(0);
+      Dim v = hot.shape().get(hot.shape().rank() - 1);
+      if (l.layout(hot).meshAxisOf(hot.shape().rank() - 1) >= 0 || !other.shape().contains(v.name())) {
+        continue;
+      }
+      Shape out = op.output().shape();
+      if (!out.contains(v.name()) && isLookup(ids, other, v, out)) {
+        lowerLookup(op, l, ids, other, v);
+        return true;
+      }
+      if (out.contains(v.name()) && isTableGradient(ids, other, v, out)) {
+        lowerTableGradient(op, l, ids, other, v);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** out = ids dims + (table dims - v), ids and table sharing no dim. */
+  private static boolean isLookup(MeshTensor ids, MeshTensor table, Dim v, Shape out) {
+    Shape rest = table.shape().minus(Shape.of(v));
+    for (Dim d : ids.shape().dims()) {
+      if (table.shape().contains(d.name())) {
+        return false;
+      }
+    }
+    return sameDims(ids.shape().union(rest), out);
+  }
+
+  /** out = [v] + (dy dims - ids dims), every ids dim summed and present in dy. */
+  private static boolean isTableGradient(MeshTensor ids, MeshTensor dy, Dim v, Shape out) {
+    for (Dim d : ids.shape().dims()) {
+      if (!dy.shape().contains(d.name()) || out.contains(d.name())) {
+        return false;
+      }
+    }
+    if (dy.shape().contains(v.name())) {
+      return false;
+    }
+    return sameDims(dy.shape().minus(ids.shape()).union(Shape.of(v)), out);
+  }
+
+  private static boolean sameDims(Shape a, Shape b) {
+    return a.rank() == b.rank() && a.dims().containsAll(b.dims());
+  }
+
+  private static void lowerLookup(EinsumOp op, Lowering l, MeshTensor ids, MeshTensor table, Dim v) {
+    Shape tableSlice = l.layout(table).sliceShape();
+    Shape idsSlice = l.layout(ids).sliceShape();
+    int axis = tableSlice.indexOf(v.name());
+    List<Dim> gathered = new ArrayList<>(tableSlice.dims().subList(0, axis));
+    gathered.addAll(idsSlice.dims());
+    gathered.addAll(tableSlice.dims().subList(axis + 1, tableSlice.rank()));
+    int[] perm = SliceAlign.permutation(new Shape(gathered), l.layout(op.output()).sliceShape());
+    LaidOutTensor y = l.slicewise((tf, p, s) -> Tf.transpose(tf, gather(tf, s.get(0), s.get(1), axis), perm),
+        table, ids);
+    l.set(op.output(), y);
+  }
+
+  private static void lowerTableGradient(EinsumOp op, Lowering l, MeshTensor ids, MeshTensor dy, Dim v) {
+    Shape dySlice = l.layout(dy).sliceShape();
+    Shape idsSlice = l.layout(ids).sliceShape();
+    Shape rest = dySlice.minus(idsSlice);
+    Shape rowsFirst = idsSlice.union(rest); // ids dims in the ids' order, so the ids are a prefix
+    int[] toRows = SliceAlign.permutation(dySlice, rowsFirst);
+    Shape summed = Shape.of(v).union(rest);
+    TensorLayout outLayout = l.layout(op.output());
+    int[] toOut = SliceAlign.permutation(summed, outLayout.sliceShape());
+    long buckets = v.size();
+    LaidOutTensor y = l.slicewise((tf, p, s) -> Tf.transpose(tf,
+        segmentSum(tf, Tf.transpose(tf, s.get(0), toRows), s.get(1), buckets), toOut), dy, ids);
+    // the ids dims are summed: split ones leave partial sums, as in the general lowering
+    TensorLayout idsLayout = l.layout(ids);
+    List<Integer> axes = new ArrayList<>();
+    for (int i = 0; i < ids.shape().rank(); i++) {
+      if (idsLayout.meshAxisOf(i) >= 0) {
+        axes.add(idsLayout.meshAxisOf(i));
+      }
+    }
+    l.setPartialSum(op.output(), y, axes.stream().mapToInt(Integer::intValue).toArray());
+  }
+
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  private static Operand<?> gather(Ops tf, Operand table, Operand ids, int axis) {
+    return tf.gather(table, ids, tf.constant(axis));
+  }
+
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  private static Operand<?> segmentSum(Ops tf, Operand rows, Operand ids, long buckets) {
+    return tf.math.unsortedSegmentSum(rows, ids, tf.constant(buckets));
+  }
+}
