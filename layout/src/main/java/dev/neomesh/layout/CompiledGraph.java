@@ -2,6 +2,7 @@ package dev.neomesh.layout;
 
 import dev.neomesh.mesh.Dim;
 import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.ir.AdamUpdateOp;
 import dev.neomesh.mesh.ir.AssignOp;
 import dev.neomesh.mesh.ir.BinaryOp;
 import dev.neomesh.mesh.ir.EinsumOp;
@@ -31,7 +32,7 @@ import java.util.Set;
  */
 final class CompiledGraph {
   enum Kind { EINSUM, REDUCE_SUM, REDUCE_OTHER, SOFTMAX, ADD_SUB, ELEMENTWISE, RESHAPE, TRANSPOSE, TOP_K, SHIFT, VARIABLE,
-    ASSIGN, SOURCE, UNSPLIT_DIM_OP, OTHER }
+    ASSIGN, ADAM_UPDATE, SOURCE, UNSPLIT_DIM_OP, OTHER }
 
   final MeshGraph graph;
   final List<String> dimNames = new ArrayList<>();
@@ -197,6 +198,8 @@ final class CompiledGraph {
       kind[i] = Kind.VARIABLE;
     } else if (op instanceof AssignOp) {
       kind[i] = Kind.ASSIGN;
+    } else if (op instanceof AdamUpdateOp) {
+      kind[i] = Kind.ADAM_UPDATE;
     } else if (op instanceof UnsplitDimOp along) {
       String d = along.dim();
       unsplittable.add(dim(d));

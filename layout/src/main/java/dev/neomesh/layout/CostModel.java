@@ -155,6 +155,8 @@ public final class CostModel {
       switch (g.kind[i]) {
         case EINSUM -> einsumWork[g.aux2[i]] += 2.0 * g.shapes.get(g.aux2[i]).size();
         case ELEMENTWISE, ADD_SUB -> elementWork[g.tensorShape[g.out[i][0]]] += g.shapes.get(g.tensorShape[g.out[i][0]]).size();
+        // the fused kernel reads w, m, v and g and writes w, m and v: about eight passes of w's slice
+        case ADAM_UPDATE -> elementWork[g.tensorShape[g.in[i][0]]] += 8.0 * g.shapes.get(g.tensorShape[g.in[i][0]]).size();
         // max, subtract, exp, sum and divide in one kernel
         case SOFTMAX -> elementWork[g.tensorShape[g.out[i][0]]] += 5.0 * g.shapes.get(g.tensorShape[g.out[i][0]]).size();
         case REDUCE_SUM, REDUCE_OTHER -> elementWork[g.tensorShape[g.in[i][0]]] += g.shapes.get(g.tensorShape[g.in[i][0]]).size();

@@ -79,6 +79,18 @@ public final class MeshOps {
     return variable(name, init, true);
   }
 
+  /**
+   * One in-place Adam step of {@code param} with slots {@code m} and {@code v} (variables of its
+   * shape), see {@link AdamUpdateOp}; {@code beta1Power}, {@code beta2Power} are β1ᵗ, β2ᵗ (zeros: no
+   * bias correction). Like an assignment, it runs with a step's updates.
+   */
+  public void applyAdam(MeshTensor param, MeshTensor m, MeshTensor v, MeshTensor grad, MeshTensor lr,
+                        MeshTensor beta1Power, MeshTensor beta2Power, double beta1, double beta2, double epsilon,
+                        double weightDecay) {
+    new AdamUpdateOp(g, variableOp(param), variableOp(m), variableOp(v), grad, lr, beta1Power, beta2Power, beta1,
+        beta2, epsilon, weightDecay);
+  }
+
   public VariableOp variableOp(MeshTensor variableValue) {
     if (!(variableValue.op() instanceof VariableOp v)) {
       throw new IllegalArgumentException(variableValue + " is not a variable");

@@ -1,7 +1,9 @@
 package dev.neomesh.models.train;
 
+import dev.neomesh.mesh.ir.DType;
 import dev.neomesh.mesh.ir.MeshOps;
 import dev.neomesh.mesh.ir.MeshTensor;
+import dev.neomesh.mesh.lower.Lowering;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Predicate;
@@ -15,7 +17,9 @@ import java.util.function.Predicate;
  * with no bias correction unless {@code biasCorrection} (then {@code m/(1−β1^t)} and
  * {@code v/(1−β2^t)}, t = step + 1, fed from the host). The slots {@code <name>/adam_m} and
  * {@code <name>/adam_v} are variables of the parameter's shape, so they share its layout and are
- * checkpointed with it.
+ * checkpointed with it. {@link #apply} (a step without microbatching) uses TensorFlow's fused
+ * kernel through {@link MeshOps#applyAdam}, the same update in one pass; {@link #updates} is the
+ * rule as mesh ops, which microbatching gates with a {@code where}.
  */
 public final class Adam implements Optimizer {
   private final double beta1;
@@ -33,6 +37,27 @@ public final class Adam implements Optimizer {
     this.weightDecay = weightDecay;
     this.biasCorrection = biasCorrection;
     this.decays = decays;
+  }
+
+  @Override
+  public void apply(MeshOps m, List<MeshTensor> params, List<MeshTensor> grads, MeshTensor lr, StepFeeds feeds) {
+    if (!Lowering.fusedKernels()) {
+      Optimizer.super.apply(m, params, grads, lr, feeds);
+      return;
+    }
+    MeshTensor p1 = biasCorrection ? feeds.scalar("adam_beta1_power", t -> Math.pow(beta1, t + 1))
+        : m.scalar(0, DType.FLOAT32);
+    MeshTensor p2 = biasCorrection ? feeds.scalar("adam_beta2_power", t -> Math.pow(beta2, t + 1))
+        : m.scalar(0, DType.FLOAT32);
+    for (int i = 0; i < params.size(); i++) {
+      MeshTensor w = params.get(i);
+      String name = Optimizer.nameOf(m, w);
+      MeshTensor mSlot = m.variable(name + "/adam_m", m.zeros(w.shape(), w.dtype()), false);
+      MeshTensor vSlot = m.variable(name + "/adam_v", m.zeros(w.shape(), w.dtype()), false);
+      double wd = weightDecay != 0 && decays.test(w) ? weightDecay : 0;
+      m.applyAdam(w, mSlot, vSlot, grads.get(i), m.cast(lr, w.dtype()), m.cast(p1, w.dtype()), m.cast(p2, w.dtype()),
+          beta1, beta2, epsilon, wd);
+    }
   }
 
   @Override

@@ -21,6 +21,16 @@ public interface Optimizer {
    */
   List<Update> updates(MeshOps m, List<MeshTensor> params, List<MeshTensor> grads, MeshTensor lr, StepFeeds feeds);
 
+  /**
+   * Adds the step's updates to the graph, unconditionally (one microbatch per step): by default
+   * assigns {@link #updates}; a rule with a fused kernel may update in place instead.
+   */
+  default void apply(MeshOps m, List<MeshTensor> params, List<MeshTensor> grads, MeshTensor lr, StepFeeds feeds) {
+    for (Update u : updates(m, params, grads, lr, feeds)) {
+      m.assign(u.variable(), u.value());
+    }
+  }
+
   /** The variable's mesh name (for slot names and messages). */
   static String nameOf(MeshOps m, MeshTensor param) {
     return m.variableOp(param).name();

@@ -80,9 +80,7 @@ public final class TrainProgram {
     Optimizer optimizer = opt.create(out.decays());
     if (microbatches == 1) {
       GlobalNormClipping.Clipped c = GlobalNormClipping.clip(m, grads, opt.gradientClipping());
-      for (Optimizer.Update u : optimizer.updates(m, params, c.grads(), lr, feeds)) {
-        m.assign(u.variable(), u.value());
-      }
+      optimizer.apply(m, params, c.grads(), lr, feeds);
       return new TrainProgram(g, tokens, labels, out, c.norm(), lr, feeds, 1, null, null, nCtx);
     }
     MeshTensor first = m.importTensor("microbatch_first", Shape.SCALAR, DType.FLOAT32);

@@ -38,9 +38,7 @@ class OptimizersTest {
     List<MeshTensor> grads = Gradients.of(loss, List.of(w));
     StepFeeds feeds = new StepFeeds(m);
     MeshTensor lrT = feeds.scalar("lr", t -> lr);
-    for (Optimizer.Update u : opt.updates(m, List.of(w), grads, lrT, feeds)) {
-      m.assign(u.variable(), u.value());
-    }
+    opt.apply(m, List.of(w), grads, lrT, feeds); // Adam: the fused kernel (see adamWithoutFusedKernel...)
     try (MeshRuntime rt = MeshRuntime.onVirtualCpus(graph, MeshShape.parse(mesh), LayoutRules.parse(layout))) {
       rt.initialize();
       double[] w0 = null;
@@ -111,6 +109,18 @@ class OptimizersTest {
   void adamWithBiasCorrectionAndNoDecayForExcludedParameters() {
     Run r = run(new Adam(0.9, 0.999, 1e-6, 0.5, true, t -> false), Shape.of(A, B), 0.25, 2, "x:1", "");
     assertClose(adamByHand(r, 0.25, 2, 0.9, 0.999, 1e-6, 0.0, true), r.w(), 1e-5);
+  }
+
+  /** The mesh-op form (what microbatching uses, and -Dneomesh.fused=false) gives the fused kernel's values. */
+  @Test
+  void adamWithoutFusedKernelMatchesTheSameSteps() {
+    System.setProperty("neomesh.fused", "false");
+    try {
+      Run r = run(new Adam(0.9, 0.99, 1e-8, 0.1, true, t -> true), Shape.of(A, B), 0.25, 3, "x:2", "a:x");
+      assertClose(adamByHand(r, 0.25, 3, 0.9, 0.99, 1e-8, 0.1, true), r.w(), 1e-5);
+    } finally {
+      System.clearProperty("neomesh.fused");
+    }
   }
 
   @Test

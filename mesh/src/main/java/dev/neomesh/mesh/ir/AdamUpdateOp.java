@@ -1,0 +1,106 @@
+package dev.neomesh.mesh.ir;
+
+import dev.neomesh.mesh.lower.LaidOutTensor;
+import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.SliceAlign;
+import dev.neomesh.mesh.lower.Tf;
+import java.util.List;
+import org.tensorflow.Operand;
+import org.tensorflow.op.Ops;
+
+/**
+ * One Adam step of a variable in place, with TensorFlow's fused {@code ResourceApplyAdam} kernel on
+ * each device's slice (one pass over the parameter and its two slots instead of about fourteen
+ * elementwise ops and three assignments):
+ * <pre>
+ *   w −= lr·wd·w                          (decoupled weight decay, first; skipped when wd = 0)
+ *   m = β1·m + (1−β1)·g    v = β2·v + (1−β2)·g²
+ *   w −= lr·√(1−β2ᵗ)/(1−β1ᵗ) · m/(√v + ε·√(1−β2ᵗ))
+ * </pre>
+ * which is {@code w − lr·(m̂/(√v̂ + ε) + wd·w)} with {@code m̂ = m/(1−β1ᵗ)}, {@code v̂ = v/(1−β2ᵗ)}:
+ * the powers {@code β1ᵗ, β2ᵗ} are inputs, zero for GPT-Neo's Adam without bias correction. Every
+ * device updates its own slices (the gradient's pending sums are carried out first), so the op
+ * needs no communication. The updates run after the step's read of {@code w} (a control
+ * dependency), and TensorFlow copies a variable's buffer before updating it while a read of it is
+ * still in use, so every op of the step sees the old value.
+ */
+public final class AdamUpdateOp extends Op {
+  private final VariableOp param;
+  private final VariableOp m;
+  private final VariableOp v;
+  private final double beta1;
+  private final double beta2;
+  private final double epsilon;
+  private final double weightDecay;
+
+  AdamUpdateOp(MeshGraph g, VariableOp param, VariableOp m, VariableOp v, MeshTensor grad, MeshTensor lr,
+               MeshTensor beta1Power, MeshTensor beta2Power, double beta1, double beta2, double epsilon,
+               double weightDecay) {
+    super(g, "adam_" + param.name(), List.of(param.output(), grad, lr, beta1Power, beta2Power));
+    for (VariableOp slot : List.of(m, v)) {
+      if (!slot.output().shape().equals(param.output().shape()) || slot.output().dtype() != param.output().dtype()) {
+        throw new IllegalArgumentException("Adam slot " + slot.output() + " does not match " + param.output());
+      }
+    }
+    if (!grad.shape().dims().containsAll(param.output().shape().dims()) || grad.shape().rank() != param.output().shape().rank()) {
+      throw new IllegalArgumentException("gradient " + grad + " does not match " + param.output());
+    }
+    for (MeshTensor s : List.of(lr, beta1Power, beta2Power)) {
+      if (s.shape().rank() != 0 || s.dtype() != param.output().dtype()) {
+        throw new IllegalArgumentException("Adam needs " + param.output().dtype() + " scalars, got " + s);
+      }
+    }
+    this.param = param;
+    this.m = m;
+    this.v = v;
+    this.beta1 = beta1;
+    this.beta2 = beta2;
+    this.epsilon = epsilon;
+    this.weightDecay = weightDecay;
+  }
+
+  public VariableOp param() {
+    return param;
+  }
+
+  @Override
+  public boolean hasGradient() {
+    return false;
+  }
+
+  @Override
+  public void lower(Lowering l) {
+    LaidOutTensor w = l.get(inputs().get(0));
+    LaidOutTensor grad = l.get(inputs().get(1));
+    LaidOutTensor lr = l.get(inputs().get(2));
+    LaidOutTensor p1 = l.get(inputs().get(3));
+    LaidOutTensor p2 = l.get(inputs().get(4));
+    int[] perm = SliceAlign.permutation(inputs().get(1).shape(), param.output().shape());
+    DType dtype = param.output().dtype();
+    for (int p = 0; p < l.mesh().size(); p++) {
+      Ops tf = l.impl().tf(p);
+      Operand<?> handle = l.variable(param).handles().get(p);
+      Operand<?> read = w.slice(p);
+      // the decay reads w itself (a data input); Adam waits for the decay, or for the read when there is none
+      org.tensorflow.op.Op previous = weightDecay != 0 ? decay(tf, handle, lr.slice(p), read, dtype) : read;
+      l.addUpdate(adam(tf.withControlDependencies(List.of(previous)), handle, l.variable(m).handles().get(p),
+          l.variable(v).handles().get(p), p1.slice(p), p2.slice(p), lr.slice(p),
+          Tf.transpose(tf, grad.slice(p), perm), dtype));
+    }
+  }
+
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  private org.tensorflow.op.Op decay(Ops tf, Operand<?> handle, Operand lr, Operand read, DType dtype) {
+    Operand rate = tf.math.mul(lr, (Operand) Tf.constant(tf, weightDecay, dtype));
+    return tf.train.resourceApplyGradientDescent(handle, rate, read);
+  }
+
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  private org.tensorflow.op.Op adam(Ops tf, Operand<?> w, Operand<?> mh, Operand<?> vh, Operand p1, Operand p2,
+                                    Operand lr, Operand grad, DType dtype) {
+    Operand one = Tf.constant(tf, 1, dtype);
+    Operand epsilonT = tf.math.mul((Operand) Tf.constant(tf, epsilon, dtype), tf.math.sqrt(tf.math.sub(one, p2)));
+    return tf.train.resourceApplyAdam(w, mh, vh, p1, p2, lr, (Operand) Tf.constant(tf, beta1, dtype),
+        (Operand) Tf.constant(tf, beta2, dtype), epsilonT, grad);
+  }
+}
