@@ -25,16 +25,18 @@ import org.tensorflow.Tensor;
  * table, the Spearman rank correlation between estimated and measured times, and how far the
  * planner's choice is from the fastest measured layout.
  *
- * <p>Timing: all layouts are lowered first, then measured in {@code --rounds} interleaved rounds
- * (each round: {@code --warmup} steps, then {@code --steps} timed steps of every layout in turn);
- * a layout's time is the median over rounds of its median step ({@code --min}: fastest step). A
- * burst of load from other processes then lands on one round of many layouts, not on all the
- * steps of one layout. {@code --csv FILE} writes each layout's estimate, measurement and
+ * <p>Timing: the layouts are lowered first (at most {@code --open} of them at a time, default 64:
+ * each open 8-device runtime holds about 80 MB), then measured in {@code --rounds} interleaved
+ * rounds (each round: {@code --warmup} steps, then {@code --steps} timed steps of every open
+ * layout in turn); a layout's time is the median over rounds of its median step ({@code --min}:
+ * fastest step). A burst of load from other processes then lands on one round of many layouts,
+ * not on all the steps of one layout; batches after the first re-measure anchor layouts to correct
+ * for the host's drift between batches ({@link #measureInBatches}). {@code --csv FILE} writes each layout's estimate, measurement and
  * {@link Cost.Work} (the quantities the estimate is linear in).
  *
  * <pre>
  * PlannerBench [--mesh x:2,y:4] [--sizes batch,sequence,embd,heads,kv,intermediate,vocab,layers]
- *              [--warmup 1] [--steps 5] [--rounds 3] [--limit N] [--calibrate] [--min] [--csv FILE]
+ *              [--warmup 1] [--steps 5] [--rounds 3] [--open 64] [--limit N] [--calibrate] [--min] [--csv FILE]
  * </pre>
  */
 public final class PlannerBench {
@@ -52,6 +54,8 @@ public final class PlannerBench {
 
   /** Time a layout by its fastest step rather than the median (robust to other processes on a shared host). */
   static boolean minimum;
+  /** The most runtimes open (lowered and measured together) at a time. */
+  static int open = 64;
 
   public static void main(String[] args) {
     String mesh = "x:2,y:4";
@@ -75,6 +79,7 @@ public final class PlannerBench {
         case "--calibrate" -> calibrate = true;
         case "--min" -> minimum = true;
         case "--rounds" -> rounds = Integer.parseInt(args[++i]);
+        case "--open" -> open = Integer.parseInt(args[++i]);
         case "--csv" -> csv = args[++i];
         default -> throw new IllegalArgumentException("unknown flag " + args[i]);
       }
@@ -119,7 +124,7 @@ public final class PlannerBench {
       tokens[i] = random.nextInt(sizes.vocab());
       labels[i] = random.nextInt(sizes.vocab());
     }
-    double[] measured = measure(p, mesh, all, tokens, labels, warmup, steps, rounds);
+    double[] measured = measureInBatches(p, mesh, all, tokens, labels, warmup, steps, rounds, print);
     List<Row> rows = new ArrayList<>();
     if (print) {
       System.out.printf("%-70s %12s %12s   (estimate: compute / overhead / communication)%n", "layout on " + mesh,
@@ -140,6 +145,52 @@ public final class PlannerBench {
     Row chosen = rows.stream().filter(r -> r.rules().equals(plan.layout())).findFirst().orElseThrow();
     Row fastest = rows.stream().min(Comparator.comparingDouble(Row::measured)).orElseThrow();
     return new Result(rows, rho, chosen, fastest);
+  }
+
+  /** Anchor layouts measured again in every batch after the first. */
+  static final int ANCHORS = 6;
+
+  /**
+   * Measures the layouts {@link #open} at a time. The host's speed drifts over the minutes a
+   * large run takes (2x was seen on this 2-core machine), so every batch after the first also
+   * measures {@value #ANCHORS} anchors (a stride sample of the first batch) and its times are
+   * scaled by the geometric mean of (first batch's anchor time / this batch's anchor time).
+   */
+  static double[] measureInBatches(SmallTransformer.Program p, MeshShape mesh, List<LayoutRules> all,
+                                   double[] tokens, double[] labels, int warmup, int steps, int rounds, boolean print) {
+    double[] measured = new double[all.size()];
+    List<LayoutRules> anchors = new ArrayList<>();
+    double[] anchorTimes = new double[ANCHORS];
+    for (int from = 0; from < all.size(); from += open) {
+      int to = Math.min(all.size(), from + open);
+      List<LayoutRules> batch = new ArrayList<>(all.subList(from, to));
+      if (from > 0) {
+        batch.addAll(anchors);
+      }
+      double[] part = measure(p, mesh, batch, tokens, labels, warmup, steps, rounds);
+      double scale = 1;
+      if (from == 0) {
+        for (int k = 0; k < ANCHORS && to > 0; k++) {
+          int i = k * to / ANCHORS;
+          anchors.add(all.get(i));
+          anchorTimes[k] = part[i];
+        }
+      } else {
+        double logSum = 0;
+        for (int k = 0; k < anchors.size(); k++) {
+          logSum += Math.log(anchorTimes[k] / part[to - from + k]);
+        }
+        scale = Math.exp(logSum / anchors.size());
+      }
+      for (int i = 0; i < to - from; i++) {
+        measured[from + i] = part[i] * scale;
+      }
+      if (print && all.size() > open) {
+        System.out.printf("measured layouts %d-%d of %d (drift correction x%.3f from %d anchors)%n", from + 1, to,
+            all.size(), scale, from == 0 ? 0 : anchors.size());
+      }
+    }
+    return measured;
   }
 
   /**

@@ -19,8 +19,11 @@ import org.tensorflow.proto.RunMetadata;
 /**
  * Times the full training step (forward, backward, clipping, Adam) of a model config on random
  * tokens: {@code scripts/bench gpt-step [--model configs/X.json] [--mesh_shape S --layout L]
- * [--steps N] [--profile]}. Reports ms/step and tokens/s; {@code --profile} adds the TensorFlow
- * ops that take the time (summed over devices, one traced step).
+ * [--steps N] [--profile] [--compare_unfused]}. Reports ms/step and tokens/s; {@code --profile} adds
+ * the TensorFlow ops that take the time (summed over devices, one traced step).
+ * {@code --compare_unfused} lowers the same program a second time without the fused kernels
+ * ({@link dev.neomesh.mesh.lower.Lowering#fusedKernels}) and alternates steps between the two, so
+ * that load from other processes falls on both alike: the paired ratio is what the kernels buy.
  */
 public final class GptStepBench {
   private GptStepBench() {}
@@ -28,13 +31,13 @@ public final class GptStepBench {
   public static void main(String[] args) throws Exception {
     Map<String, String> flags = new HashMap<>();
     for (int i = 0; i < args.length; i++) {
-      if (args[i].equals("--profile")) {
-        flags.put("profile", "true");
+      if (args[i].equals("--profile") || args[i].equals("--compare_unfused")) {
+        flags.put(args[i].substring(2), "true");
       } else if (args[i].startsWith("--") && i + 1 < args.length) {
         flags.put(args[i].substring(2), args[++i]);
       } else {
         System.err.println("usage: scripts/bench gpt-step [--model configs/X.json] [--mesh_shape S] [--layout L]"
-            + " [--steps N] [--profile]");
+            + " [--steps N] [--profile] [--compare_unfused]");
         System.exit(2);
       }
     }
@@ -58,6 +61,13 @@ public final class GptStepBench {
     Random r = new Random(1);
     int[] tokens = new int[batch * nCtx];
     int[] labels = new int[batch * nCtx];
+    if (flags.containsKey("compare_unfused")) {
+      GptConfig c = cfg;
+      TrainProgram plainProgram = withoutFusedKernels(() -> TrainProgram.build(new GptLanguageModel(c), c.seed(),
+          batch, nCtx, 1, LearningRateSchedule.constant(c.lr()), Main.optimizer(c)));
+      compareUnfused(program, plainProgram, cfg, steps, tokens, labels, r);
+      return;
+    }
     try (MeshRuntime rt = MeshRuntime.onVirtualCpus(program.graph(), MeshShape.parse(cfg.meshShape()),
         LayoutRules.parse(cfg.layout()))) {
       rt.initialize();
@@ -65,10 +75,7 @@ public final class GptStepBench {
           countOps(rt));
       double[] times = new double[steps];
       for (int s = -5; s < steps; s++) {
-        for (int i = 0; i < tokens.length; i++) {
-          tokens[i] = r.nextInt(cfg.nVocab());
-          labels[i] = r.nextInt(cfg.nVocab());
-        }
+        randomTokens(r, cfg.nVocab(), tokens, labels);
         long a = System.nanoTime();
         program.runStep(rt, Math.max(s, 0), tokens, labels);
         if (s >= 0) {
@@ -81,6 +88,60 @@ public final class GptStepBench {
           cfg.meshShape(), cfg.layout(), median, batch * nCtx / (median / 1000), batch, nCtx);
       if (flags.containsKey("profile")) {
         profile(rt, program, tokens, labels);
+      }
+    }
+  }
+
+  /** Alternates steps of the program lowered with and without fused kernels; prints both medians and the paired ratio. */
+  private static void compareUnfused(TrainProgram program, TrainProgram plainProgram, GptConfig cfg, int steps,
+                                     int[] tokens, int[] labels, Random r) {
+    MeshShape mesh = MeshShape.parse(cfg.meshShape());
+    LayoutRules rules = LayoutRules.parse(cfg.layout());
+    try (MeshRuntime fused = MeshRuntime.onVirtualCpus(program.graph(), mesh, rules);
+         MeshRuntime plain = withoutFusedKernels(() -> MeshRuntime.onVirtualCpus(plainProgram.graph(), mesh, rules))) {
+      fused.initialize();
+      plain.initialize();
+      double[] a = new double[steps];
+      double[] b = new double[steps];
+      double[] ratio = new double[steps];
+      for (int s = -5; s < steps; s++) {
+        randomTokens(r, cfg.nVocab(), tokens, labels);
+        long t0 = System.nanoTime();
+        program.runStep(fused, Math.max(s, 0), tokens, labels);
+        long t1 = System.nanoTime();
+        plainProgram.runStep(plain, Math.max(s, 0), tokens, labels);
+        long t2 = System.nanoTime();
+        if (s >= 0) {
+          a[s] = (t1 - t0) / 1e6;
+          b[s] = (t2 - t1) / 1e6;
+          ratio[s] = a[s] / b[s];
+        }
+      }
+      Arrays.sort(a);
+      Arrays.sort(b);
+      Arrays.sort(ratio);
+      System.out.printf("fused kernels %.1f ms/step, without %.1f ms/step (medians of %d alternating steps);"
+          + " median paired ratio fused/without %.3f%n", a[steps / 2], b[steps / 2], steps, ratio[steps / 2]);
+    }
+  }
+
+  private static void randomTokens(Random r, int vocab, int[] tokens, int[] labels) {
+    for (int i = 0; i < tokens.length; i++) {
+      tokens[i] = r.nextInt(vocab);
+      labels[i] = r.nextInt(vocab);
+    }
+  }
+
+  private static <T> T withoutFusedKernels(java.util.function.Supplier<T> build) {
+    String before = System.getProperty("neomesh.fused");
+    System.setProperty("neomesh.fused", "false");
+    try {
+      return build.get();
+    } finally {
+      if (before == null) {
+        System.clearProperty("neomesh.fused");
+      } else {
+        System.setProperty("neomesh.fused", before);
       }
     }
   }
