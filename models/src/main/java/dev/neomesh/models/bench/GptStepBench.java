@@ -19,8 +19,9 @@ import org.tensorflow.proto.RunMetadata;
 /**
  * Times the full training step (forward, backward, clipping, Adam) of a model config on random
  * tokens: {@code scripts/bench gpt-step [--model configs/X.json] [--mesh_shape S --layout L]
- * [--steps N] [--profile] [--compare_unfused]}. Reports ms/step and tokens/s; {@code --profile} adds
- * the TensorFlow ops that take the time (summed over devices, one traced step).
+ * [--steps N] [--profile [--top N]] [--compare_unfused]}. Reports ms/step and tokens/s; {@code --profile}
+ * adds the TensorFlow ops that take the time (by type, summed over devices, one traced step) and the
+ * {@code --top} (15) slowest single ops.
  * {@code --compare_unfused} lowers the same program a second time without the fused kernels
  * ({@link dev.neomesh.mesh.lower.Lowering#fusedKernels}) and alternates steps between the two, so
  * that load from other processes falls on both alike: the paired ratio is what the kernels buy.
@@ -37,7 +38,7 @@ public final class GptStepBench {
         flags.put(args[i].substring(2), args[++i]);
       } else {
         System.err.println("usage: scripts/bench gpt-step [--model configs/X.json] [--mesh_shape S] [--layout L]"
-            + " [--steps N] [--profile] [--compare_unfused]");
+            + " [--steps N] [--profile [--top N]] [--compare_unfused]");
         System.exit(2);
       }
     }
@@ -87,7 +88,7 @@ public final class GptStepBench {
       System.out.printf("mesh %s layout \"%s\": median %.1f ms/step, %.0f tokens/s (batch %d x n_ctx %d)%n",
           cfg.meshShape(), cfg.layout(), median, batch * nCtx / (median / 1000), batch, nCtx);
       if (flags.containsKey("profile")) {
-        profile(rt, program, tokens, labels);
+        profile(rt, program, tokens, labels, Integer.parseInt(flags.getOrDefault("top", "15")));
       }
     }
   }
@@ -161,7 +162,7 @@ public final class GptStepBench {
     return n;
   }
 
-  private static void profile(MeshRuntime rt, TrainProgram program, int[] tokens, int[] labels) {
+  private static void profile(MeshRuntime rt, TrainProgram program, int[] tokens, int[] labels, int top) {
     program.runStep(rt, 10, tokens, labels, true);
     RunMetadata md = rt.lastRunMetadata();
     Map<String, long[]> byType = new HashMap<>();
@@ -182,7 +183,7 @@ public final class GptStepBench {
             e.getValue()[1]));
     System.out.println("slowest ops:");
     md.getStepStats().getDevStatsList().stream().flatMap(d -> d.getNodeStatsList().stream())
-        .sorted((a, b) -> Long.compare(b.getAllEndRelMicros(), a.getAllEndRelMicros())).limit(Integer.getInteger("neomesh.top", 15))
+        .sorted((a, b) -> Long.compare(b.getAllEndRelMicros(), a.getAllEndRelMicros())).limit(top)
         .forEach(n -> System.out.printf("  %8.2f ms  %s%n", n.getAllEndRelMicros() / 1000.0, n.getTimelineLabel()));
   }
 }
