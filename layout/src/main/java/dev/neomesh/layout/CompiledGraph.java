@@ -20,7 +20,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.IdentityHashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -47,7 +46,6 @@ final class CompiledGraph {
   final Map<MeshTensor, Integer> tensorIndex = new IdentityHashMap<>();
   int[] tensorShape;
   int[] tensorBytes;
-  int[] lastUse;
 
   final List<Op> ops;
   Kind[] kind;
@@ -60,8 +58,6 @@ final class CompiledGraph {
 
   /** Dims that slice, pad or concat work along: never splittable. */
   final Set<Integer> unsplittable = new HashSet<>();
-  /** Which ops need which dims unsplit (for the validator's messages): op index to dim name. */
-  final Map<Integer, String> unsplitOps = new LinkedHashMap<>();
   /** dim ids that appear together in one tensor or einsum union, so may not share a mesh axis. */
   boolean[][] together;
   /** gcd of every size each dim takes. */
@@ -81,7 +77,6 @@ final class CompiledGraph {
     int nt = tensors.size();
     tensorShape = new int[nt];
     tensorBytes = new int[nt];
-    lastUse = new int[nt];
     for (int t = 0; t < nt; t++) {
       tensorShape[t] = intern(tensors.get(t).shape());
       tensorBytes[t] = tensors.get(t).dtype().bytes();
@@ -96,12 +91,6 @@ final class CompiledGraph {
       Op op = ops.get(i);
       in[i] = op.inputs().stream().mapToInt(this::id).toArray();
       out[i] = op.outputs().stream().mapToInt(this::id).toArray();
-      for (int t : out[i]) {
-        lastUse[t] = i;
-      }
-      for (int t : in[i]) {
-        lastUse[t] = Math.max(lastUse[t], i);
-      }
       classify(i, op);
     }
     int nd = dimNames.size();
@@ -164,11 +153,8 @@ final class CompiledGraph {
 
   private void classify(int i, Op op) {
     aux[i] = new int[0];
-    if (op instanceof EinsumOp) {
-      Shape union = Shape.SCALAR;
-      for (MeshTensor x : op.inputs()) {
-        union = union.union(x.shape());
-      }
+    if (op instanceof EinsumOp einsum) {
+      Shape union = einsum.union();
       aux2[i] = intern(union);
       Shape o = op.output().shape();
       aux[i] = union.dims().stream().filter(d -> !o.contains(d.name())).mapToInt(d -> dim(d.name())).toArray();
@@ -203,7 +189,6 @@ final class CompiledGraph {
     } else if (op instanceof UnsplitDimOp along) {
       String d = along.dim();
       unsplittable.add(dim(d));
-      unsplitOps.put(i, d);
       kind[i] = Kind.UNSPLIT_DIM_OP;
     } else if (op.inputs().isEmpty()) {
       kind[i] = Kind.SOURCE;

@@ -1,6 +1,5 @@
 package dev.neomesh.layout;
 
-import dev.neomesh.mesh.Dim;
 import dev.neomesh.mesh.LayoutException;
 import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
@@ -42,11 +41,7 @@ public final class LayoutValidator {
     }
     for (Op op : graph.ops()) {
       if (op instanceof EinsumOp) {
-        Shape union = Shape.SCALAR;
-        for (MeshTensor x : op.inputs()) {
-          union = union.union(x.shape());
-        }
-        checkShape("the inputs of " + op.name() + " (their union)", union, mesh, rules, out);
+        checkShape("the inputs of " + op.name() + " (their union)", ((EinsumOp) op).union(), mesh, rules, out);
       } else if (op instanceof UnsplitDimOp along) {
         String dim = along.dim();
         Optional<String> axis = rules.axisFor(dim);
@@ -87,33 +82,8 @@ public final class LayoutValidator {
   }
 
   private static void checkShape(String what, Shape shape, MeshShape mesh, LayoutRules rules, List<Violation> out) {
-    String[] dimOnAxis = new String[mesh.rank()];
-    for (Dim d : shape.dims()) {
-      Optional<String> axisName = rules.axisFor(d.name());
-      if (axisName.isEmpty()) {
-        continue;
-      }
-      int axis = mesh.axisIndex(axisName.get());
-      if (axis < 0) {
-        continue;
-      }
-      String rule = d.name() + ":" + axisName.get();
-      if (dimOnAxis[axis] != null) {
-        out.add(new Violation(what, d.name(), rule, "Invalid layout for " + what + " " + shape + ": dims \""
-            + dimOnAxis[axis] + "\" and \"" + d.name() + "\" are both split over mesh axis \"" + axisName.get()
-            + "\" (rules \"" + dimOnAxis[axis] + ":" + axisName.get() + "\" and \"" + rule + "\"). A tensor can split"
-            + " at most one of its dims over each mesh axis: map one of them to another axis or drop its rule"));
-        continue;
-      }
-      int n = mesh.axisSize(axis);
-      if (d.size() % n != 0) {
-        out.add(new Violation(what, d.name(), rule, "Invalid layout for " + what + " " + shape + ": dim \""
-            + d.name() + "\" (size " + d.size() + ") is not divisible by mesh axis \"" + axisName.get() + "\" (size "
-            + n + "), rule \"" + rule + "\". Split \"" + d.name() + "\" over an axis whose size divides " + d.size()
-            + ", or drop the rule"));
-        continue;
-      }
-      dimOnAxis[axis] = d.name();
+    for (LayoutRules.Problem p : rules.problems(what, shape, mesh)) {
+      out.add(new Violation(what, p.dim(), p.rule(), p.message()));
     }
   }
 }

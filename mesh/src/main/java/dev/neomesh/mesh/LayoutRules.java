@@ -50,12 +50,33 @@ public record LayoutRules(List<Rule> rules) {
     return rules.stream().filter(r -> r.dim().equals(dim)).map(Rule::axis).findFirst();
   }
 
+  /** One reason these rules cannot lay out a shape: the dim, its rule, and a message that names the fix. */
+  public record Problem(String dim, String rule, String message) {}
+
   /**
    * The layout of one tensor on a mesh. Throws a {@link LayoutException} naming the tensor, the
    * dimension and the rule when two dims land on one mesh axis or a split dim is not divisible.
    */
   public TensorLayout layoutOf(String tensorName, Shape shape, MeshShape mesh) {
     int[] axisOfDim = new int[shape.rank()];
+    List<Problem> problems = check("tensor \"" + tensorName + "\"", shape, mesh, axisOfDim);
+    if (!problems.isEmpty()) {
+      throw new LayoutException(problems.get(0).message());
+    }
+    return new TensorLayout(shape, mesh, axisOfDim);
+  }
+
+  /**
+   * Every reason these rules cannot lay out {@code shape} (described as {@code what}, e.g.
+   * {@code tensor "x"}) on {@code mesh}, in dim order; empty when {@link #layoutOf} would succeed.
+   */
+  public List<Problem> problems(String what, Shape shape, MeshShape mesh) {
+    return check(what, shape, mesh, new int[shape.rank()]);
+  }
+
+  /** The problems of {@code shape}, filling {@code axisOfDim} with each dim's mesh axis (-1: not split). */
+  private List<Problem> check(String what, Shape shape, MeshShape mesh, int[] axisOfDim) {
+    List<Problem> problems = new ArrayList<>();
     String[] dimOnAxis = new String[mesh.rank()];
     for (int i = 0; i < shape.rank(); i++) {
       Dim d = shape.get(i);
@@ -68,24 +89,26 @@ public record LayoutRules(List<Rule> rules) {
       if (axis < 0) {
         continue;
       }
+      String rule = d.name() + ":" + axisName.get();
       if (dimOnAxis[axis] != null) {
-        throw new LayoutException("Invalid layout for tensor \"" + tensorName + "\" " + shape + ": dims \""
+        problems.add(new Problem(d.name(), rule, "Invalid layout for " + what + " " + shape + ": dims \""
             + dimOnAxis[axis] + "\" and \"" + d.name() + "\" are both split over mesh axis \"" + axisName.get()
-            + "\" (rules \"" + dimOnAxis[axis] + ":" + axisName.get() + "\" and \"" + d.name() + ":" + axisName.get()
-            + "\"). A tensor can split at most one of its dims over each mesh axis: map one of them to another axis"
-            + " or drop its rule");
+            + "\" (rules \"" + dimOnAxis[axis] + ":" + axisName.get() + "\" and \"" + rule + "\"). A tensor can split"
+            + " at most one of its dims over each mesh axis: map one of them to another axis or drop its rule"));
+        continue;
       }
       int n = mesh.axisSize(axis);
       if (d.size() % n != 0) {
-        throw new LayoutException("Invalid layout for tensor \"" + tensorName + "\" " + shape + ": dim \""
+        problems.add(new Problem(d.name(), rule, "Invalid layout for " + what + " " + shape + ": dim \""
             + d.name() + "\" (size " + d.size() + ") is not divisible by mesh axis \"" + axisName.get() + "\" (size "
-            + n + "), rule \"" + d.name() + ":" + axisName.get() + "\". Split \"" + d.name()
-            + "\" over an axis whose size divides " + d.size() + ", or drop the rule");
+            + n + "), rule \"" + rule + "\". Split \"" + d.name() + "\" over an axis whose size divides " + d.size()
+            + ", or drop the rule"));
+        continue;
       }
       dimOnAxis[axis] = d.name();
       axisOfDim[i] = axis;
     }
-    return new TensorLayout(shape, mesh, axisOfDim);
+    return problems;
   }
 
   @Override

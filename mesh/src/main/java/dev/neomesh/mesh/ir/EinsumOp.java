@@ -38,7 +38,8 @@ public final class EinsumOp extends Op {
     addOutput(output, dtype);
   }
 
-  private Shape union() {
+  /** The union of the input shapes: the shape the lowering lays out to find the summed mesh axes. */
+  public Shape union() {
     Shape u = Shape.SCALAR;
     for (MeshTensor x : inputs()) {
       u = u.union(x.shape());
@@ -51,8 +52,8 @@ public final class EinsumOp extends Op {
     if (OneHotContraction.tryLower(this, l)) {
       return; // an embedding lookup or its table gradient: a gather or a segment sum
     }
+    int[] summed = summedAxes(l); // also checks the union's layout before any TensorFlow op is built
     Shape union = union();
-    TensorLayout unionLayout = l.layout("the inputs of " + name(), union);
     Shape out = output().shape();
     Shape computed = new Shape(out.dims().stream().filter(d -> union.contains(d.name())).toList());
     Shape outSlice = l.layout(output()).sliceShape();
@@ -67,13 +68,21 @@ public final class EinsumOp extends Op {
       }
       return y;
     }, inputs().toArray(MeshTensor[]::new));
+    l.setPartialSum(output(), result, summed);
+  }
+
+  /** The mesh axes of the summed dims (in the union, not in the output) that the layout splits. */
+  int[] summedAxes(Lowering l) {
+    Shape union = union();
+    TensorLayout unionLayout = l.layout("the inputs of " + name(), union);
+    Shape out = output().shape();
     List<Integer> reduced = new ArrayList<>();
     for (int i = 0; i < union.rank(); i++) {
       if (!out.contains(union.get(i).name()) && unionLayout.meshAxisOf(i) >= 0) {
         reduced.add(unionLayout.meshAxisOf(i));
       }
     }
-    l.setPartialSum(output(), result, reduced.stream().mapToInt(Integer::intValue).toArray());
+    return reduced.stream().mapToInt(Integer::intValue).toArray();
   }
 
   @SuppressWarnings({"unchecked", "rawtypes"})

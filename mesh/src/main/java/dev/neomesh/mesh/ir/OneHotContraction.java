@@ -2,7 +2,6 @@ package dev.neomesh.mesh.ir;
 
 import dev.neomesh.mesh.Dim;
 import dev.neomesh.mesh.Shape;
-import dev.neomesh.mesh.TensorLayout;
 import dev.neomesh.mesh.lower.LaidOutTensor;
 import dev.neomesh.mesh.lower.Lowering;
 import dev.neomesh.mesh.lower.SliceAlign;
@@ -105,21 +104,12 @@ final class OneHotContraction {
     Shape rest = dySlice.minus(idsSlice);
     Shape rowsFirst = idsSlice.union(rest); // ids dims in the ids' order, so the ids are a prefix
     int[] toRows = SliceAlign.permutation(dySlice, rowsFirst);
-    Shape summed = Shape.of(v).union(rest);
-    TensorLayout outLayout = l.layout(op.output());
-    int[] toOut = SliceAlign.permutation(summed, outLayout.sliceShape());
-    long buckets = v.size();
+    Shape buckets = Shape.of(v).union(rest); // UnsortedSegmentSum's result: v first
+    int[] toOut = SliceAlign.permutation(buckets, l.layout(op.output()).sliceShape());
+    int[] summed = op.summedAxes(l); // the ids dims: split ones leave partial sums, as in the general lowering
     LaidOutTensor y = l.slicewise((tf, p, s) -> Tf.transpose(tf,
-        segmentSum(tf, Tf.transpose(tf, s.get(0), toRows), s.get(1), buckets), toOut), dy, ids);
-    // the ids dims are summed: split ones leave partial sums, as in the general lowering
-    TensorLayout idsLayout = l.layout(ids);
-    List<Integer> axes = new ArrayList<>();
-    for (int i = 0; i < ids.shape().rank(); i++) {
-      if (idsLayout.meshAxisOf(i) >= 0) {
-        axes.add(idsLayout.meshAxisOf(i));
-      }
-    }
-    l.setPartialSum(op.output(), y, axes.stream().mapToInt(Integer::intValue).toArray());
+        segmentSum(tf, Tf.transpose(tf, s.get(0), toRows), s.get(1), v.size()), toOut), dy, ids);
+    l.setPartialSum(op.output(), y, summed);
   }
 
   @SuppressWarnings({"unchecked", "rawtypes"})
