@@ -229,20 +229,7 @@ public final class Calibration {
 
   /** Median seconds of {@code reps} runs fetching every slice. */
   private static double time(Session session, LaidOutTensor t, int reps) {
-    List<Double> times = new ArrayList<>();
-    for (int r = 0; r < reps + 1; r++) {
-      Session.Runner runner = session.runner();
-      for (Operand<?> o : t.slices()) {
-        runner.fetch(o);
-      }
-      long t0 = System.nanoTime();
-      runner.run().close();
-      if (r > 0) {
-        times.add((System.nanoTime() - t0) / 1e9);
-      }
-    }
-    times.sort(null);
-    return times.get(times.size() / 2);
+    return time(session, t.slices(), reps);
   }
 
   /** Seconds per transfer of {@code elements} floats between two devices (a chain of hops, each forcing a copy by adding). */
@@ -252,17 +239,20 @@ public final class Calibration {
       x = k % 2 == 0 ? d1.math.neg(x) : d0.math.neg(x);
     }
     Operand<TFloat32> out = d0.reduceSum(x, d0.constant(new int[] {0}));
-    return time(session, out, 5) / hops;
+    return time(session, List.of(out), 5) / hops;
   }
 
-  /** Median seconds of {@code reps} runs (after one warm-up). */
-  private static double time(Session session, Operand<?> fetch, int reps) {
-    session.runner().fetch(fetch).run().close();
+  /** Median seconds of {@code reps} runs (after one warm-up) fetching {@code fetches}. */
+  private static double time(Session session, List<? extends Operand<?>> fetches, int reps) {
     List<Double> t = new ArrayList<>();
-    for (int r = 0; r < reps; r++) {
+    for (int r = 0; r <= reps; r++) {
+      Session.Runner runner = session.runner();
+      fetches.forEach(runner::fetch);
       long t0 = System.nanoTime();
-      session.runner().fetch(fetch).run().close();
-      t.add((System.nanoTime() - t0) / 1e9);
+      runner.run().close();
+      if (r > 0) {
+        t.add((System.nanoTime() - t0) / 1e9);
+      }
     }
     t.sort(null);
     return t.get(t.size() / 2);

@@ -211,13 +211,6 @@ public final class CostModel {
     return e;
   }
 
-  /** Compute seconds (before the concurrency stretch) from per-shape slice elements. */
-  double computeSeconds(long[] sliceElems, MeshShape mesh) {
-    double[] fe = computeWork(sliceElems);
-    MachineConstants m = options.machine();
-    return fe[0] / m.matmulFlopsPerSecond() + fe[1] / m.elementwisePerSecond();
-  }
-
   /** Einsum FLOPs and elementwise elements of one device (before the stretch). */
   private double[] computeWork(long[] sliceElems) {
     double flops = 0;
@@ -511,16 +504,12 @@ public final class CostModel {
           live -= sliceBytes(t);
         }
       }
-      long flops = 0;
-      for (int s = 0; s < sliceElems.length; s++) {
-        double frac = (double) sliceElems[s] / g.shapes.get(s).size();
-        flops += Math.round((einsumWork[s] + elementWork[s]) * frac);
-      }
       double stretch = m.stretch(mesh.size());
       double[] fe = computeWork(sliceElems);
+      long flops = Math.round(fe[0] + fe[1]);
       Cost.Work work = new Cost.Work(fe[0] * stretch, (fe[1] + commElements) * stretch,
           (inStepOps + commOps) * stretch, commTransfers * stretch, commBytes * stretch);
-      double compute = computeSeconds(sliceElems, mesh) * stretch;
+      double compute = (fe[0] / m.matmulFlopsPerSecond() + fe[1] / m.elementwisePerSecond()) * stretch;
       double overhead = overheadSeconds() * stretch;
       Cost.Time time = new Cost.Time(compute, overhead, m.seconds(work) - compute - overhead);
       Cost.Memory memory = new Cost.Memory(trainable, trainable,
@@ -564,16 +553,12 @@ public final class CostModel {
   }
 
   /**
-   * Seconds one collective adds per device (before {@link MachineConstants#stretch}). Devices that
-   * share workers (virtual CPUs) pay the work: each op, transfer, byte and element of the lowered
-   * algorithm, averaged over the group (the stretch then adds up the devices). Devices of their own
-   * pay the critical path, alpha-beta: allreduce 2(n-1) transfers, allconcat and alltoall n-1, a
-   * shift one.
+   * Seconds one collective adds per device (before {@link MachineConstants#stretch}): its
+   * {@link #collectiveWork} at the machine's rates.
    */
   static double collectiveSeconds(MachineConstants m, Collective kind, int n, long bytes, long elements) {
     CollectiveWork w = collectiveWork(m, kind, n, bytes, elements);
-    return w.ops() * m.opOverheadSeconds() + w.transfers() * m.transferSeconds() + w.bytes() / m.bytesPerSecond()
-        + w.elements() / m.elementwisePerSecond();
+    return m.seconds(new Cost.Work(0, w.elements(), w.ops(), w.transfers(), w.bytes()));
   }
 
   /**

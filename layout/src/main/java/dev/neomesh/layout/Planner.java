@@ -107,19 +107,19 @@ public final class Planner {
   private static Plan search(CostModel model, List<MeshShape> meshes, long budget, boolean meshSearched) {
     long t0 = System.nanoTime();
     List<Cost> kept = new ArrayList<>();
-    Cost[] closest = new Cost[1];
+    Cost closest = null;
     long leaves = 0;
     long pruned = 0;
     for (MeshShape mesh : meshes) {
       Search s = new Search(model, mesh, budget, KEEP, kept);
-      s.closest = closest[0];
+      s.closest = closest;
       s.dfs(0);
-      closest[0] = s.closest;
+      closest = s.closest;
       leaves += s.leaves;
       pruned += s.pruned;
     }
     if (kept.isEmpty()) {
-      Cost c = closest[0];
+      Cost c = closest;
       if (c == null) {
         throw new NeomeshException("No layout can lower this graph on " + meshes + " (every assignment is invalid)");
       }

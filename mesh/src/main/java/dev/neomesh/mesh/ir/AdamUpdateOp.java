@@ -59,10 +59,6 @@ public final class AdamUpdateOp extends Op {
     this.weightDecay = weightDecay;
   }
 
-  public VariableOp param() {
-    return param;
-  }
-
   @Override
   public boolean hasGradient() {
     return false;

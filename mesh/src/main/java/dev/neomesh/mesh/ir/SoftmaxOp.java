@@ -1,9 +1,12 @@
 package dev.neomesh.mesh.ir;
 
+import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.TensorLayout;
 import dev.neomesh.mesh.lower.LaidOutTensor;
 import dev.neomesh.mesh.lower.Lowering;
 import dev.neomesh.mesh.lower.MeshImpl;
+import dev.neomesh.mesh.lower.SliceAlign;
+import dev.neomesh.mesh.lower.Tf;
 import java.util.List;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
@@ -42,11 +45,16 @@ public final class SoftmaxOp extends Op {
     MeshTensor x = inputs().get(0);
     TensorLayout layout = l.layout(x);
     int d = x.shape().indexOf(dim);
-    int rank = x.shape().rank();
     int axis = layout.meshAxisOf(d);
     boolean split = axis >= 0 && l.mesh().axisSize(axis) > 1;
     if (!split && Lowering.fusedKernels()) {
-      l.set(output(), l.slicewise((tf, p, s) -> softmaxAlong(tf, s.get(0), d, rank), x));
+      // TensorFlow's Softmax works on the last dim: move the dim there and back when it is not
+      Shape along = Shape.of(x.shape().get(d));
+      Shape last = x.shape().minus(along).union(along);
+      int[] toLast = SliceAlign.permutation(x.shape(), last);
+      int[] back = SliceAlign.permutation(last, x.shape());
+      l.set(output(), l.slicewise((tf, p, s) -> Tf.transpose(tf, softmax(tf, Tf.transpose(tf, s.get(0), toLast)),
+          back), x));
       return;
     }
     MeshImpl impl = l.impl();
@@ -61,25 +69,9 @@ public final class SoftmaxOp extends Op {
     l.set(output(), impl.slicewise((tf, p, s) -> div(tf, s.get(0), s.get(1)), List.of(exp, sum)));
   }
 
-  /** TensorFlow's Softmax works on the last dim: move {@code d} there and back when it is not. */
   @SuppressWarnings({"unchecked", "rawtypes"})
-  private static Operand<?> softmaxAlong(Ops tf, Operand x, int d, int rank) {
-    if (d == rank - 1) {
-      return tf.nn.softmax(x);
-    }
-    int[] perm = new int[rank];
-    for (int i = 0, k = 0; i < rank; i++) {
-      if (i != d) {
-        perm[k++] = i;
-      }
-    }
-    perm[rank - 1] = d;
-    int[] inverse = new int[rank];
-    for (int i = 0; i < rank; i++) {
-      inverse[perm[i]] = i;
-    }
-    Operand moved = tf.linalg.transpose(x, tf.constant(perm));
-    return tf.linalg.transpose(tf.nn.softmax(moved), tf.constant(inverse));
+  private static Operand<?> softmax(Ops tf, Operand x) {
+    return tf.nn.softmax(x);
   }
 
   @SuppressWarnings({"unchecked", "rawtypes"})

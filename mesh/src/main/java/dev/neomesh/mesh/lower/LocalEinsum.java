@@ -16,9 +16,10 @@ import org.tensorflow.op.Ops;
  * One device's part of an einsum, on named slices. TensorFlow's {@code Einsum} kernel is a batch
  * matmul: right for a real contraction, but an elementwise product (the gradient of a multiply,
  * a broadcast) becomes millions of 1x1 matmuls. So: operands are combined pairwise; a pair that
- * shares a summed dim goes to {@code Einsum} (first the operand that leads the output, which
- * saves a transpose), any other pair is a broadcast multiply; dims that only one side has and
- * the result does not keep are summed away first.
+ * shares a summed dim is one {@code MatMul} with transpose flags when its dims are in matrix order,
+ * else an {@code Einsum} (first the operand that leads the output, which saves a transpose); any
+ * other pair is a broadcast multiply; dims that only one side has and the result does not keep
+ * are summed away first.
  */
 @SuppressWarnings({"unchecked", "rawtypes"})
 public final class LocalEinsum {

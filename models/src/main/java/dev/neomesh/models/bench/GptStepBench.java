@@ -55,17 +55,14 @@ public final class GptStepBench {
     int batch = cfg.trainBatchSize();
     int nCtx = cfg.nCtx();
     long t0 = System.nanoTime();
-    // the model and optimizer exactly as scripts/neomesh builds them from the config
-    TrainProgram program = TrainProgram.build(new GptLanguageModel(cfg), cfg.seed(), batch, nCtx, 1,
-        LearningRateSchedule.constant(cfg.lr()), Main.optimizer(cfg));
+    TrainProgram program = program(cfg);
     System.out.printf("graph: %d mesh ops%n", program.graph().ops().size());
     Random r = new Random(1);
     int[] tokens = new int[batch * nCtx];
     int[] labels = new int[batch * nCtx];
     if (flags.containsKey("compare_unfused")) {
       GptConfig c = cfg;
-      TrainProgram plainProgram = withoutFusedKernels(() -> TrainProgram.build(new GptLanguageModel(c), c.seed(),
-          batch, nCtx, 1, LearningRateSchedule.constant(c.lr()), Main.optimizer(c)));
+      TrainProgram plainProgram = withoutFusedKernels(() -> program(c));
       compareUnfused(program, plainProgram, cfg, steps, tokens, labels, r);
       return;
     }
@@ -124,6 +121,12 @@ public final class GptStepBench {
       System.out.printf("fused kernels %.1f ms/step, without %.1f ms/step (medians of %d alternating steps);"
           + " median paired ratio fused/without %.3f%n", a[steps / 2], b[steps / 2], steps, ratio[steps / 2]);
     }
+  }
+
+  /** The model and optimizer exactly as scripts/neomesh builds them from the config (one microbatch). */
+  private static TrainProgram program(GptConfig cfg) {
+    return TrainProgram.build(new GptLanguageModel(cfg), cfg.seed(), cfg.trainBatchSize(), cfg.nCtx(), 1,
+        LearningRateSchedule.constant(cfg.lr()), Main.optimizer(cfg));
   }
 
   private static void randomTokens(Random r, int vocab, int[] tokens, int[] labels) {

@@ -1,7 +1,6 @@
 package dev.neomesh.models.train;
 
 import dev.neomesh.data.Batch;
-import dev.neomesh.data.DatasetConfig;
 import dev.neomesh.data.InputPipeline;
 import dev.neomesh.data.tokenizer.Tokenizer;
 import dev.neomesh.mesh.LayoutRules;
@@ -354,10 +353,5 @@ public final class Trainer {
       throw new NeomeshException("cannot write " + path + ": " + e + ". Make model_path writable", e);
     }
     return new Predictions(samples, path);
-  }
-
-  /** The tokenizer, EOS and padding ids of the first dataset (GPT-Neo takes the encoder from it). */
-  public DatasetConfig firstDataset() {
-    return sources().get(0).config();
   }
 }

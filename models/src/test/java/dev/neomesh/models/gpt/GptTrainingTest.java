@@ -62,11 +62,8 @@ class GptTrainingTest {
 
   @Test
   void variableNamesAreGptNeosAndNormsAndBiasesSkipDecay() {
-    MeshGraph g = new MeshGraph(1);
-    MeshOps m = new MeshOps(g);
-    Shape shape = Shape.of(new Dim("batch", 4), new Dim("sequence", 8));
-    Gpt gpt = Gpt.build(m, GptHarness.config(""), m.importTensor("t", shape, DType.INT32),
-        m.importTensor("l", shape, DType.INT32), false);
+    MeshOps m = new MeshOps(new MeshGraph(1));
+    Gpt gpt = inferenceGpt(m, "");
     List<String> names = gpt.parameters().stream().map(v -> m.variableOp(v).name()).toList();
     for (String n : List.of("gpt2/wte", "gpt2/wpe", "gpt2/h0/norm_1/g", "gpt2/h0/norm_1/b", "gpt2/h0/attn/q",
         "gpt2/h0/attn/k", "gpt2/h0/attn/v", "gpt2/h0/attn/o", "gpt2/h0/attn/compute_output_bias/o_b",
@@ -99,12 +96,9 @@ class GptTrainingTest {
   }
 
   private static void assertInitStds(String json, java.util.Map<String, Double> expected) {
-    MeshGraph g = new MeshGraph(7);
-    MeshOps m = new MeshOps(g);
-    Shape shape = Shape.of(new Dim("batch", 4), new Dim("sequence", 8));
-    Gpt gpt = Gpt.build(m, GptHarness.config(json), m.importTensor("t", shape, DType.INT32),
-        m.importTensor("l", shape, DType.INT32), false);
-    try (MeshRuntime rt = MeshRuntime.onVirtualCpus(g, MeshShape.parse("x:2,y:2"),
+    MeshOps m = new MeshOps(new MeshGraph(7));
+    Gpt gpt = inferenceGpt(m, json);
+    try (MeshRuntime rt = MeshRuntime.onVirtualCpus(m.graph(), MeshShape.parse("x:2,y:2"),
         LayoutRules.parse(GptEquivalenceTest.NEO_A))) {
       rt.initialize();
       for (MeshTensor w : gpt.parameters()) {
@@ -123,13 +117,16 @@ class GptTrainingTest {
     }
   }
 
+  /** The model of {@code GptHarness.config(json)} on {@code [batch 4, sequence 8]} inputs, without dropout. */
+  private static Gpt inferenceGpt(MeshOps m, String json) {
+    Shape shape = Shape.of(new Dim("batch", 4), new Dim("sequence", 8));
+    return Gpt.build(m, GptHarness.config(json), m.importTensor("t", shape, DType.INT32),
+        m.importTensor("l", shape, DType.INT32), false);
+  }
+
   @Test
   void shareParametersMakesOneSetOfBlockVariables() {
-    MeshGraph g = new MeshGraph(1);
-    MeshOps m = new MeshOps(g);
-    Shape shape = Shape.of(new Dim("batch", 4), new Dim("sequence", 8));
-    Gpt gpt = Gpt.build(m, GptHarness.config("\"share_parameters\": true"), m.importTensor("t", shape, DType.INT32),
-        m.importTensor("l", shape, DType.INT32), false);
+    Gpt gpt = inferenceGpt(new MeshOps(new MeshGraph(1)), "\"share_parameters\": true");
     assertEquals(2 + 13 + 2, gpt.parameters().size());
   }
 
