@@ -47,6 +47,9 @@ class OpEquivalenceTest {
         (m, x) -> m.einsum(List.of(x.get(0), x.get(1), x.get(2)), Shape.of(A))));
     cs.add(c("einsum_broadcast_new_dim", List.of(Shape.of(A)),
         (m, x) -> m.einsum(List.of(x.get(0)), Shape.of(new Dim("d", 4), A))));
+    cs.add(c("einsum_dot_per_row", List.of(AB, AB), (m, x) -> m.einsum(List.of(x.get(0), x.get(1)), Shape.of(A))));
+    cs.add(c("einsum_dot_per_column", List.of(AB, Shape.of(B, A)),
+        (m, x) -> m.einsum(List.of(x.get(0), x.get(1)), Shape.of(B))));
     cs.add(c("einsum_transpose", List.of(AB), (m, x) -> m.einsum(List.of(x.get(0)), Shape.of(B, A))));
     cs.add(c("einsum_lazy_sum_of_two", List.of(AB, BC, AB, BC),
         (m, x) -> m.add(m.matmul(x.get(0), x.get(1), AC), m.matmul(x.get(2), x.get(3), AC))));

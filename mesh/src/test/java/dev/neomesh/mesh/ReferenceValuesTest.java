@@ -38,6 +38,19 @@ class ReferenceValuesTest {
   }
 
   @Test
+  void geluIsTheTanhApproximation() {
+    Case c = new Case("gelu", List.of(Shape.of(A, B)), DType.FLOAT64, (m, x) -> m.gelu(x.get(0)), false);
+    List<double[]> v = c.values(3);
+    double[] expected = new double[32];
+    for (int i = 0; i < 32; i++) {
+      double x = 3 * v.get(0)[i];
+      v.get(0)[i] = x;
+      expected[i] = 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+    }
+    assertArrayEquals(expected, run(c, v), 1e-12);
+  }
+
+  @Test
   void softmaxOverASplitDim() {
     Case c = new Case("softmax", List.of(Shape.of(A, B)), DType.FLOAT64, (m, x) -> m.softmax(x.get(0), "b"), false);
     List<double[]> v = c.values(2);

@@ -228,10 +228,16 @@ public final class MeshOps {
     return new StopGradientOp(g, x).output();
   }
 
-  /** GELU, tanh approximation (as GPT-2 and Mesh-TensorFlow). */
+  /**
+   * GELU, tanh approximation (as GPT-2 and Mesh-TensorFlow): {@code 0.5·x·(1 + tanh(k·(x + c·x³)))}
+   * with k = √(2/π), c = 0.044715, computed as the equal {@code x·sigmoid(x·(2k + 2kc·x²))}
+   * (0.5·(1 + tanh z) = sigmoid(2z)): 6 elementwise ops forward and 9 backward instead of 9 and 13,
+   * on the largest activation of the MLP.
+   */
   public MeshTensor gelu(MeshTensor x) {
-    MeshTensor inner = mul(add(x, mul(mul(x, square(x)), 0.044715)), Math.sqrt(2 / Math.PI));
-    return mul(mul(x, 0.5), add(tanh(inner), 1.0));
+    double k = Math.sqrt(2 / Math.PI);
+    MeshTensor z = mul(x, add(mul(square(x), 2 * k * 0.044715), 2 * k));
+    return mul(x, sigmoid(z));
   }
 
   // ---- reductions -----------------------------------------------------------------------------

@@ -18,8 +18,10 @@ import org.tensorflow.op.Ops;
  * a broadcast) becomes millions of 1x1 matmuls. So: operands are combined pairwise; a pair that
  * shares a summed dim is one {@code MatMul} with transpose flags when its dims are in matrix order,
  * else an {@code Einsum} (first the operand that leads the output, which saves a transpose); any
- * other pair is a broadcast multiply; dims that only one side has and the result does not keep
- * are summed away first.
+ * other pair, and a pair with the same dims on both sides (a dot product per row, as in the layer
+ * norm's gradient: no matrix in it, so {@code Einsum} would run one 1xK by Kx1 matmul per row), is
+ * a broadcast multiply and a sum; dims that only one side has and the result does not keep are
+ * summed away first.
  */
 @SuppressWarnings({"unchecked", "rawtypes"})
 public final class LocalEinsum {
@@ -60,14 +62,16 @@ public final class LocalEinsum {
     x = reduceTo(tf, x, a, a2);
     y = reduceTo(tf, y, b, b2);
     boolean contracts = a2.dims().stream().anyMatch(d -> b2.contains(d.name()) && !target.contains(d.name()));
-    if (contracts) {
+    boolean sameDims = a2.names().stream().allMatch(b2::contains) && b2.names().stream().allMatch(a2::contains);
+    if (contracts && !sameDims) {
       Operand<?> mm = asMatMul(tf, x, a2, y, b2, target);
       if (mm == null) {
         mm = asMatMul(tf, y, b2, x, a2, target);
       }
       return mm != null ? mm : einsum(tf, x, a2, y, b2, target);
     }
-    Shape u = target.union(a2).union(b2);
+    // a dot product per row keeps the operands' order (the sum then transposes only the small result)
+    Shape u = sameDims ? a2 : target.union(a2).union(b2);
     Operand<?> product = tf.math.mul((Operand) SliceAlign.expandTo(tf, x, a2, u, u),
         (Operand) SliceAlign.expandTo(tf, y, b2, u, u));
     return reduceTo(tf, product, u, target);

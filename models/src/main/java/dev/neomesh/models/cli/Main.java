@@ -9,6 +9,7 @@ import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.NeomeshException;
 import dev.neomesh.models.config.GptConfig;
 import dev.neomesh.models.train.LearningRateSchedule;
+import dev.neomesh.models.train.Microbatching;
 import dev.neomesh.models.train.OptimizerSettings;
 import dev.neomesh.models.train.TrainProgram;
 import dev.neomesh.models.train.TrainSettings;
@@ -206,7 +207,7 @@ public final class Main {
         cfg.layout(), deviceList(), cfg.nCtx(), cfg.nVocab(), cfg.trainBatchSize(), cfg.evalBatchSize(),
         cfg.predictBatchSize(), cfg.trainSteps(), cfg.evalSteps(), cfg.seed(), Math.max(1, cfg.iterations()),
         Math.max(1, stepsPerCheckpoint), schedule, opt,
-        cfg.tokensPerMbPerReplica().isPresent() ? cfg.tokensPerMbPerReplica().getAsInt() : null,
+        Microbatching.orNull(cfg.tokensPerMbPerReplica()),
         cfg.predictMaxSteps().isPresent() ? cfg.predictMaxSteps().getAsInt() : null, !noProgress);
   }
 
@@ -267,11 +268,7 @@ public final class Main {
       }
     }
     Trainer.Predictions p = trainer.predict(text, dataset.tokenizer(root), dataset.eosId(), dataset.paddingId());
-    for (int i = 0; i < p.samples().size(); i++) {
-      out.println("=".repeat(40) + " SAMPLE " + i + " " + "=".repeat(40));
-      out.println(p.samples().get(i));
-    }
-    out.println("=".repeat(80));
+    out.print(p.text());
     out.println("predictions written to " + p.file());
   }
 

@@ -254,7 +254,17 @@ public final class Trainer {
   // -------------------------------------------------------------------------------- sampling
 
   /** The decoded samples of one {@link #predict} call and the file they were written to. */
-  public record Predictions(List<String> samples, java.nio.file.Path file) {}
+  public record Predictions(List<String> samples, java.nio.file.Path file) {
+    /** The samples between GPT-Neo's SAMPLE markers: what the file holds and {@code --predict} prints. */
+    public String text() {
+      StringBuilder sb = new StringBuilder();
+      for (int i = 0; i < samples.size(); i++) {
+        sb.append("=".repeat(40)).append(" SAMPLE ").append(i).append(' ').append("=".repeat(40)).append("\n\n");
+        sb.append(samples.get(i)).append("\n\n").append("=".repeat(80)).append('\n');
+      }
+      return sb.toString();
+    }
+  }
 
   /**
    * Samples continuations of {@code prompt} from the latest checkpoint, GPT-Neo's way: one token at
@@ -331,7 +341,6 @@ public final class Trainer {
       }
     }
     List<String> samples = new ArrayList<>();
-    StringBuilder file = new StringBuilder();
     for (int r = 0; r < wanted; r++) {
       List<Integer> row = seqs.get(r);
       int end = row.size();
@@ -343,15 +352,14 @@ public final class Trainer {
       }
       String text = tokenizer.decode(row.subList(0, end).stream().mapToInt(Integer::intValue).toArray());
       samples.add(text);
-      file.append("=".repeat(40)).append(" SAMPLE ").append(r).append(' ').append("=".repeat(40)).append("\n\n");
-      file.append(text).append("\n\n").append("=".repeat(80)).append('\n');
     }
     java.nio.file.Path path = s.modelPath().resolve("predictions_" + c.step() + ".txt");
+    Predictions predictions = new Predictions(samples, path);
     try {
-      java.nio.file.Files.writeString(path, file.toString());
+      java.nio.file.Files.writeString(path, predictions.text());
     } catch (java.io.IOException e) {
       throw new NeomeshException("cannot write " + path + ": " + e + ". Make model_path writable", e);
     }
-    return new Predictions(samples, path);
+    return predictions;
   }
 }
