@@ -45,8 +45,7 @@ public final class PlanReport {
     int i = 1;
     for (Cost c : costs) {
       Cost.Memory m = c.memory();
-      rows.add(new String[] {String.valueOf(i++), c.mesh().toString(), c.rules().rules().isEmpty() ? "(none)"
-          : c.rules().toString(), bytes(m.parameters()), bytes(m.gradients()), bytes(m.optimizer()),
+      rows.add(new String[] {String.valueOf(i++), c.mesh().toString(), layout(c.rules()), bytes(m.parameters()), bytes(m.gradients()), bytes(m.optimizer()),
           bytes(m.activations()), bytes(m.total()), bytes(c.bytesCommunicated()), seconds(c.seconds())});
     }
     int[] w = new int[rows.get(0).length];
@@ -134,6 +133,11 @@ public final class PlanReport {
       u++;
     }
     return String.format("%.1f %s", v, units[u]);
+  }
+
+  /** Layout rules as printed in tables: {@code (none)} for the empty layout. */
+  public static String layout(dev.neomesh.mesh.LayoutRules rules) {
+    return rules.rules().isEmpty() ? "(none)" : rules.toString();
   }
 
   public static String seconds(double s) {

@@ -72,6 +72,11 @@ public record Shape(List<Dim> dims) {
     return dims.stream().map(Dim::name).toList();
   }
 
+  /** Whether {@code other} has exactly these dims (names and sizes), in any order. */
+  public boolean sameDims(Shape other) {
+    return rank() == other.rank() && dims.containsAll(other.dims);
+  }
+
   /** This shape without the named dims. */
   public Shape minus(Shape other) {
     return new Shape(dims.stream().filter(d -> !other.contains(d.name())).toList());

@@ -53,15 +53,29 @@ public final class PlannerBench {
   /** One measured layout. */
   public record Row(LayoutRules rules, double estimated, double measured, Cost.Work work) {}
 
-  /**
-   * Everything a run reports: every layout's row (sweep times), and the choice and the fastest
-   * layout with their times from the confirmation batch (from the sweep when there was none).
-   */
-  public record Result(List<Row> rows, double spearman, Row chosen, Row fastest) {
+  /** The planner's choice and the fastest layout among some measured rows. */
+  public record Verdict(Row chosen, Row fastest) {
+    static Verdict of(List<Row> rows, LayoutRules choice) {
+      return new Verdict(rows.stream().filter(r -> r.rules().equals(choice)).findFirst().orElseThrow(),
+          rows.stream().min(Comparator.comparingDouble(Row::measured)).orElseThrow());
+    }
+
     public double chosenOverFastest() {
       return chosen.measured() / fastest.measured() - 1;
     }
+
+    void print(String label) {
+      System.out.printf("%s: planner's choice %s: measured %s, fastest measured %s (%s): %+.1f%%%n", label,
+          chosen.rules(), PlanReport.seconds(chosen.measured()), PlanReport.seconds(fastest.measured()),
+          fastest.rules(), 100 * chosenOverFastest());
+    }
   }
+
+  /**
+   * Everything a run reports: every layout's row (sweep times), the verdict of the sweep and the
+   * one to judge by: the confirmation batch's, or the sweep's when there was none.
+   */
+  public record Result(List<Row> rows, double spearman, Verdict sweep, Verdict verdict) {}
 
   /** Time a layout by its fastest step rather than the median (robust to other processes on a shared host). */
   static boolean minimum;
@@ -107,15 +121,9 @@ public final class PlannerBench {
       writeCsv(r, java.nio.file.Path.of(csv));
     }
     System.out.printf("%nlayouts: %d  Spearman(estimated, measured) = %.3f%n", r.rows().size(), r.spearman());
-    Row sweepChosen = r.rows().stream().filter(x -> x.rules().equals(r.chosen().rules())).findFirst().orElseThrow();
-    Row sweepFastest = r.rows().stream().min(Comparator.comparingDouble(Row::measured)).orElseThrow();
-    System.out.printf("sweep: planner's choice %s: measured %s, fastest measured %s (%s): %+.1f%%%n",
-        sweepChosen.rules(), PlanReport.seconds(sweepChosen.measured()), PlanReport.seconds(sweepFastest.measured()),
-        sweepFastest.rules(), 100 * (sweepChosen.measured() / sweepFastest.measured() - 1));
+    r.sweep().print("sweep");
     if (confirm > 0) {
-      System.out.printf("confirmed: planner's choice %s: measured %s, fastest measured %s (%s): %+.1f%%%n",
-          r.chosen().rules(), PlanReport.seconds(r.chosen().measured()), PlanReport.seconds(r.fastest().measured()),
-          r.fastest().rules(), 100 * r.chosenOverFastest());
+      r.verdict().print("confirmed");
     }
   }
 
@@ -161,20 +169,17 @@ public final class PlannerBench {
       Cost c = model.estimate(mesh, rules);
       rows.add(new Row(rules, c.seconds(), measured[i], c.work()));
       if (print) {
-        System.out.printf("%-70s %12s %12s   (%s / %s / %s)%n", rules.rules().isEmpty() ? "(none)" : rules,
+        System.out.printf("%-70s %12s %12s   (%s / %s / %s)%n", PlanReport.layout(rules),
             PlanReport.seconds(c.seconds()), PlanReport.seconds(measured[i]), PlanReport.seconds(c.time().compute()),
             PlanReport.seconds(c.time().overhead()), PlanReport.seconds(c.time().communication()));
       }
     }
     double rho = spearman(rows.stream().mapToDouble(Row::estimated).toArray(),
         rows.stream().mapToDouble(Row::measured).toArray());
-    List<Row> finalists = rows;
-    if (timing.confirm() > 0) {
-      finalists = confirm(p, mesh, rows, plan.layout(), tokens, labels, timing, print);
-    }
-    Row chosen = finalists.stream().filter(r -> r.rules().equals(plan.layout())).findFirst().orElseThrow();
-    Row fastest = finalists.stream().min(Comparator.comparingDouble(Row::measured)).orElseThrow();
-    return new Result(rows, rho, chosen, fastest);
+    Verdict sweep = Verdict.of(rows, plan.layout());
+    Verdict verdict = timing.confirm() > 0
+        ? Verdict.of(confirm(p, mesh, rows, plan.layout(), tokens, labels, timing, print), plan.layout()) : sweep;
+    return new Result(rows, rho, sweep, verdict);
   }
 
   /**
@@ -202,7 +207,7 @@ public final class PlannerBench {
       Row r = before.get(i);
       after.add(new Row(r.rules(), r.estimated(), again[i], r.work()));
       if (print) {
-        System.out.printf("%-70s %12s %12s %12s%s%n", r.rules().rules().isEmpty() ? "(none)" : r.rules(),
+        System.out.printf("%-70s %12s %12s %12s%s%n", PlanReport.layout(r.rules()),
             PlanReport.seconds(r.estimated()), PlanReport.seconds(r.measured()), PlanReport.seconds(again[i]),
             r.rules().equals(choice) ? "   <- planner's choice" : "");
       }

@@ -42,7 +42,7 @@ public final class AdamUpdateOp extends Op {
         throw new IllegalArgumentException("Adam slot " + slot.output() + " does not match " + param.output());
       }
     }
-    if (!grad.shape().dims().containsAll(param.output().shape().dims()) || grad.shape().rank() != param.output().shape().rank()) {
+    if (!grad.shape().sameDims(param.output().shape())) {
       throw new IllegalArgumentException("gradient " + grad + " does not match " + param.output());
     }
     for (MeshTensor s : List.of(lr, beta1Power, beta2Power)) {

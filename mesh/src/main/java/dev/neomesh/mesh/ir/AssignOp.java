@@ -13,8 +13,7 @@ public final class AssignOp extends Op {
 
   AssignOp(MeshGraph g, VariableOp variable, MeshTensor value) {
     super(g, "assign_" + variable.name(), List.of(value));
-    if (!value.shape().dims().containsAll(variable.output().shape().dims())
-        || value.shape().rank() != variable.output().shape().rank()) {
+    if (!value.shape().sameDims(variable.output().shape())) {
       throw new IllegalArgumentException("cannot assign " + value + " to variable " + variable.output());
     }
     if (value.dtype() != variable.output().dtype()) {

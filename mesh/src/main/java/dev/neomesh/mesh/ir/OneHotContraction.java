@@ -65,7 +65,7 @@ final class OneHotContraction {
         return false;
       }
     }
-    return sameDims(ids.shape().union(rest), out);
+    return ids.shape().union(rest).sameDims(out);
   }
 
   /** out = [v] + (dy dims - ids dims), every ids dim summed and present in dy. */
@@ -78,11 +78,7 @@ final class OneHotContraction {
     if (dy.shape().contains(v.name())) {
       return false;
     }
-    return sameDims(dy.shape().minus(ids.shape()).union(Shape.of(v)), out);
-  }
-
-  private static boolean sameDims(Shape a, Shape b) {
-    return a.rank() == b.rank() && a.dims().containsAll(b.dims());
+    return dy.shape().minus(ids.shape()).union(Shape.of(v)).sameDims(out);
   }
 
   private static void lowerLookup(EinsumOp op, Lowering l, MeshTensor ids, MeshTensor table, Dim v) {

@@ -62,7 +62,7 @@ public final class LocalEinsum {
     x = reduceTo(tf, x, a, a2);
     y = reduceTo(tf, y, b, b2);
     boolean contracts = a2.dims().stream().anyMatch(d -> b2.contains(d.name()) && !target.contains(d.name()));
-    boolean sameDims = a2.names().stream().allMatch(b2::contains) && b2.names().stream().allMatch(a2::contains);
+    boolean sameDims = a2.sameDims(b2);
     if (contracts && !sameDims) {
       Operand<?> mm = asMatMul(tf, x, a2, y, b2, target);
       if (mm == null) {

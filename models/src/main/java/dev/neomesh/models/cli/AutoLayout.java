@@ -51,7 +51,7 @@ public final class AutoLayout {
    * what one microbatch keeps live.
    */
   public static Result plan(GptConfig cfg, MeshShape mesh, boolean searchMesh, long budgetBytes) {
-    int microbatches = Microbatching.count(Microbatching.orNull(cfg.tokensPerMbPerReplica()), cfg.nCtx(), cfg.trainBatchSize(),
+    int microbatches = Microbatching.count(GptConfig.orNull(cfg.tokensPerMbPerReplica()), cfg.nCtx(), cfg.trainBatchSize(),
         Microbatching.replicas(MeshShape.parse(cfg.meshShape()), LayoutRules.parse(cfg.layout())));
     TrainProgram program = TrainProgram.build(new GptLanguageModel(cfg), cfg.seed(), cfg.trainBatchSize(), cfg.nCtx(),
         microbatches, LearningRateSchedule.constant(1e-3), Main.optimizer(cfg));

@@ -9,7 +9,6 @@ import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.NeomeshException;
 import dev.neomesh.models.config.GptConfig;
 import dev.neomesh.models.train.LearningRateSchedule;
-import dev.neomesh.models.train.Microbatching;
 import dev.neomesh.models.train.OptimizerSettings;
 import dev.neomesh.models.train.TrainProgram;
 import dev.neomesh.models.train.TrainSettings;
@@ -207,8 +206,7 @@ public final class Main {
         cfg.layout(), deviceList(), cfg.nCtx(), cfg.nVocab(), cfg.trainBatchSize(), cfg.evalBatchSize(),
         cfg.predictBatchSize(), cfg.trainSteps(), cfg.evalSteps(), cfg.seed(), Math.max(1, cfg.iterations()),
         Math.max(1, stepsPerCheckpoint), schedule, opt,
-        Microbatching.orNull(cfg.tokensPerMbPerReplica()),
-        cfg.predictMaxSteps().isPresent() ? cfg.predictMaxSteps().getAsInt() : null, !noProgress);
+        GptConfig.orNull(cfg.tokensPerMbPerReplica()), GptConfig.orNull(cfg.predictMaxSteps()), !noProgress);
   }
 
   /** The optimizer keys of a config. */

@@ -527,6 +527,11 @@ public final class GptConfig {
     return (String) get(key);
   }
 
+  /** An optional key's value as the nullable Integer that TrainSettings and Microbatching take. */
+  public static Integer orNull(OptionalInt value) {
+    return value.isPresent() ? value.getAsInt() : null;
+  }
+
   private OptionalInt optInt(String key) {
     Object v = get(key);
     return v == null ? OptionalInt.empty() : OptionalInt.of((Integer) v);

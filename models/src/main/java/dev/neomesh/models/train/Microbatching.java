@@ -28,11 +28,6 @@ public final class Microbatching {
     return 1;
   }
 
-  /** The config's optional {@code tokens_per_mb_per_replica} as the nullable value {@link #count} and TrainSettings take. */
-  public static Integer orNull(java.util.OptionalInt tokensPerMbPerReplica) {
-    return tokensPerMbPerReplica.isPresent() ? tokensPerMbPerReplica.getAsInt() : null;
-  }
-
   /** The number of microbatches per step (1 when {@code tokensPerMbPerReplica} is null or not positive). */
   public static int count(Integer tokensPerMbPerReplica, int nCtx, int batchSize, int replicas) {
     if (tokensPerMbPerReplica == null || tokensPerMbPerReplica <= 0) {
