@@ -3,7 +3,8 @@ package dev.neomesh.layout;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.neomesh.mesh.MeshShape;
-import dev.neomesh.mesh.lower.Collective;
+import dev.neomesh.mesh.comm.Comm;
+import dev.neomesh.mesh.comm.Reduction;
 import dev.neomesh.mesh.lower.Devices;
 import dev.neomesh.mesh.lower.LaidOutTensor;
 import dev.neomesh.mesh.lower.MeshImpl;
@@ -23,26 +24,26 @@ import org.tensorflow.types.TFloat32;
  * Measures the {@link MachineConstants} once on this machine with TensorFlow (matmul FLOP/s,
  * elementwise elements/s, bytes/s and latency of a transfer between two virtual devices, the fixed
  * cost of one op, and the host's cores as the concurrency of virtual devices) and stores them as
- * JSON; {@code scripts/neomesh --calibrate} runs {@link #main}. {@link #load()} reads the file
- * ({@code $NEOMESH_CALIBRATION}, else {@code ~/.neomesh/calibration.json}) and falls back to
- * {@link MachineConstants#DEFAULTS}.
+ * JSON; {@code scripts/neomesh --calibrate} runs {@link #main}. {@link #load} reads a file (the
+ * CLI decides which: {@code $NEOMESH_CALIBRATION}, else {@code ~/.neomesh/calibration.json}) and
+ * falls back to {@link MachineConstants#DEFAULTS}; nothing else in the library reads it.
  */
 public final class Calibration {
   private Calibration() {}
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
+  /**
+   * Where command-line front ends keep the calibration: {@code $NEOMESH_CALIBRATION}, else
+   * {@code ~/.neomesh/calibration.json}. Only they call this; the library takes constants as values.
+   */
   public static Path defaultPath() {
     String env = System.getenv("NEOMESH_CALIBRATION");
     return env != null && !env.isBlank() ? Path.of(env) : Path.of(System.getProperty("user.home"), ".neomesh",
         "calibration.json");
   }
 
-  /** The calibrated constants, or the documented defaults when there is no (readable) calibration file. */
-  public static MachineConstants load() {
-    return load(defaultPath());
-  }
-
+  /** The calibrated constants in {@code path}, or the documented defaults when there is no (readable) file. */
   public static MachineConstants load(Path path) {
     if (!Files.isRegularFile(path)) {
       return MachineConstants.DEFAULTS;
@@ -184,27 +185,25 @@ public final class Calibration {
             elements *= e;
           }
           long bytes = 4 * elements;
-          double extraOps = 0;
-          Collective coll;
+          Comm step = switch (kind) {
+            case "chain", "ring" -> new Comm.AllReduce(new int[] {0}, Reduction.SUM, bytes, elements, n);
+            case "allconcat" -> new Comm.AllConcat(0, 0, bytes, elements, n);
+            case "alltoall" -> new Comm.AllToAll(0, 0, 1, bytes, elements, n);
+            default -> new Comm.Shift(0, 1, true, bytes, elements, n);
+          };
+          Comm back = kind.equals("allconcat") ? new Comm.AllSplit(0, 0, n)
+              : kind.equals("alltoall") ? new Comm.AllToAll(0, 1, 0, bytes, elements, n) : null;
           for (int i = 0; i < kc; i++) {
-            switch (kind) {
-              case "chain", "ring" -> c = impl.allreduce(c, new int[] {0}, MeshImpl.Reduction.SUM, bytes);
-              case "allconcat" -> c = impl.allsplit(impl.allconcat(c, 0, 0, bytes), 0, 0);
-              case "alltoall" -> c = impl.alltoall(impl.alltoall(c, 0, 0, 1, bytes), 0, 1, 0, bytes);
-              default -> c = impl.shift(c, 0, 1, true, bytes);
+            c = impl.run(step, c);
+            if (back != null) {
+              c = impl.run(back, c);
             }
           }
-          coll = switch (kind) {
-            case "chain", "ring" -> Collective.ALLREDUCE;
-            case "allconcat" -> Collective.ALLCONCAT;
-            case "alltoall" -> Collective.ALLTOALL;
-            default -> Collective.SHIFT;
-          };
           int per = kind.equals("alltoall") ? 2 : 1;
-          extraOps = kind.equals("allconcat") ? 1 : 0;
+          double extraOps = kind.equals("allconcat") ? 1 : 0;
           double work = (time(session, c, 10) - time(session, c0, 10)) * workers / (kc * d);
-          CostModel.CollectiveWork w = CostModel.CollectiveWork.of(coll, n, bytes, elements);
-          double known0 = per * CostModel.collectiveSeconds(known, coll, n, bytes, elements) + extraOps * opSeconds;
+          PlacementMeshImpl.Work w = PlacementMeshImpl.work(step);
+          double known0 = per * CostModel.collectiveSeconds(known, step) + extraOps * opSeconds;
           fits.add(new double[] {work, known0, per * w.transfers()});
           rows.append(String.format("  %-9s n=%d: %.3g us of work per device, ops/bytes/elements %.3g us, %.3g transfers%n",
               kind, n, 1e6 * work / per, 1e6 * known0 / per, w.transfers()));

@@ -1,20 +1,11 @@
 package dev.neomesh.layout;
 
-import dev.neomesh.mesh.Dim;
 import dev.neomesh.mesh.Shape;
-import dev.neomesh.mesh.ir.AdamUpdateOp;
 import dev.neomesh.mesh.ir.AssignOp;
-import dev.neomesh.mesh.ir.BinaryOp;
-import dev.neomesh.mesh.ir.EinsumOp;
 import dev.neomesh.mesh.ir.MeshGraph;
 import dev.neomesh.mesh.ir.MeshTensor;
 import dev.neomesh.mesh.ir.Op;
-import dev.neomesh.mesh.ir.ReduceOp;
-import dev.neomesh.mesh.ir.ReshapeOp;
-import dev.neomesh.mesh.ir.ShiftOp;
-import dev.neomesh.mesh.ir.SoftmaxOp;
 import dev.neomesh.mesh.ir.UnsplitDimOp;
-import dev.neomesh.mesh.ir.TopKOp;
 import dev.neomesh.mesh.ir.VariableOp;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -25,14 +16,11 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * A mesh graph flattened into int arrays once, so that the cost model can replay the lowering's
- * decisions for thousands of candidate layouts without touching {@code Shape} objects: dim names
- * and shapes are interned, tensors and ops numbered in creation order (the lowering's order).
+ * A mesh graph flattened into int arrays once, so that the cost model can price thousands of
+ * candidate layouts cheaply: dim names and shapes are interned, tensors and ops numbered in
+ * creation order (the lowering's order), and each op's local work ({@link OpWork}) is looked up once.
  */
 final class CompiledGraph {
-  enum Kind { EINSUM, REDUCE_SUM, REDUCE_OTHER, SOFTMAX, ADD_SUB, ELEMENTWISE, RESHAPE, TRANSPOSE, TOP_K, SHIFT, VARIABLE,
-    ASSIGN, ADAM_UPDATE, SOURCE, UNSPLIT_DIM_OP, OTHER }
-
   final MeshGraph graph;
   final List<String> dimNames = new ArrayList<>();
   final Map<String, Integer> dimIndex = new HashMap<>();
@@ -48,13 +36,14 @@ final class CompiledGraph {
   int[] tensorBytes;
 
   final List<Op> ops;
-  Kind[] kind;
   int[][] in;
   int[][] out;
-  /** EINSUM: contracted dim ids; REDUCE: reduced dim ids; SHIFT: {dimPos, offset, wrap}; TOP_K: {dimPos}. */
-  int[][] aux;
-  /** EINSUM: union shape id; ADD_SUB: 1 when both inputs have equal shapes. */
-  int[] aux2;
+  /** Each op's local work; {@link #workShape} is the interned id of its shape. */
+  OpWork[] work;
+  int[] workShape;
+  /** Variables and assignments: the ops whose inputs only initialise (or only feed) state. */
+  boolean[] isVariable;
+  boolean[] isAssign;
 
   /** Dims that slice, pad or concat work along: never splittable. */
   final Set<Integer> unsplittable = new HashSet<>();
@@ -82,16 +71,23 @@ final class CompiledGraph {
       tensorBytes[t] = tensors.get(t).dtype().bytes();
     }
     int n = ops.size();
-    kind = new Kind[n];
     in = new int[n][];
     out = new int[n][];
-    aux = new int[n][];
-    aux2 = new int[n];
+    work = new OpWork[n];
+    workShape = new int[n];
+    isVariable = new boolean[n];
+    isAssign = new boolean[n];
     for (int i = 0; i < n; i++) {
       Op op = ops.get(i);
       in[i] = op.inputs().stream().mapToInt(this::id).toArray();
       out[i] = op.outputs().stream().mapToInt(this::id).toArray();
-      classify(i, op);
+      work[i] = OpWork.of(op);
+      workShape[i] = work[i].shape() == null ? -1 : intern(work[i].shape()); // an einsum's union too
+      isVariable[i] = op instanceof VariableOp;
+      isAssign[i] = op instanceof AssignOp;
+      if (op instanceof UnsplitDimOp along) {
+        unsplittable.add(dim(along.dim()));
+      }
     }
     int nd = dimNames.size();
     together = new boolean[nd][nd];
@@ -135,6 +131,12 @@ final class CompiledGraph {
     });
   }
 
+  /** The interned id of {@code s}, or -1 when no tensor or einsum of the graph has it. */
+  int shapeId(Shape s) {
+    Integer i = shapeIndex.get(s);
+    return i == null ? -1 : i;
+  }
+
   int intern(Shape s) {
     Integer i = shapeIndex.get(s);
     if (i != null) {
@@ -149,55 +151,5 @@ final class CompiledGraph {
     shapeSizes.add(s.sizes());
     shapeIndex.put(s, shapes.size() - 1);
     return shapes.size() - 1;
-  }
-
-  private void classify(int i, Op op) {
-    aux[i] = new int[0];
-    if (op instanceof EinsumOp einsum) {
-      Shape union = einsum.union();
-      aux2[i] = intern(union);
-      Shape o = op.output().shape();
-      aux[i] = union.dims().stream().filter(d -> !o.contains(d.name())).mapToInt(d -> dim(d.name())).toArray();
-      kind[i] = Kind.EINSUM;
-    } else if (op instanceof ReduceOp r) {
-      Shape x = op.inputs().get(0).shape();
-      Shape o = op.output().shape();
-      aux[i] = x.dims().stream().filter(d -> !o.contains(d.name())).mapToInt(d -> dim(d.name())).toArray();
-      kind[i] = r.kind() == ReduceOp.Kind.SUM ? Kind.REDUCE_SUM : Kind.REDUCE_OTHER;
-    } else if (op instanceof BinaryOp b) {
-      boolean addSub = b.kind() == BinaryOp.Kind.ADD || b.kind() == BinaryOp.Kind.SUB;
-      kind[i] = addSub ? Kind.ADD_SUB : Kind.ELEMENTWISE;
-      aux2[i] = op.inputs().get(0).shape().equals(op.inputs().get(1).shape()) ? 1 : 0;
-    } else if (op instanceof ReshapeOp) {
-      Set<Dim> a = new HashSet<>(op.inputs().get(0).shape().dims());
-      kind[i] = a.equals(new HashSet<>(op.output().shape().dims())) ? Kind.TRANSPOSE : Kind.RESHAPE;
-    } else if (op instanceof SoftmaxOp s) {
-      aux[i] = new int[] {op.inputs().get(0).shape().indexOf(s.dim())};
-      kind[i] = Kind.SOFTMAX;
-    } else if (op instanceof TopKOp k) {
-      aux[i] = new int[] {op.inputs().get(0).shape().indexOf(k.dim())};
-      kind[i] = Kind.TOP_K;
-    } else if (op instanceof ShiftOp shift) {
-      aux[i] = new int[] {op.inputs().get(0).shape().indexOf(shift.dim()), shift.offset(), shift.wrap() ? 1 : 0};
-      kind[i] = Kind.SHIFT;
-    } else if (op instanceof VariableOp) {
-      kind[i] = Kind.VARIABLE;
-    } else if (op instanceof AssignOp) {
-      kind[i] = Kind.ASSIGN;
-    } else if (op instanceof AdamUpdateOp) {
-      kind[i] = Kind.ADAM_UPDATE;
-    } else if (op instanceof UnsplitDimOp along) {
-      String d = along.dim();
-      unsplittable.add(dim(d));
-      kind[i] = Kind.UNSPLIT_DIM_OP;
-    } else if (op.inputs().isEmpty()) {
-      kind[i] = Kind.SOURCE;
-    } else {
-      String cls = op.getClass().getSimpleName();
-      kind[i] = switch (cls) {
-        case "UnaryOp", "CastOp", "WhereOp", "StopGradientOp", "OneHotOp" -> Kind.ELEMENTWISE;
-        default -> Kind.OTHER;
-      };
-    }
   }
 }

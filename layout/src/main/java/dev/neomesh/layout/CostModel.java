@@ -1,29 +1,30 @@
 package dev.neomesh.layout;
 
-import dev.neomesh.layout.CompiledGraph.Kind;
 import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.TensorLayout;
+import dev.neomesh.mesh.comm.Comm;
+import dev.neomesh.mesh.comm.CommPlan;
+import dev.neomesh.mesh.comm.PlanContext;
 import dev.neomesh.mesh.ir.MeshGraph;
 import dev.neomesh.mesh.ir.MeshTensor;
 import dev.neomesh.mesh.ir.VariableOp;
-import dev.neomesh.mesh.lower.Collective;
 import dev.neomesh.mesh.lower.Counters;
+import dev.neomesh.mesh.lower.PlacementMeshImpl;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
-import java.util.TreeMap;
 
 /**
  * The cost of a layout, computed from the mesh graph alone (no TensorFlow graph is built).
  *
- * <p>Communication is predicted by replaying, op by op in creation order, the decisions each op's
- * {@code lower} makes: an einsum leaves a pending SUM allreduce over the mesh axes of its split
- * summed dims; ADD/SUB of two pending sums over equal axes (and equal shapes) and a SUM reduction
- * keep it pending; any other consumer pays it once; reshape compares split positions per mesh
- * axis (allconcat, alltoall or nothing), top_k gathers a split dim, shift receives from
- * neighbours. So the predicted counters equal {@code MeshRuntime.counters().entries()}.
+ * <p>Communication is what the ops themselves plan: walking the ops in creation order (the
+ * lowering's order), each op's {@code plan} is asked for on this layout, with the pending sums the
+ * plans so far have left ({@link Pricing} is the {@link PlanContext} the lowering's state is
+ * otherwise), and its collectives are counted and priced. The model writes no lowering rule of its
+ * own, so the predicted counters equal {@code MeshRuntime.counters().entries()}.
  *
  * <p>Memory per device: the trainable variables' slices (parameters), one gradient of each, the
  * optimizer: the non-trainable variables already in the graph (a trainer's Adam slots) plus
@@ -40,9 +41,9 @@ public final class CostModel {
       fetches = List.copyOf(fetches);
     }
 
-    /** Adam (2 slots), nothing fetched, constants from {@link Calibration#load()}. */
-    public static Options adam() {
-      return new Options(2, List.of(), Calibration.load());
+    /** Adam (2 slots), nothing fetched, on {@code machine} (the CLI reads it from the calibration file). */
+    public static Options adam(MachineConstants machine) {
+      return new Options(2, List.of(), machine);
     }
 
     public Options withFetches(List<MeshTensor> f) {
@@ -57,8 +58,6 @@ public final class CostModel {
       return new Options(slots, fetches, machine);
     }
   }
-
-  private static final Collective[] KINDS = Collective.values();
 
   final CompiledGraph g;
   private final Options options;
@@ -99,11 +98,11 @@ public final class CostModel {
     }
     boolean[] initOnly = new boolean[n];
     for (int i = n - 1; i >= 0; i--) {
-      boolean only = g.kind[i] != Kind.VARIABLE && g.kind[i] != Kind.ASSIGN && g.out[i].length > 0;
+      boolean only = !g.isVariable[i] && !g.isAssign[i] && g.out[i].length > 0;
       for (int t : g.out[i]) {
         only &= !fetched[t] && !consumers.get(t).isEmpty();
         for (int c : consumers.get(t)) {
-          only &= g.kind[c] == Kind.VARIABLE || initOnly[c];
+          only &= g.isVariable[c] || initOnly[c];
         }
       }
       initOnly[i] = only;
@@ -119,9 +118,9 @@ public final class CostModel {
       if (!inStep[i]) {
         continue;
       }
-      count += g.kind[i] == Kind.EINSUM ? g.in[i].length + 2 : 1;
+      count += g.work[i].tfOps();
       for (int t : g.out[i]) {
-        if (g.kind[i] == Kind.VARIABLE) {
+        if (g.isVariable[i]) {
           isVariable[t] = true;
           isTrainable[t] = ((VariableOp) g.ops.get(i)).trainable();
         } else {
@@ -149,24 +148,16 @@ public final class CostModel {
     einsumWork = new double[g.shapes.size()];
     elementWork = new double[g.shapes.size()];
     for (int i = 0; i < n; i++) {
-      if (!inStep[i]) {
-        continue;
-      }
-      switch (g.kind[i]) {
-        case EINSUM -> einsumWork[g.aux2[i]] += 2.0 * g.shapes.get(g.aux2[i]).size();
-        case ELEMENTWISE, ADD_SUB -> elementWork[g.tensorShape[g.out[i][0]]] += g.shapes.get(g.tensorShape[g.out[i][0]]).size();
-        // the fused kernel reads w, m, v and g and writes w, m and v: about eight passes of w's slice
-        case ADAM_UPDATE -> elementWork[g.tensorShape[g.in[i][0]]] += 8.0 * g.shapes.get(g.tensorShape[g.in[i][0]]).size();
-        // max, subtract, exp, sum and divide in one kernel
-        case SOFTMAX -> elementWork[g.tensorShape[g.out[i][0]]] += 5.0 * g.shapes.get(g.tensorShape[g.out[i][0]]).size();
-        case REDUCE_SUM, REDUCE_OTHER -> elementWork[g.tensorShape[g.in[i][0]]] += g.shapes.get(g.tensorShape[g.in[i][0]]).size();
-        default -> { }
+      int s = g.workShape[i];
+      if (inStep[i] && s >= 0) {
+        double w = g.work[i].perElement() * g.shapes.get(s).size();
+        if (g.work[i].matmul()) {
+          einsumWork[s] += w;
+        } else {
+          elementWork[s] += w;
+        }
       }
     }
-  }
-
-  public CostModel(MeshGraph graph) {
-    this(graph, Options.adam());
   }
 
   public Options options() {
@@ -227,259 +218,121 @@ public final class CostModel {
     return inStepOps * options.machine().opOverheadSeconds();
   }
 
-  /** Replays the lowering for a valid assignment (dim id to mesh axis or -1). */
+  /** Prices a valid assignment (dim id to mesh axis or -1) with the ops' own plans. */
   Cost evaluate(MeshShape mesh, LayoutRules rules, int[] axisOf) {
-    return new Replay(mesh, axisOf).run(rules);
+    return new Pricing(mesh, rules, axisOf).run();
   }
 
-  /** One replay of the lowering's decisions. */
-  private final class Replay {
+  /**
+   * One pricing of a layout: the ops' plans on it, in the lowering's order, with the pending sums
+   * they leave; the answer to every op's {@link PlanContext} questions.
+   */
+  private final class Pricing implements PlanContext {
     final MeshShape mesh;
-    final int[] axisOf;
-    final int[] axisSize;
-    final int active;
+    final LayoutRules rules;
     final long[] sliceElems;
-    final int[] pending;
-    final long[][] count;
-    final long[][] bytes;
+    /** Per interned shape, its layout (computed when first asked). */
+    final TensorLayout[] layouts;
+    /** Per tensor, the mesh axes it is still a pending sum over (null: complete). */
+    final int[][] pending;
+    final Counters counters = new Counters();
     final MachineConstants m = options.machine();
     /** The collectives' work (see {@link #collectiveWork}): ops, transfers, bytes, elements. */
     double commOps;
     double commTransfers;
     double commBytes;
     double commElements;
-    boolean stepOp;
 
-    Replay(MeshShape mesh, int[] axisOf) {
+    Pricing(MeshShape mesh, LayoutRules rules, int[] axisOf) {
       this.mesh = mesh;
-      this.axisOf = axisOf;
-      axisSize = new int[mesh.rank()];
-      int act = 0;
+      this.rules = rules;
+      int[] axisSize = new int[mesh.rank()];
       for (int a = 0; a < axisSize.length; a++) {
         axisSize[a] = mesh.axisSize(a);
-        if (axisSize[a] > 1) {
-          act |= 1 << a;
-        }
       }
-      active = act;
-      sliceElems = sliceElements(axisOf, axisSize);
-      pending = new int[g.tensors.size()];
-      count = new long[KINDS.length][1 << mesh.rank()];
-      bytes = new long[KINDS.length][1 << mesh.rank()];
+      sliceElems = CostModel.this.sliceElements(axisOf, axisSize);
+      layouts = new TensorLayout[g.shapes.size()];
+      pending = new int[g.tensors.size()][];
+    }
+
+    @Override
+    public MeshShape mesh() {
+      return mesh;
+    }
+
+    @Override
+    public TensorLayout layout(MeshTensor t) {
+      return layoutOfShape(g.tensorShape[g.id(t)], t.name(), t.shape());
+    }
+
+    @Override
+    public TensorLayout layout(String what, Shape shape) {
+      int s = g.shapeId(shape);
+      return s >= 0 ? layoutOfShape(s, what, shape) : rules.layoutOf(what, shape, mesh);
+    }
+
+    private TensorLayout layoutOfShape(int s, String what, Shape shape) {
+      TensorLayout l = layouts[s];
+      if (l == null) {
+        l = rules.layoutOf(what, shape, mesh);
+        layouts[s] = l;
+      }
+      return l;
+    }
+
+    @Override
+    public int[] pendingSum(MeshTensor t) {
+      int[] axes = pending[g.id(t)];
+      return axes == null ? NO_AXES : axes;
+    }
+
+    @Override
+    public long sliceElements(MeshTensor t) {
+      return sliceElems[g.tensorShape[g.id(t)]];
     }
 
     long sliceBytes(int t) {
       return sliceElems[g.tensorShape[t]] * g.tensorBytes[t];
     }
 
-    int groupSize(int mask) {
-      int n = 1;
-      for (int a = 0; a < axisSize.length; a++) {
-        if ((mask & (1 << a)) != 0) {
-          n *= axisSize[a];
-        }
-      }
-      return n;
-    }
-
-    void record(Collective kind, int mask, long b, long elements) {
-      count[kind.ordinal()][mask]++;
-      bytes[kind.ordinal()][mask] += b;
-      if (!stepOp) {
-        return;
-      }
-      CollectiveWork w = collectiveWork(m, kind, groupSize(mask), b, elements);
-      commOps += w.ops();
-      commTransfers += w.transfers();
-      commBytes += w.bytes();
-      commElements += w.elements();
-    }
-
-    void get(int t) {
-      if (pending[t] != 0) {
-        record(Collective.ALLREDUCE, pending[t], sliceBytes(t), sliceElems[g.tensorShape[t]]);
-        pending[t] = 0;
+    void count(Comm step, boolean inStepOp) {
+      counters.record(step, mesh);
+      if (inStepOp) {
+        PlacementMeshImpl.Work w = collectiveWork(m, step);
+        commOps += w.ops();
+        commTransfers += w.transfers();
+        commBytes += w.bytes();
+        commElements += w.elements();
       }
     }
 
-    int axesOf(int[] dims) {
-      int mask = 0;
-      for (int d : dims) {
-        if (axisOf[d] >= 0) {
-          mask |= 1 << axisOf[d];
-        }
-      }
-      return mask;
-    }
-
-    Cost run(LayoutRules rules) {
+    Cost run() {
       for (int i = 0; i < g.ops.size(); i++) {
-        stepOp = inStep[i];
-        int[] in = g.in[i];
-        switch (g.kind[i]) {
-          case EINSUM -> {
-            for (int x : in) {
-              get(x);
-            }
-            pending[g.out[i][0]] = axesOf(g.aux[i]) & active;
-          }
-          case REDUCE_SUM -> {
-            int x = in[0];
-            int lazy = pending[x];
-            if (lazy == 0) {
-              get(x);
-            }
-            pending[g.out[i][0]] = (axesOf(g.aux[i]) | lazy) & active;
-          }
-          case REDUCE_OTHER -> {
-            get(in[0]);
-            int mask = axesOf(g.aux[i]) & active;
-            if (mask != 0) {
-              record(Collective.ALLREDUCE, mask, sliceBytes(g.out[i][0]), sliceElems[g.tensorShape[g.out[i][0]]]);
-            }
-          }
-          case ADD_SUB -> {
-            int a = in[0];
-            int b = in[1];
-            if (pending[a] != 0 && pending[a] == pending[b] && g.aux2[i] == 1) {
-              pending[g.out[i][0]] = pending[a];
-            } else {
-              get(a);
-              get(b);
-            }
-          }
-          case RESHAPE -> {
-            get(in[0]);
-            reshape(in[0], g.out[i][0]);
-          }
-          case SOFTMAX -> {
-            int x = in[0];
-            get(x);
-            int pos = g.aux[i][0];
-            int a = axisOf[g.shapeDims.get(g.tensorShape[x])[pos]];
-            if (a >= 0 && axisSize[a] > 1) { // SoftmaxOp.lower: a MAX then a SUM allreduce of the reduced slice
-              long size = g.shapeSizes.get(g.tensorShape[x])[pos] / axisSize[a];
-              long e = sliceElems[g.tensorShape[x]] / size;
-              record(Collective.ALLREDUCE, 1 << a, sliceBytes(x) / size, e);
-              record(Collective.ALLREDUCE, 1 << a, sliceBytes(x) / size, e);
-            }
-          }
-          case TOP_K -> {
-            int x = in[0];
-            get(x);
-            int a = axisOf[g.shapeDims.get(g.tensorShape[x])[g.aux[i][0]]];
-            if (a >= 0 && axisSize[a] > 1) {
-              record(Collective.ALLCONCAT, 1 << a, sliceBytes(x), sliceElems[g.tensorShape[x]]);
-            }
-          }
-          case SHIFT -> shift(i);
-          default -> {
-            for (int x : in) {
-              get(x);
-            }
-          }
-        }
-      }
-      stepOp = true;
-      for (int t : fetchIds) {
-        get(t);
-      }
-      return result(rules);
-    }
-
-    void shift(int i) {
-      int x = g.in[i][0];
-      int pos = g.aux[i][0];
-      int offset = g.aux[i][1];
-      boolean wrap = g.aux[i][2] == 1;
-      int a = axisOf[g.shapeDims.get(g.tensorShape[x])[pos]];
-      if (a < 0) {
-        get(x);
-        return;
-      }
-      int block = (int) (g.shapeSizes.get(g.tensorShape[x])[pos] / axisSize[a]);
-      int q = Math.floorDiv(offset, block);
-      int r = Math.floorMod(offset, block);
-      long b = sliceBytes(x);
-      long e = sliceElems[g.tensorShape[x]];
-      get(x);
-      shiftBy(a, q, wrap, b, e);
-      if (r != 0) {
-        shiftBy(a, q + 1, wrap, b, e);
-      }
-    }
-
-    void shiftBy(int a, int offset, boolean wrap, long b, long e) {
-      int n = axisSize[a];
-      if (offset % n == 0 && wrap || offset == 0 || !wrap && Math.abs(offset) >= n) {
-        return;
-      }
-      record(Collective.SHIFT, 1 << a, b, e);
-    }
-
-    /** ReshapeOp.lower's per-axis decisions, on arrays. */
-    void reshape(int x, int y) {
-      int[] oldDims = g.shapeDims.get(g.tensorShape[x]);
-      long[] oldSizes = g.shapeSizes.get(g.tensorShape[x]);
-      int[] newDims = g.shapeDims.get(g.tensorShape[y]);
-      long[] newSizes = g.shapeSizes.get(g.tensorShape[y]);
-      int[] axisOfOld = new int[oldDims.length];
-      for (int k = 0; k < oldDims.length; k++) {
-        axisOfOld[k] = axisOf[oldDims[k]];
-      }
-      for (int a = 0; a < axisSize.length; a++) {
-        int od = indexOf(axisOfOld, a);
-        int nd = -1;
-        for (int k = 0; k < newDims.length; k++) {
-          if (axisOf[newDims[k]] == a) {
-            nd = k;
-          }
-        }
-        if (od < 0 && nd < 0 || axisSize[a] == 1) {
+        CommPlan plan = g.ops.get(i).plan(this);
+        if (plan == CommPlan.NONE) {
           continue;
         }
-        if (od >= 0 && nd >= 0 && before(oldSizes, od) == before(newSizes, nd)) {
-          continue;
+        for (CommPlan.Resolved r : plan.resolved()) {
+          pending[g.id(r.tensor())] = null;
         }
-        if (od >= 0) {
-          long n = g.tensorBytes[x];
-          for (int k = 0; k < oldSizes.length; k++) {
-            n *= oldSizes[k] / (axisOfOld[k] >= 0 ? axisSize[axisOfOld[k]] : 1);
-          }
-          int j = -1;
-          if (nd >= 0) {
-            for (int k = 0; k < oldDims.length && j < 0; k++) {
-              if (axisOfOld[k] < 0 && oldSizes[k] == newSizes[nd] && before(oldSizes, k) == before(newSizes, nd)) {
-                j = k;
-              }
-            }
-          }
-          if (j >= 0) {
-            record(Collective.ALLTOALL, 1 << a, n, n / g.tensorBytes[x]);
-            axisOfOld[j] = a;
-          } else {
-            record(Collective.ALLCONCAT, 1 << a, n, n / g.tensorBytes[x]);
-          }
-          axisOfOld[od] = -1;
+        for (Comm step : plan.communication()) {
+          count(step, inStep[i]);
+        }
+        if (plan.pendingSum().length > 0) {
+          pending[g.out[i][0]] = plan.pendingSum();
         }
       }
+      for (int t : fetchIds) { // a fetched tensor is exported whole, as MeshRuntime.exported does
+        MeshTensor x = g.tensors.get(t);
+        if (pending[t] != null) {
+          count(CommPlan.resolution(this, x, pending[t]), true);
+          pending[t] = null;
+        }
+      }
+      return result();
     }
 
-    Cost result(LayoutRules rules) {
-      Map<String, Counters.Entry> comm = new TreeMap<>();
-      for (Collective k : KINDS) {
-        for (int mask = 1; mask < count[k.ordinal()].length; mask++) {
-          if (count[k.ordinal()][mask] > 0) {
-            List<String> names = new ArrayList<>();
-            for (int a = 0; a < axisSize.length; a++) {
-              if ((mask & (1 << a)) != 0) {
-                names.add(mesh.axes().get(a).name());
-              }
-            }
-            comm.put(Counters.key(k, names), new Counters.Entry(count[k.ordinal()][mask], bytes[k.ordinal()][mask]));
-          }
-        }
-      }
+    Cost result() {
       long trainable = 0;
       long state = 0;
       long live = 0;
@@ -514,87 +367,40 @@ public final class CostModel {
       Cost.Time time = new Cost.Time(compute, overhead, m.seconds(work) - compute - overhead);
       Cost.Memory memory = new Cost.Memory(trainable, trainable,
           state + (long) options.optimizerSlots() * trainable, peak);
-      return new Cost(mesh, rules, memory, comm, flops, time, work);
+      return new Cost(mesh, rules, memory, counters.entries(), flops, time, work);
     }
   }
 
-  /** Below this many elements per slice, or when not divisible by the group, {@code PlacementMeshImpl} uses a chain allreduce. */
-  static final long RING_MIN_ELEMENTS = 1024;
+  private static final int[] NO_AXES = new int[0];
 
   /**
-   * What one collective costs each device of a group of {@code n}, on average over the group, as
-   * {@code PlacementMeshImpl} lowers it for a slice of {@code elements} elements ({@code bytes}
-   * bytes): TensorFlow ops, cross-device transfers (Send/Recv pairs), bytes transferred and
-   * elements added or copied. Counted from the algorithms, per group:
-   * <ul>
-   *   <li>chain allreduce: n-1 combines and n-1 identities, each receiving from another device
-   *       (2(n-1) ops and transfers, 2(n-1) S bytes, (n-1) S elements added);
-   *   <li>ring allreduce: per member a reshape, a split, a concat and a reshape, per chunk n-1
-   *       combines and n-1 identities (4n + 2n(n-1) ops, 2n(n-1) transfers of S/n, (n-1) S added and
-   *       n S copied by the concats);
-   *   <li>allconcat: n concats of n parts, n(n-1) of them received (n^2 S copied);
-   *   <li>alltoall: n splits and n concats, n(n-1) pieces of S/n received (2 n S copied);
-   *   <li>shift: one identity per member, received from its neighbour.
-   * </ul>
-   */
-  public record CollectiveWork(double ops, double transfers, double bytes, double elements) {
-    public static CollectiveWork of(Collective kind, int n, long bytes, long elements) {
-      double s = bytes;
-      double e = elements;
-      return switch (kind) {
-        case ALLREDUCE -> elements >= RING_MIN_ELEMENTS && elements % n == 0
-            ? new CollectiveWork(2.0 * (n + 1), 2.0 * (n - 1), 2.0 * (n - 1) / n * s, (n - 1.0) / n * e + e)
-            : new CollectiveWork(2.0 * (n - 1) / n, 2.0 * (n - 1) / n, 2.0 * (n - 1) / n * s, (n - 1.0) / n * e);
-        case ALLCONCAT -> new CollectiveWork(1, n - 1, (n - 1) * s, n * e);
-        case ALLTOALL -> new CollectiveWork(2, n - 1, (n - 1.0) / n * s, 2 * e);
-        case SHIFT -> new CollectiveWork(1, 1, s, 0);
-      };
-    }
-  }
-
-  /**
-   * Seconds one collective adds per device (before {@link MachineConstants#stretch}): its
+   * Seconds one planned collective adds per device (before {@link MachineConstants#stretch}): its
    * {@link #collectiveWork} at the machine's rates.
    */
-  static double collectiveSeconds(MachineConstants m, Collective kind, int n, long bytes, long elements) {
-    CollectiveWork w = collectiveWork(m, kind, n, bytes, elements);
+  static double collectiveSeconds(MachineConstants m, Comm step) {
+    PlacementMeshImpl.Work w = collectiveWork(m, step);
     return m.seconds(new Cost.Work(0, w.elements(), w.ops(), w.transfers(), w.bytes()));
   }
 
   /**
-   * What one collective asks of each device: on shared workers the whole lowered algorithm
-   * ({@link CollectiveWork#of}), on devices of their own only the critical path (alpha-beta:
+   * What one planned collective asks of each device: on shared workers the whole lowered algorithm
+   * ({@link PlacementMeshImpl#work}), on devices of their own only the critical path (alpha-beta:
    * allreduce 2(n-1) transfers, allconcat and alltoall n-1, a shift one, and the bytes along it).
    */
-  static CollectiveWork collectiveWork(MachineConstants m, Collective kind, int n, long bytes, long elements) {
-    if (n <= 1) {
-      return new CollectiveWork(0, 0, 0, 0);
+  static PlacementMeshImpl.Work collectiveWork(MachineConstants m, Comm step) {
+    int n = step.groupSize();
+    if (!step.communicates() || n <= 1) {
+      return PlacementMeshImpl.Work.NONE;
     }
     if (!m.shared()) {
-      return switch (kind) {
-        case ALLREDUCE -> new CollectiveWork(0, 2 * (n - 1), 2.0 * (n - 1) / n * bytes, 0);
-        case ALLCONCAT -> new CollectiveWork(0, n - 1, (n - 1.0) * bytes, 0);
-        case ALLTOALL -> new CollectiveWork(0, n - 1, (n - 1.0) / n * bytes, 0);
-        case SHIFT -> new CollectiveWork(0, 1, bytes, 0);
+      long bytes = step.bytesPerDevice();
+      return switch (step.kind()) {
+        case ALLREDUCE -> new PlacementMeshImpl.Work(0, 2 * (n - 1), 2.0 * (n - 1) / n * bytes, 0);
+        case ALLCONCAT -> new PlacementMeshImpl.Work(0, n - 1, (n - 1.0) * bytes, 0);
+        case ALLTOALL -> new PlacementMeshImpl.Work(0, n - 1, (n - 1.0) / n * bytes, 0);
+        case SHIFT -> new PlacementMeshImpl.Work(0, 1, bytes, 0);
       };
     }
-    return CollectiveWork.of(kind, n, bytes, elements);
-  }
-
-  private static int indexOf(int[] xs, int v) {
-    for (int i = 0; i < xs.length; i++) {
-      if (xs[i] == v) {
-        return i;
-      }
-    }
-    return -1;
-  }
-
-  private static long before(long[] sizes, int i) {
-    long n = 1;
-    for (int k = 0; k < i; k++) {
-      n *= sizes[k];
-    }
-    return n;
+    return PlacementMeshImpl.work(step);
   }
 }

@@ -4,7 +4,6 @@ import dev.neomesh.mesh.Dim;
 import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.NeomeshException;
-import dev.neomesh.mesh.ir.MeshGraph;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -40,16 +39,8 @@ public final class Planner {
     }
   }
 
-  public static Plan autoLayout(MeshGraph graph, MeshShape mesh, long budgetBytes) {
-    return autoLayout(new CostModel(graph), mesh, budgetBytes);
-  }
-
   public static Plan autoLayout(CostModel model, MeshShape mesh, long budgetBytes) {
     return search(model, List.of(mesh), budgetBytes, false);
-  }
-
-  public static Plan autoLayoutAndMeshShape(MeshGraph graph, int deviceCount, long budgetBytes) {
-    return autoLayoutAndMeshShape(new CostModel(graph), deviceCount, budgetBytes);
   }
 
   public static Plan autoLayoutAndMeshShape(CostModel model, int deviceCount, long budgetBytes) {

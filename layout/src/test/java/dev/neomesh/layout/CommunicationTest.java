@@ -21,8 +21,8 @@ class CommunicationTest {
 
   static int check(SmallTransformer.Program p, String meshText, int stride) {
     MeshShape mesh = MeshShape.parse(meshText);
-    CostModel model = new CostModel(p.graph(), CostModel.Options.adam().withFetches(List.of(p.loss()))
-        .withMachine(MachineConstants.DEFAULTS));
+    CostModel model = new CostModel(p.graph(), CostModel.Options.adam(MachineConstants.DEFAULTS).withFetches(List.of(p.loss()))
+        );
     List<LayoutRules> all = Planner.candidates(model, mesh);
     assertTrue(all.size() > 1, "candidates on " + mesh);
     int n = 0;

@@ -43,8 +43,8 @@ class GptSizedPlanningTest {
       JsonNode c = json.readTree(f.toFile());
       SmallTransformer.Program p = SmallTransformer.transformer(sizes(c), DType.BFLOAT16, true);
       long t0 = System.nanoTime();
-      CostModel model = new CostModel(p.graph(), CostModel.Options.adam().withOptimizerSlots(0)
-          .withMachine(MachineConstants.DEFAULTS));
+      CostModel model = new CostModel(p.graph(), CostModel.Options.adam(MachineConstants.DEFAULTS).withOptimizerSlots(0)
+          );
       double compile = (System.nanoTime() - t0) / 1e9;
       MeshShape mesh = MeshShape.parse(c.get("mesh_shape").asText());
       t0 = System.nanoTime();

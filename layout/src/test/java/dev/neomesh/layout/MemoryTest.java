@@ -78,7 +78,7 @@ class MemoryTest {
   static void check(SmallTransformer.Program p, String meshText, String layout, boolean assertPeak) {
     MeshShape mesh = MeshShape.parse(meshText);
     LayoutRules rules = LayoutRules.parse(layout);
-    CostModel model = new CostModel(p.graph(), CostModel.Options.adam().withOptimizerSlots(0)
+    CostModel model = new CostModel(p.graph(), CostModel.Options.adam(MachineConstants.DEFAULTS).withOptimizerSlots(0)
         .withFetches(List.of(p.loss())));
     Cost.Memory predicted = model.estimate(mesh, rules).memory();
     List<Measured> measured = measure(p, mesh, rules);
@@ -114,9 +114,9 @@ class MemoryTest {
     SmallTransformer.Program bare = SmallTransformer.transformer(SmallTransformer.Sizes.TINY, DType.FLOAT32, false);
     MeshShape mesh = MeshShape.parse("x:2,y:2");
     LayoutRules rules = LayoutRules.parse("embd:x,heads:y");
-    Cost.Memory inGraph = new CostModel(withAdam.graph(), CostModel.Options.adam().withOptimizerSlots(0))
+    Cost.Memory inGraph = new CostModel(withAdam.graph(), CostModel.Options.adam(MachineConstants.DEFAULTS).withOptimizerSlots(0))
         .estimate(mesh, rules).memory();
-    Cost.Memory added = new CostModel(bare.graph(), CostModel.Options.adam()).estimate(mesh, rules).memory();
+    Cost.Memory added = new CostModel(bare.graph(), CostModel.Options.adam(MachineConstants.DEFAULTS)).estimate(mesh, rules).memory();
     assertEquals(inGraph.parameters(), added.parameters());
     assertEquals(inGraph.optimizer(), added.optimizer());
     assertEquals(2 * inGraph.parameters(), inGraph.optimizer());

@@ -28,8 +28,8 @@ class PlannerTest {
       true);
 
   static CostModel model(SmallTransformer.Program p) {
-    return new CostModel(p.graph(), CostModel.Options.adam().withOptimizerSlots(0)
-        .withMachine(MachineConstants.DEFAULTS));
+    return new CostModel(p.graph(), CostModel.Options.adam(MachineConstants.DEFAULTS).withOptimizerSlots(0)
+        );
   }
 
   @Test

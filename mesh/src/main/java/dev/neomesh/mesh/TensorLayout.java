@@ -10,11 +10,18 @@ public final class TensorLayout {
   private final Shape shape;
   private final MeshShape mesh;
   private final int[] axisOfDim;
+  private final Shape sliceShape;
 
   TensorLayout(Shape shape, MeshShape mesh, int[] axisOfDim) {
     this.shape = shape;
     this.mesh = mesh;
     this.axisOfDim = axisOfDim.clone();
+    Dim[] dims = new Dim[shape.rank()];
+    for (int i = 0; i < dims.length; i++) {
+      Dim d = shape.get(i);
+      dims[i] = axisOfDim[i] < 0 ? d : new Dim(d.name(), d.size() / mesh.axisSize(axisOfDim[i]));
+    }
+    this.sliceShape = Shape.of(dims);
   }
 
   public Shape shape() {
@@ -46,18 +53,13 @@ public final class TensorLayout {
 
   /** The shape of the slice every device holds. */
   public Shape sliceShape() {
-    Dim[] dims = new Dim[shape.rank()];
-    for (int i = 0; i < dims.length; i++) {
-      Dim d = shape.get(i);
-      dims[i] = axisOfDim[i] < 0 ? d : new Dim(d.name(), d.size() / mesh.axisSize(axisOfDim[i]));
-    }
-    return Shape.of(dims);
+    return sliceShape;
   }
 
   /** Where device {@code pnum}'s slice begins, per tensor dim. */
   public long[] sliceBegin(int pnum) {
     int[] coords = mesh.coordinates(pnum);
-    Shape slice = sliceShape();
+    Shape slice = sliceShape;
     long[] begin = new long[shape.rank()];
     for (int i = 0; i < begin.length; i++) {
       begin[i] = axisOfDim[i] < 0 ? 0 : (long) coords[axisOfDim[i]] * slice.get(i).size();

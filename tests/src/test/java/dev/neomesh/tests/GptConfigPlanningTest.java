@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.neomesh.layout.LayoutValidator;
+import dev.neomesh.layout.MachineConstants;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.ir.MeshGraph;
 import dev.neomesh.models.cli.AutoLayout;
@@ -47,7 +48,7 @@ class GptConfigPlanningTest {
     MeshShape mesh = MeshShape.parse(cfg.meshShape());
     for (boolean searchMesh : new boolean[] {false, true}) {
       long t0 = System.nanoTime();
-      AutoLayout.Result r = AutoLayout.plan(cfg, mesh, searchMesh, Long.MAX_VALUE);
+      AutoLayout.Result r = AutoLayout.plan(cfg, mesh, searchMesh, Long.MAX_VALUE, MachineConstants.DEFAULTS);
       double seconds = (System.nanoTime() - t0) / 1e9;
       System.out.printf("%s on %s%s: %d ops, %d microbatch(es), %.2f s -> %s %s (%.1f GiB/device)%n",
           file.getFileName(), mesh, searchMesh ? " (mesh search)" : "", r.graphOps(), r.microbatches(), seconds,
@@ -63,7 +64,8 @@ class GptConfigPlanningTest {
     assumeTrue(Files.isDirectory(dir), "skipped: " + dir + " is absent");
     return Stream.of("gpt3_small_256.json", "gpt3_XL_256_Pile.json").map(name -> DynamicTest.dynamicTest(name, () -> {
       GptConfig cfg = GptConfig.load(dir.resolve(name));
-      AutoLayout.Result r = AutoLayout.plan(cfg, MeshShape.parse(cfg.meshShape()), false, Long.MAX_VALUE);
+      AutoLayout.Result r = AutoLayout.plan(cfg, MeshShape.parse(cfg.meshShape()), false, Long.MAX_VALUE,
+          MachineConstants.DEFAULTS);
       MeshGraph g = r.graph();
       assertEquals(List.of(), LayoutValidator.validate(g, r.plan().meshShape(), r.plan().layout()));
     }));

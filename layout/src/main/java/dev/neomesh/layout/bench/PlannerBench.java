@@ -113,7 +113,7 @@ public final class PlannerBench {
         default -> throw new IllegalArgumentException("unknown flag " + args[i]);
       }
     }
-    MachineConstants machine = calibrate ? Calibration.measure() : Calibration.load();
+    MachineConstants machine = calibrate ? Calibration.measure() : Calibration.load(Calibration.defaultPath());
     System.out.println("machine constants: " + machine);
     Result r = run(MeshShape.parse(mesh), sizes, machine, new Timing(warmup, steps, rounds, confirm, confirmRounds),
         limit, true);
@@ -133,8 +133,8 @@ public final class PlannerBench {
   public static Result run(MeshShape mesh, SmallTransformer.Sizes sizes, MachineConstants machine, Timing timing,
                            int limit, boolean print) {
     SmallTransformer.Program p = SmallTransformer.transformer(sizes, DType.FLOAT32, true);
-    CostModel model = new CostModel(p.graph(), CostModel.Options.adam().withOptimizerSlots(0)
-        .withFetches(List.of(p.loss())).withMachine(machine));
+    CostModel model = new CostModel(p.graph(), CostModel.Options.adam(machine).withOptimizerSlots(0)
+        .withFetches(List.of(p.loss())));
     List<LayoutRules> all = Planner.candidates(model, mesh);
     if (print) {
       System.out.printf("%d valid layouts on %s%s%n", all.size(), mesh,

@@ -346,7 +346,7 @@ public final class Checkpoints {
     for (int p = 0; p < devices; p++) {
       host[p] = hostOf(((GraphOperation) vars.get(0).handles().get(p).op()).device());
     }
-    Ops root = l.impl().tf(0).withSubScope("neomesh_ckpt");
+    Ops root = l.tf(0).withSubScope("neomesh_ckpt");
     Ops firstHost = root.withDevice(hostCpu(host[0]));
 
     // Save: per host, one SaveV2 of the distinct slices its devices hold, then one merge.
@@ -357,7 +357,7 @@ public final class Checkpoints {
           HostSave hs = byHost.computeIfAbsent(host[p], h -> new HostSave());
           hs.names.add(v.variable().name());
           hs.specs.add(sliceSpec(v.layout(), p));
-          Ops dev = l.impl().tf(p).withSubScope("neomesh_ckpt_read");
+          Ops dev = l.tf(p).withSubScope("neomesh_ckpt_read");
           hs.tensors.add(dev.readVariableOp(v.handles().get(p), v.variable().output().dtype().tfType()));
         }
       }
@@ -392,7 +392,7 @@ public final class Checkpoints {
         specs[i] = sliceSpec(vars.get(i).layout(), p);
       }
       Restore r = h.train.restore(b.restorePrefix, h.array(names), h.array(specs), dtypes);
-      Ops dev = l.impl().tf(p).withSubScope("neomesh_ckpt_assign");
+      Ops dev = l.tf(p).withSubScope("neomesh_ckpt_assign");
       for (int i = 0; i < specs.length; i++) {
         b.restoreTargets.add(dev.assignVariableOp(vars.get(i).handles().get(p), r.tensors().get(i)));
       }

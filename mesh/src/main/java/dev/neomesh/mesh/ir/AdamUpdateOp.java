@@ -1,7 +1,7 @@
 package dev.neomesh.mesh.ir;
 
 import dev.neomesh.mesh.lower.LaidOutTensor;
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.SliceAlign;
 import dev.neomesh.mesh.lower.Tf;
 import java.util.List;
@@ -65,7 +65,7 @@ public final class AdamUpdateOp extends Op {
   }
 
   @Override
-  public void lower(Lowering l) {
+  public void lower(LoweringContext l) {
     LaidOutTensor w = l.get(inputs().get(0));
     LaidOutTensor grad = l.get(inputs().get(1));
     LaidOutTensor lr = l.get(inputs().get(2));
@@ -74,7 +74,7 @@ public final class AdamUpdateOp extends Op {
     int[] perm = SliceAlign.permutation(inputs().get(1).shape(), param.output().shape());
     DType dtype = param.output().dtype();
     for (int p = 0; p < l.mesh().size(); p++) {
-      Ops tf = l.impl().tf(p);
+      Ops tf = l.tf(p);
       Operand<?> handle = l.variable(param).handles().get(p);
       Operand<?> read = w.slice(p);
       // the decay reads w itself (a data input); Adam waits for the decay, or for the read when there is none
@@ -98,5 +98,10 @@ public final class AdamUpdateOp extends Op {
     Operand epsilonT = tf.math.mul((Operand) Tf.constant(tf, epsilon, dtype), tf.math.sqrt(tf.math.sub(one, p2)));
     return tf.train.resourceApplyAdam(w, mh, vh, p1, p2, lr, (Operand) Tf.constant(tf, beta1, dtype),
         (Operand) Tf.constant(tf, beta2, dtype), epsilonT, grad);
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

@@ -1,7 +1,7 @@
 package dev.neomesh.mesh.ir;
 
 import dev.neomesh.mesh.lower.LaidOutTensor;
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.SliceAlign;
 import dev.neomesh.mesh.lower.Tf;
 import java.util.List;
@@ -32,13 +32,18 @@ public final class AssignOp extends Op {
   }
 
   @Override
-  public void lower(Lowering l) {
+  public void lower(LoweringContext l) {
     LaidOutTensor v = l.get(inputs().get(0));
     List<org.tensorflow.Operand<?>> handles = l.variable(variable).handles();
     int[] perm = SliceAlign.permutation(inputs().get(0).shape(), variable.output().shape());
     for (int p = 0; p < l.mesh().size(); p++) {
-      Ops tf = l.impl().tf(p);
+      Ops tf = l.tf(p);
       l.addUpdate(tf.assignVariableOp(handles.get(p), Tf.transpose(tf, v.slice(p), perm)));
     }
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

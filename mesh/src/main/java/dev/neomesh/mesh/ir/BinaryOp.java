@@ -1,8 +1,9 @@
 package dev.neomesh.mesh.ir;
 
 import dev.neomesh.mesh.Shape;
-import dev.neomesh.mesh.lower.LaidOutTensor;
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.comm.CommPlan;
+import dev.neomesh.mesh.comm.PlanContext;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.SliceAlign;
 import java.util.Arrays;
 import java.util.List;
@@ -61,26 +62,31 @@ public final class BinaryOp extends Op {
     return kind.isDifferentiable() && super.hasGradient();
   }
 
+  /**
+   * ADD/SUB of two partial sums over the same mesh axes (and equal shapes) stays a partial sum, one
+   * reduction later instead of two; anything else reads both inputs whole.
+   */
   @Override
-  public void lower(Lowering l) {
+  public CommPlan plan(PlanContext c) {
+    MeshTensor a = inputs().get(0);
+    MeshTensor b = inputs().get(1);
+    int[] pendingA = c.pendingSum(a);
+    boolean keepPending = (kind == Kind.ADD || kind == Kind.SUB) && pendingA.length > 0
+        && Arrays.equals(pendingA, c.pendingSum(b)) && a.shape().equals(b.shape());
+    return keepPending ? CommPlan.builder(c).pendingSum(pendingA).build() : CommPlan.resolving(c, inputs());
+  }
+
+  @Override
+  public void lower(LoweringContext l) {
     MeshTensor a = inputs().get(0);
     MeshTensor b = inputs().get(1);
     Shape out = output().shape();
     Shape outSlice = l.layout(output()).sliceShape();
     Shape aSlice = l.layout(a).sliceShape();
     Shape bSlice = l.layout(b).sliceShape();
-    int[] pendingA = l.pendingSumAxes(a);
-    boolean lazy = (kind == Kind.ADD || kind == Kind.SUB) && pendingA.length > 0
-        && Arrays.equals(pendingA, l.pendingSumAxes(b)) && a.shape().equals(b.shape());
-    Lowering.SlicePair fn = (tf, p, x, y) -> apply(tf,
-        SliceAlign.expandTo(tf, x, aSlice, out, outSlice), SliceAlign.expandTo(tf, y, bSlice, out, outSlice));
-    if (lazy) {
-      LaidOutTensor r = l.impl().slicewise((tf, p, s) -> fn.apply(tf, p, s.get(0), s.get(1)),
-          List.of(l.getPartial(a), l.getPartial(b)));
-      l.setPartialSum(output(), r, pendingA);
-    } else {
-      l.set(output(), l.slicewise((tf, p, s) -> fn.apply(tf, p, s.get(0), s.get(1)), a, b));
-    }
+    // partial values where the plan keeps the sum pending; whole ones otherwise (the plan resolved them)
+    l.set(output(), l.slicewise((tf, p, s) -> apply(tf, SliceAlign.expandTo(tf, s.get(0), aSlice, out, outSlice),
+        SliceAlign.expandTo(tf, s.get(1), bSlice, out, outSlice)), List.of(l.partial(a), l.partial(b))));
   }
 
   @SuppressWarnings({"unchecked", "rawtypes"})
@@ -129,5 +135,10 @@ public final class BinaryOp extends Op {
           m.sumTo(m.mul(dy, m.mul(m.log(a), output())), b.shape()));
       default -> Arrays.asList(null, null);
     };
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

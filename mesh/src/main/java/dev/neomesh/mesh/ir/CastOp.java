@@ -1,6 +1,6 @@
 package dev.neomesh.mesh.ir;
 
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.Tf;
 import java.util.Arrays;
 import java.util.List;
@@ -18,7 +18,7 @@ public final class CastOp extends Op {
   }
 
   @Override
-  public void lower(Lowering l) {
+  public void lower(LoweringContext l) {
     DType to = output().dtype();
     l.set(output(), l.slicewise((tf, p, s) -> Tf.cast(tf, s.get(0), to), inputs().get(0)));
   }
@@ -26,5 +26,10 @@ public final class CastOp extends Op {
   @Override
   public List<MeshTensor> gradient(List<MeshTensor> dys) {
     return Arrays.asList(new MeshOps(graph()).cast(dys.get(0), inputs().get(0).dtype()));
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

@@ -1,7 +1,7 @@
 package dev.neomesh.mesh.ir;
 
 import dev.neomesh.mesh.Shape;
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.Tf;
 import java.util.ArrayList;
 import java.util.List;
@@ -30,7 +30,7 @@ public final class ConcatOp extends Op implements UnsplitDimOp {
   }
 
   @Override
-  public void lower(Lowering l) {
+  public void lower(LoweringContext l) {
     UnsplitDims.require(l, this, dim);
     int axis = output().shape().indexOf(dim);
     l.set(output(), l.slicewise((tf, p, s) -> Tf.concat(tf, s, axis), inputs().toArray(MeshTensor[]::new)));
@@ -47,5 +47,10 @@ public final class ConcatOp extends Op implements UnsplitDimOp {
       begin += size;
     }
     return grads;
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

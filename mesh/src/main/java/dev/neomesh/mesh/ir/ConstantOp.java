@@ -2,7 +2,7 @@ package dev.neomesh.mesh.ir;
 
 import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.lower.LaidOutTensor;
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.Tf;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,12 +23,12 @@ public final class ConstantOp extends Op {
   }
 
   @Override
-  public void lower(Lowering l) {
+  public void lower(LoweringContext l) {
     long[] slice = l.layout(output()).sliceShape().sizes();
     List<Operand<?>> out = new ArrayList<>();
     for (int p = 0; p < l.mesh().size(); p++) {
-      out.add(slice.length == 0 ? Tf.constant(l.impl().tf(p), value, output().dtype())
-          : Tf.fill(l.impl().tf(p), slice, value, output().dtype()));
+      out.add(slice.length == 0 ? Tf.constant(l.tf(p), value, output().dtype())
+          : Tf.fill(l.tf(p), slice, value, output().dtype()));
     }
     l.set(output(), LaidOutTensor.of(out));
   }
@@ -36,5 +36,10 @@ public final class ConstantOp extends Op {
   @Override
   public boolean hasGradient() {
     return false;
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

@@ -3,9 +3,11 @@ package dev.neomesh.mesh.ir;
 import dev.neomesh.mesh.Dim;
 import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.TensorLayout;
+import dev.neomesh.mesh.comm.CommPlan;
+import dev.neomesh.mesh.comm.PlanContext;
 import dev.neomesh.mesh.lower.LaidOutTensor;
 import dev.neomesh.mesh.lower.LocalEinsum;
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.SliceAlign;
 import java.util.ArrayList;
 import java.util.List;
@@ -19,6 +21,8 @@ import org.tensorflow.Operand;
  * replaces the local einsum of an embedding lookup and its gradient).
  */
 public final class EinsumOp extends Op {
+  private final Shape union;
+
   EinsumOp(MeshGraph g, List<MeshTensor> xs, Shape output) {
     super(g, "einsum", xs);
     DType dtype = xs.get(0).dtype();
@@ -35,25 +39,26 @@ public final class EinsumOp extends Op {
         throw new IllegalArgumentException("einsum output dim " + d + " differs from input dim " + union.get(i));
       }
     }
+    this.union = union;
     addOutput(output, dtype);
   }
 
   /** The union of the input shapes: the shape the lowering lays out to find the summed mesh axes. */
   public Shape union() {
-    Shape u = Shape.SCALAR;
-    for (MeshTensor x : inputs()) {
-      u = u.union(x.shape());
-    }
-    return u;
+    return union;
+  }
+
+  /** Every input whole; the output a pending SUM over the mesh axes of the summed dims that are split. */
+  @Override
+  public CommPlan plan(PlanContext c) {
+    return CommPlan.builder(c).resolveAll(inputs()).pendingSum(summedAxes(c)).build();
   }
 
   @Override
-  public void lower(Lowering l) {
+  public void lower(LoweringContext l) {
     if (OneHotContraction.tryLower(this, l)) {
       return; // an embedding lookup or its table gradient: a gather or a segment sum
     }
-    int[] summed = summedAxes(l); // also checks the union's layout before any TensorFlow op is built
-    Shape union = union();
     Shape out = output().shape();
     Shape computed = new Shape(out.dims().stream().filter(d -> union.contains(d.name())).toList());
     Shape outSlice = l.layout(output()).sliceShape();
@@ -68,13 +73,12 @@ public final class EinsumOp extends Op {
       }
       return y;
     }, inputs().toArray(MeshTensor[]::new));
-    l.setPartialSum(output(), result, summed);
+    l.set(output(), result);
   }
 
   /** The mesh axes of the summed dims (in the union, not in the output) that the layout splits. */
-  int[] summedAxes(Lowering l) {
-    Shape union = union();
-    TensorLayout unionLayout = l.layout("the inputs of " + name(), union);
+  private int[] summedAxes(PlanContext c) {
+    TensorLayout unionLayout = c.layout("the inputs of " + name(), union);
     Shape out = output().shape();
     List<Integer> reduced = new ArrayList<>();
     for (int i = 0; i < union.rank(); i++) {
@@ -106,5 +110,10 @@ public final class EinsumOp extends Op {
       grads.add(m.einsum(operands, inputs().get(i).shape()));
     }
     return grads;
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

@@ -3,7 +3,7 @@ package dev.neomesh.mesh.ir;
 import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.TensorLayout;
 import dev.neomesh.mesh.lower.LaidOutTensor;
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.Tf;
 import java.util.ArrayList;
 import java.util.List;
@@ -28,8 +28,8 @@ public final class ImportOp extends Op {
   }
 
   @Override
-  public void lower(Lowering l) {
-    Ops host = l.impl().tf(0);
+  public void lower(LoweringContext l) {
+    Ops host = l.tf(0);
     long[] full = output().shape().sizes();
     Operand<?> ph = host.withName(name()).placeholder(output().dtype().tfType(),
         Placeholder.shape(org.tensorflow.ndarray.Shape.of(full)));
@@ -41,5 +41,10 @@ public final class ImportOp extends Op {
       slices.add(layout.isReplicated() ? ph : Tf.slice(host, ph, layout.sliceBegin(p), len));
     }
     l.set(output(), LaidOutTensor.of(slices));
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

@@ -3,7 +3,7 @@ package dev.neomesh.mesh.ir;
 import dev.neomesh.mesh.Dim;
 import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.lower.LaidOutTensor;
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.SliceAlign;
 import dev.neomesh.mesh.lower.Tf;
 import java.util.ArrayList;
@@ -20,8 +20,8 @@ import org.tensorflow.op.Ops;
  *   <li>its table gradient, {@code einsum(dy, onehot(ids)) -> [v, ...]} summing every ids dim:
  *       an {@code UnsortedSegmentSum} of dy's rows into v buckets.
  * </ul>
- * Same values, same layouts and the same pending allreduce as the general lowering (the summed dims
- * are the same), so layouts, counters and the cost model do not change; only the local work does.
+ * Same values, same layouts and the same plan as the general lowering (the summed dims are the
+ * same), so layouts, counters and the cost model do not change; only the local work does.
  * When {@code v} is split (a vocabulary over a mesh axis) the general path runs instead: each device
  * then holds a range of v, which the one-hot's offset handles.
  */
@@ -29,8 +29,8 @@ final class OneHotContraction {
   private OneHotContraction() {}
 
   /** Lowers {@code op} if it is one of the two patterns on this layout; false when it is not. */
-  static boolean tryLower(EinsumOp op, Lowering l) {
-    if (op.inputs().size() != 2 || !Lowering.fusedKernels()) {
+  static boolean tryLower(EinsumOp op, LoweringContext l) {
+    if (op.inputs().size() != 2 || !l.options().fusedKernels()) {
       return false;
     }
     for (int k = 0; k < 2; k++) {
@@ -81,7 +81,7 @@ final class OneHotContraction {
     return dy.shape().minus(ids.shape()).union(Shape.of(v)).sameDims(out);
   }
 
-  private static void lowerLookup(EinsumOp op, Lowering l, MeshTensor ids, MeshTensor table, Dim v) {
+  private static void lowerLookup(EinsumOp op, LoweringContext l, MeshTensor ids, MeshTensor table, Dim v) {
     Shape tableSlice = l.layout(table).sliceShape();
     Shape idsSlice = l.layout(ids).sliceShape();
     int axis = tableSlice.indexOf(v.name());
@@ -94,7 +94,7 @@ final class OneHotContraction {
     l.set(op.output(), y);
   }
 
-  private static void lowerTableGradient(EinsumOp op, Lowering l, MeshTensor ids, MeshTensor dy, Dim v) {
+  private static void lowerTableGradient(EinsumOp op, LoweringContext l, MeshTensor ids, MeshTensor dy, Dim v) {
     Shape dySlice = l.layout(dy).sliceShape();
     Shape idsSlice = l.layout(ids).sliceShape();
     Shape rest = dySlice.minus(idsSlice);
@@ -102,10 +102,9 @@ final class OneHotContraction {
     int[] toRows = SliceAlign.permutation(dySlice, rowsFirst);
     Shape buckets = Shape.of(v).union(rest); // UnsortedSegmentSum's result: v first
     int[] toOut = SliceAlign.permutation(buckets, l.layout(op.output()).sliceShape());
-    int[] summed = op.summedAxes(l); // the ids dims: split ones leave partial sums, as in the general lowering
     LaidOutTensor y = l.slicewise((tf, p, s) -> Tf.transpose(tf,
         segmentSum(tf, Tf.transpose(tf, s.get(0), toRows), s.get(1), v.size()), toOut), dy, ids);
-    l.setPartialSum(op.output(), y, summed);
+    l.set(op.output(), y); // the ids dims are summed: split ones leave the plan's partial sum, as in the general lowering
   }
 
   @SuppressWarnings({"unchecked", "rawtypes"})

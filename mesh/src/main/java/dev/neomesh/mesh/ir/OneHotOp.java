@@ -2,7 +2,7 @@ package dev.neomesh.mesh.ir;
 
 import dev.neomesh.mesh.Dim;
 import dev.neomesh.mesh.TensorLayout;
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.Tf;
 import java.util.List;
 import org.tensorflow.Operand;
@@ -30,7 +30,7 @@ public final class OneHotOp extends Op {
   }
 
   @Override
-  public void lower(Lowering l) {
+  public void lower(LoweringContext l) {
     TensorLayout layout = l.layout(output());
     int d = output().shape().rank() - 1;
     int depth = (int) layout.sliceShape().get(d).size();
@@ -44,5 +44,10 @@ public final class OneHotOp extends Op {
   private static Operand<?> oneHot(Ops tf, Operand<?> indices, long begin, int depth, DType dtype, DType idx) {
     Operand local = begin == 0 ? indices : tf.math.sub((Operand) indices, (Operand) Tf.constant(tf, begin, idx));
     return tf.oneHot(local, tf.constant(depth), (Operand) Tf.constant(tf, 1, dtype), (Operand) Tf.constant(tf, 0, dtype));
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

@@ -1,18 +1,26 @@
 package dev.neomesh.mesh.ir;
 
 import dev.neomesh.mesh.Shape;
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.comm.CommPlan;
+import dev.neomesh.mesh.comm.PlanContext;
+import dev.neomesh.mesh.lower.LoweringContext;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 
 /**
- * One operation of a mesh program. Each op knows three things: its output shapes (fixed at
- * construction), how to {@link #lower} itself onto a mesh given its laid-out inputs, and its
- * {@link #gradient} expressed as further mesh ops, so that the backward pass is laid out and
- * communicates exactly like the forward pass.
+ * One operation of a mesh program. Each op knows four things: its output shapes (fixed at
+ * construction); what it communicates on given layouts, its {@link #plan} (no TensorFlow, so the
+ * planner prices layouts with the very decisions the lowering takes); how to {@link #lower} itself
+ * onto a mesh by carrying that plan out; and its {@link #gradient} expressed as further mesh ops,
+ * so that the backward pass is laid out and communicates exactly like the forward pass.
+ *
+ * <p>The hierarchy is sealed: code that must handle every op kind does so through
+ * {@link OpVisitor}, which the compiler checks for completeness.
  */
-public abstract class Op {
+public abstract sealed class Op permits AdamUpdateOp, AssignOp, BinaryOp, CastOp, ConcatOp, ConstantOp, EinsumOp,
+    ImportOp, OneHotOp, PadOp, RandomOp, RangeOp, ReduceOp, ReshapeOp, ShiftOp, SliceOp, SoftmaxOp, StopGradientOp,
+    TopKOp, UnaryOp, VariableOp, WhereOp {
   private final MeshGraph graph;
   private final String name;
   private final List<MeshTensor> inputs;
@@ -55,8 +63,24 @@ public abstract class Op {
     return outputs.get(0);
   }
 
-  /** Adds this op's TensorFlow ops for every device, reading inputs from and writing outputs to the lowering. */
-  public abstract void lower(Lowering lowering);
+  /**
+   * What this op communicates on the layouts of {@code c}: which inputs' pending sums it carries
+   * out, its collectives in order, and the pending sum its output is left with. The default reads
+   * every input whole and communicates nothing else; ops that communicate, or that keep a sum
+   * pending, override it. The lowering and the cost model both call this, nothing else decides.
+   */
+  public CommPlan plan(PlanContext c) {
+    return CommPlan.resolving(c, inputs);
+  }
+
+  /**
+   * Adds this op's TensorFlow ops for every device, carrying out {@code l.plan()}: reads inputs from
+   * and writes outputs to the lowering context.
+   */
+  public abstract void lower(LoweringContext l);
+
+  /** Calls the visitor's method for this op's class. */
+  public abstract <R> R accept(OpVisitor<R> visitor);
 
   /** Whether gradients flow through this op (float inputs and outputs, and a defined derivative). */
   public boolean hasGradient() {

@@ -1,6 +1,6 @@
 package dev.neomesh.mesh.ir;
 
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import java.util.List;
 import org.tensorflow.Operand;
 
@@ -27,7 +27,7 @@ public final class PadOp extends Op implements UnsplitDimOp {
   }
 
   @Override
-  public void lower(Lowering l) {
+  public void lower(LoweringContext l) {
     MeshTensor x = inputs().get(0);
     UnsplitDims.require(l, this, dim);
     int i = x.shape().indexOf(dim);
@@ -45,5 +45,10 @@ public final class PadOp extends Op implements UnsplitDimOp {
   @Override
   public List<MeshTensor> gradient(List<MeshTensor> dys) {
     return List.of(new MeshOps(graph()).slice(dys.get(0), dim, before, inputs().get(0).shape().dim(dim).size()));
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

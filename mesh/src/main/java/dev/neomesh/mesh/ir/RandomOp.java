@@ -3,7 +3,7 @@ package dev.neomesh.mesh.ir;
 import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.TensorLayout;
 import dev.neomesh.mesh.lower.LaidOutTensor;
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.Tf;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -94,7 +94,7 @@ public final class RandomOp extends Op {
   }
 
   @Override
-  public void lower(Lowering l) {
+  public void lower(LoweringContext l) {
     TensorLayout layout = l.layout(output());
     Shape full = output().shape();
     long[] strides = full.strides();
@@ -103,7 +103,7 @@ public final class RandomOp extends Op {
     List<Operand<?>> out = new ArrayList<>();
     LaidOutTensor step = inputs().isEmpty() ? null : l.get(inputs().get(0));
     for (int p = 0; p < l.mesh().size(); p++) {
-      Ops tf = l.impl().tf(p);
+      Ops tf = l.tf(p);
       Operand<TInt64> index = globalIndex(tf, layout.sliceBegin(p), slice, strides);
       Operand<TInt64> k0 = tf.constant(k[0]);
       if (step != null) {
@@ -163,5 +163,10 @@ public final class RandomOp extends Op {
         yield tf.math.add(tf.math.mul(tf.math.ndtri(p), tf.constant(b)), tf.constant(a));
       }
     };
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

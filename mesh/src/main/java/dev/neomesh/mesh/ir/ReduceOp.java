@@ -2,12 +2,14 @@ package dev.neomesh.mesh.ir;
 
 import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.TensorLayout;
+import dev.neomesh.mesh.comm.Comm;
+import dev.neomesh.mesh.comm.CommPlan;
+import dev.neomesh.mesh.comm.PlanContext;
+import dev.neomesh.mesh.comm.Reduction;
 import dev.neomesh.mesh.lower.LaidOutTensor;
-import dev.neomesh.mesh.lower.Lowering;
-import dev.neomesh.mesh.lower.MeshImpl;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.SliceAlign;
 import dev.neomesh.mesh.lower.Tf;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.IntStream;
@@ -16,7 +18,7 @@ import org.tensorflow.op.Ops;
 
 /**
  * Sum, max or min over the dims missing from the output shape: a local reduction, then an
- * allreduce over the mesh axes of the reduced dims that are split (kept lazy for sums).
+ * allreduce over the mesh axes of the reduced dims that are split (kept pending for sums).
  */
 public final class ReduceOp extends Op {
   /** The reductions. */
@@ -37,35 +39,45 @@ public final class ReduceOp extends Op {
     return kind;
   }
 
+  /**
+   * SUM: a pending input stays pending (a sum of partial sums is one later reduction); the output
+   * is a pending sum over the split reduced axes and those. MAX/MIN: the input whole, then an
+   * allreduce of the output slice over the split reduced axes.
+   */
   @Override
-  public void lower(Lowering l) {
+  public CommPlan plan(PlanContext c) {
+    MeshTensor x = inputs().get(0);
+    int[] axes = reducedSplitAxes(c.layout(x));
+    CommPlan.Builder b = CommPlan.builder(c);
+    if (kind == Kind.SUM) {
+      int[] pending = c.pendingSum(x);
+      return b.pendingSum(IntStream.concat(Arrays.stream(axes), Arrays.stream(pending)).toArray()).build();
+    }
+    return b.resolve(x).allreduce(axes, kind == Kind.MAX ? Reduction.MAX : Reduction.MIN, c.sliceBytes(output()),
+        c.sliceElements(output())).build();
+  }
+
+  private int[] reducedSplitAxes(TensorLayout layout) {
+    Shape in = inputs().get(0).shape();
+    Shape out = output().shape();
+    return IntStream.range(0, in.rank()).filter(i -> !out.contains(in.get(i).name()) && layout.meshAxisOf(i) >= 0)
+        .map(layout::meshAxisOf).toArray();
+  }
+
+  @Override
+  public void lower(LoweringContext l) {
     MeshTensor x = inputs().get(0);
     Shape in = x.shape();
     Shape out = output().shape();
-    TensorLayout layout = l.layout(x);
     int[] reducedDims = IntStream.range(0, in.rank()).filter(i -> !out.contains(in.get(i).name())).toArray();
     Shape kept = new Shape(in.dims().stream().filter(d -> out.contains(d.name())).toList());
     int[] perm = SliceAlign.permutation(kept, out);
-    boolean lazyInput = kind == Kind.SUM && l.pendingSumAxes(x).length > 0;
-    LaidOutTensor src = lazyInput ? l.getPartial(x) : l.get(x);
-    LaidOutTensor local = l.impl().slicewise((tf, p, s) -> Tf.transpose(tf, reduce(tf, s.get(0), reducedDims), perm),
-        List.of(src));
-    List<Integer> axes = new ArrayList<>();
-    for (int i : reducedDims) {
-      if (layout.meshAxisOf(i) >= 0) {
-        axes.add(layout.meshAxisOf(i));
-      }
+    LaidOutTensor local = l.slicewise((tf, p, s) -> Tf.transpose(tf, reduce(tf, s.get(0), reducedDims), perm),
+        List.of(l.partial(x))); // a SUM's plan may keep x a partial sum; otherwise x is whole by now
+    for (Comm step : l.plan().steps()) {
+      local = l.run(step, local);
     }
-    if (lazyInput) {
-      Arrays.stream(l.pendingSumAxes(x)).forEach(axes::add);
-    }
-    int[] axisArray = axes.stream().mapToInt(Integer::intValue).toArray();
-    if (kind == Kind.SUM) {
-      l.setPartialSum(output(), local, axisArray);
-    } else {
-      MeshImpl.Reduction r = kind == Kind.MAX ? MeshImpl.Reduction.MAX : MeshImpl.Reduction.MIN;
-      l.set(output(), l.impl().allreduce(local, axisArray, r, l.sliceBytes(output())));
-    }
+    l.set(output(), local);
   }
 
   @SuppressWarnings({"unchecked", "rawtypes"})
@@ -92,5 +104,10 @@ public final class ReduceOp extends Op {
     }
     MeshTensor mask = m.cast(m.equal(x, output()), x.dtype());
     return List.of(m.mul(broadcastDy, mask));
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

@@ -4,8 +4,11 @@ import dev.neomesh.mesh.Dim;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.TensorLayout;
+import dev.neomesh.mesh.comm.Comm;
+import dev.neomesh.mesh.comm.CommPlan;
+import dev.neomesh.mesh.comm.PlanContext;
 import dev.neomesh.mesh.lower.LaidOutTensor;
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.SliceAlign;
 import dev.neomesh.mesh.lower.Tf;
 import java.util.HashSet;
@@ -28,20 +31,24 @@ public final class ReshapeOp extends Op {
     addOutput(output, x.dtype());
   }
 
+  /**
+   * Per mesh axis, where the old and new shapes are split: the same cut of the flattened tensor
+   * needs nothing; a split that moves to an unsplit old dim of the same geometry is an alltoall; a
+   * split that goes away is an allconcat (in axis order, each on the slices the previous left); a
+   * split that appears is an allsplit after the local reshape. Renaming a dim set (transpose) is local.
+   */
   @Override
-  public void lower(Lowering l) {
+  public CommPlan plan(PlanContext c) {
     MeshTensor x = inputs().get(0);
+    CommPlan.Builder b = CommPlan.builder(c).resolve(x);
     Shape oldShape = x.shape();
     Shape newShape = output().shape();
-    TensorLayout oldL = l.layout(x);
-    TensorLayout newL = l.layout(output());
-    if (new HashSet<>(oldShape.dims()).equals(new HashSet<>(newShape.dims()))) {
-      int[] perm = SliceAlign.permutation(oldShape, newShape);
-      l.set(output(), l.slicewise((tf, p, s) -> Tf.transpose(tf, s.get(0), perm), x));
-      return;
+    if (isTranspose()) {
+      return b.build();
     }
-    MeshShape mesh = l.mesh();
-    LaidOutTensor v = l.get(x);
+    MeshShape mesh = c.mesh();
+    TensorLayout oldL = c.layout(x);
+    TensorLayout newL = c.layout(output());
     int[] axisOfOldDim = new int[oldShape.rank()];
     for (int i = 0; i < axisOfOldDim.length; i++) {
       axisOfOldDim[i] = oldL.meshAxisOf(i);
@@ -59,30 +66,55 @@ public final class ReshapeOp extends Op {
         continue;
       }
       if (od >= 0) {
-        long bytes = sliceBytes(oldShape, axisOfOldDim, mesh, x.dtype());
+        long elements = sliceElements(oldShape, axisOfOldDim, mesh);
+        long bytes = elements * x.dtype().bytes();
         int j = nd >= 0 ? matchingOldDim(oldShape, newShape, nd, axisOfOldDim) : -1;
         if (j >= 0) {
-          v = l.impl().alltoall(v, a, j, od, bytes);
+          b.alltoall(a, j, od, bytes, elements);
           axisOfOldDim[j] = a;
           splitInNew[a] = true;
         } else {
-          v = l.impl().allconcat(v, a, od, bytes);
+          b.allconcat(a, od, bytes, elements);
         }
         axisOfOldDim[od] = -1;
       }
     }
-    long[] localNew = newShape.sizes();
-    for (int a = 0; a < mesh.rank(); a++) {
-      int nd = newL.tensorDimOf(a);
-      if (nd >= 0 && splitInNew[a]) {
-        localNew[nd] /= mesh.axisSize(a);
-      }
-    }
-    v = l.impl().slicewise((tf, p, s) -> Tf.reshape(tf, s.get(0), localNew), List.of(v));
     for (int a = 0; a < mesh.rank(); a++) {
       int nd = newL.tensorDimOf(a);
       if (nd >= 0 && !splitInNew[a]) {
-        v = l.impl().allsplit(v, a, nd);
+        b.allsplit(a, nd);
+      }
+    }
+    return b.build();
+  }
+
+  private boolean isTranspose() {
+    return new HashSet<>(inputs().get(0).shape().dims()).equals(new HashSet<>(output().shape().dims()));
+  }
+
+  @Override
+  public void lower(LoweringContext l) {
+    MeshTensor x = inputs().get(0);
+    if (isTranspose()) {
+      int[] perm = SliceAlign.permutation(x.shape(), output().shape());
+      l.set(output(), l.slicewise((tf, p, s) -> Tf.transpose(tf, s.get(0), perm), x));
+      return;
+    }
+    LaidOutTensor v = l.get(x);
+    List<Comm> steps = l.plan().steps();
+    // the local reshape sees the new shape cut by every split it has before the allsplits
+    long[] localNew = l.layout(output()).sliceShape().sizes();
+    for (Comm step : steps) {
+      if (step instanceof Comm.AllSplit s) {
+        localNew[s.dim()] *= s.groupSize();
+      } else {
+        v = l.run(step, v);
+      }
+    }
+    v = l.slicewise((tf, p, s) -> Tf.reshape(tf, s.get(0), localNew), List.of(v));
+    for (Comm step : steps) {
+      if (step instanceof Comm.AllSplit) {
+        v = l.run(step, v);
       }
     }
     l.set(output(), v);
@@ -114,16 +146,21 @@ public final class ReshapeOp extends Op {
     return -1;
   }
 
-  private static long sliceBytes(Shape shape, int[] axisOfDim, MeshShape mesh, DType dtype) {
+  private static long sliceElements(Shape shape, int[] axisOfDim, MeshShape mesh) {
     long n = 1;
     for (int i = 0; i < shape.rank(); i++) {
       n *= shape.get(i).size() / (axisOfDim[i] >= 0 ? mesh.axisSize(axisOfDim[i]) : 1);
     }
-    return n * dtype.bytes();
+    return n;
   }
 
   @Override
   public List<MeshTensor> gradient(List<MeshTensor> dys) {
     return List.of(new MeshOps(graph()).reshape(dys.get(0), inputs().get(0).shape()));
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

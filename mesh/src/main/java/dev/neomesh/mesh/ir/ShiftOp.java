@@ -1,8 +1,11 @@
 package dev.neomesh.mesh.ir;
 
 import dev.neomesh.mesh.TensorLayout;
+import dev.neomesh.mesh.comm.Comm;
+import dev.neomesh.mesh.comm.CommPlan;
+import dev.neomesh.mesh.comm.PlanContext;
 import dev.neomesh.mesh.lower.LaidOutTensor;
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.Tf;
 import java.util.ArrayList;
 import java.util.List;
@@ -42,29 +45,49 @@ public final class ShiftOp extends Op {
     return wrap;
   }
 
+  /**
+   * The input whole; on a split dim, the shift of whole slices by {@code floor(offset / slice)}
+   * devices, and when the offset is not a multiple of the slice length a second one by one device
+   * more (each device then joins the tail of one to the head of the other).
+   */
   @Override
-  public void lower(Lowering l) {
+  public CommPlan plan(PlanContext c) {
+    MeshTensor x = inputs().get(0);
+    CommPlan.Builder b = CommPlan.builder(c).resolve(x);
+    TensorLayout layout = c.layout(x);
+    int i = x.shape().indexOf(dim);
+    int axis = layout.meshAxisOf(i);
+    if (axis >= 0) {
+      int block = layout.sliceShape().get(i).size();
+      int q = Math.floorDiv(offset, block);
+      b.shift(axis, q, wrap, c.sliceBytes(x), c.sliceElements(x));
+      if (Math.floorMod(offset, block) != 0) {
+        b.shift(axis, q + 1, wrap, c.sliceBytes(x), c.sliceElements(x));
+      }
+    }
+    return b.build();
+  }
+
+  @Override
+  public void lower(LoweringContext l) {
     MeshTensor x = inputs().get(0);
     int i = x.shape().indexOf(dim);
-    TensorLayout layout = l.layout(x);
-    int axis = layout.meshAxisOf(i);
-    long[] slice = layout.sliceShape().sizes();
-    int block = (int) slice[i];
-    if (axis < 0) {
+    long[] slice = l.layout(x).sliceShape().sizes();
+    List<Comm> steps = l.plan().steps();
+    if (steps.isEmpty()) { // the dim is whole on every device
       l.set(output(), l.slicewise((tf, p, s) -> localShift(tf, s.get(0), i, slice, offset, wrap), x));
       return;
     }
-    int q = Math.floorDiv(offset, block);
-    int r = Math.floorMod(offset, block);
-    long bytes = l.sliceBytes(x);
     LaidOutTensor v = l.get(x);
-    LaidOutTensor a = l.impl().shift(v, axis, q, wrap, bytes);
-    if (r == 0) {
+    LaidOutTensor a = l.run(steps.get(0), v);
+    if (steps.size() == 1) {
       l.set(output(), a);
       return;
     }
-    LaidOutTensor b = l.impl().shift(v, axis, q + 1, wrap, bytes);
-    l.set(output(), l.impl().slicewise((tf, p, s) -> {
+    int block = (int) slice[i];
+    int r = Math.floorMod(offset, block);
+    LaidOutTensor b = l.run(steps.get(1), v);
+    l.set(output(), l.slicewise((tf, p, s) -> {
       List<Operand<?>> parts = new ArrayList<>();
       parts.add(part(tf, s.get(1), i, slice, block - r, r));
       parts.add(part(tf, s.get(0), i, slice, 0, block - r));
@@ -105,5 +128,10 @@ public final class ShiftOp extends Op {
   @Override
   public List<MeshTensor> gradient(List<MeshTensor> dys) {
     return List.of(new MeshOps(graph()).shift(dys.get(0), dim, -offset, wrap));
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

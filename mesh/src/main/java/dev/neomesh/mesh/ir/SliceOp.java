@@ -1,6 +1,6 @@
 package dev.neomesh.mesh.ir;
 
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.Tf;
 import java.util.List;
 
@@ -26,7 +26,7 @@ public final class SliceOp extends Op implements UnsplitDimOp {
   }
 
   @Override
-  public void lower(Lowering l) {
+  public void lower(LoweringContext l) {
     MeshTensor x = inputs().get(0);
     UnsplitDims.require(l, this, dim);
     int i = x.shape().indexOf(dim);
@@ -41,5 +41,10 @@ public final class SliceOp extends Op implements UnsplitDimOp {
     int full = inputs().get(0).shape().dim(dim).size();
     int size = output().shape().dim(dim).size();
     return List.of(new MeshOps(graph()).pad(dys.get(0), dim, begin, full - begin - size));
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

@@ -2,9 +2,12 @@ package dev.neomesh.mesh.ir;
 
 import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.TensorLayout;
+import dev.neomesh.mesh.comm.Comm;
+import dev.neomesh.mesh.comm.CommPlan;
+import dev.neomesh.mesh.comm.PlanContext;
+import dev.neomesh.mesh.comm.Reduction;
 import dev.neomesh.mesh.lower.LaidOutTensor;
-import dev.neomesh.mesh.lower.Lowering;
-import dev.neomesh.mesh.lower.MeshImpl;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.SliceAlign;
 import dev.neomesh.mesh.lower.Tf;
 import java.util.List;
@@ -40,14 +43,29 @@ public final class SoftmaxOp extends Op {
     return dim;
   }
 
+  /** The input whole; when the dim is split, a MAX then a SUM allreduce of the reduced slice over its axis. */
   @Override
-  public void lower(Lowering l) {
+  public CommPlan plan(PlanContext c) {
     MeshTensor x = inputs().get(0);
-    TensorLayout layout = l.layout(x);
+    CommPlan.Builder b = CommPlan.builder(c).resolve(x);
+    TensorLayout layout = c.layout(x);
     int d = x.shape().indexOf(dim);
     int axis = layout.meshAxisOf(d);
-    boolean split = axis >= 0 && l.mesh().axisSize(axis) > 1;
-    if (!split && Lowering.fusedKernels()) {
+    if (axis >= 0) {
+      long size = layout.sliceShape().get(d).size();
+      long elements = c.sliceElements(x) / size;
+      b.allreduce(new int[] {axis}, Reduction.MAX, elements * x.dtype().bytes(), elements)
+          .allreduce(new int[] {axis}, Reduction.SUM, elements * x.dtype().bytes(), elements);
+    }
+    return b.build();
+  }
+
+  @Override
+  public void lower(LoweringContext l) {
+    MeshTensor x = inputs().get(0);
+    List<Comm> steps = l.plan().steps(); // empty when the dim is whole on every device
+    int d = x.shape().indexOf(dim);
+    if (steps.isEmpty() && l.options().fusedKernels()) {
       // TensorFlow's Softmax works on the last dim: move the dim there and back when it is not
       Shape along = Shape.of(x.shape().get(d));
       Shape last = x.shape().minus(along).union(along);
@@ -57,16 +75,17 @@ public final class SoftmaxOp extends Op {
           back), x));
       return;
     }
-    MeshImpl impl = l.impl();
-    int[] axes = split ? new int[] {axis} : new int[0];
-    long reducedBytes = l.sliceBytes(x) / layout.sliceShape().get(d).size();
     LaidOutTensor xs = l.get(x);
-    LaidOutTensor max = impl.allreduce(impl.slicewise((tf, p, s) -> reduceMax(tf, s.get(0), d), List.of(xs)),
-        axes, MeshImpl.Reduction.MAX, reducedBytes);
-    LaidOutTensor exp = impl.slicewise((tf, p, s) -> exp(tf, s.get(0), s.get(1)), List.of(xs, max));
-    LaidOutTensor sum = impl.allreduce(impl.slicewise((tf, p, s) -> reduceSum(tf, s.get(0), d), List.of(exp)),
-        axes, MeshImpl.Reduction.SUM, reducedBytes);
-    l.set(output(), impl.slicewise((tf, p, s) -> div(tf, s.get(0), s.get(1)), List.of(exp, sum)));
+    LaidOutTensor max = l.slicewise((tf, p, s) -> reduceMax(tf, s.get(0), d), List.of(xs));
+    if (!steps.isEmpty()) {
+      max = l.run(steps.get(0), max);
+    }
+    LaidOutTensor exp = l.slicewise((tf, p, s) -> exp(tf, s.get(0), s.get(1)), List.of(xs, max));
+    LaidOutTensor sum = l.slicewise((tf, p, s) -> reduceSum(tf, s.get(0), d), List.of(exp));
+    if (!steps.isEmpty()) {
+      sum = l.run(steps.get(1), sum);
+    }
+    l.set(output(), l.slicewise((tf, p, s) -> div(tf, s.get(0), s.get(1)), List.of(exp, sum)));
   }
 
   @SuppressWarnings({"unchecked", "rawtypes"})
@@ -101,5 +120,10 @@ public final class SoftmaxOp extends Op {
     MeshTensor dy = dys.get(0);
     MeshTensor dot = m.reduceSum(m.mul(dy, y), dim);
     return List.of(m.mul(y, m.sub(dy, dot)));
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

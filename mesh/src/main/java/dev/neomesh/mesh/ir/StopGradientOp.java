@@ -1,6 +1,6 @@
 package dev.neomesh.mesh.ir;
 
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.Tf;
 import java.util.Arrays;
 import java.util.List;
@@ -13,12 +13,17 @@ public final class StopGradientOp extends Op {
   }
 
   @Override
-  public void lower(Lowering l) {
+  public void lower(LoweringContext l) {
     l.set(output(), l.slicewise((tf, p, s) -> Tf.identity(tf, s.get(0)), inputs().get(0)));
   }
 
   @Override
   public List<MeshTensor> gradient(List<MeshTensor> dys) {
     return Arrays.asList((MeshTensor) null);
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

@@ -2,9 +2,11 @@ package dev.neomesh.mesh.ir;
 
 import dev.neomesh.mesh.Dim;
 import dev.neomesh.mesh.Shape;
-import dev.neomesh.mesh.TensorLayout;
+import dev.neomesh.mesh.comm.Comm;
+import dev.neomesh.mesh.comm.CommPlan;
+import dev.neomesh.mesh.comm.PlanContext;
 import dev.neomesh.mesh.lower.LaidOutTensor;
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.Tf;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -37,14 +39,38 @@ public final class TopKOp extends Op {
     return dim;
   }
 
+  /**
+   * The input whole; a split dim gathered over its axis (allconcat); when the layout splits the k
+   * dim of the outputs, each device keeps its part of the k results (allsplit, local).
+   */
   @Override
-  public void lower(Lowering l) {
+  public CommPlan plan(PlanContext c) {
+    MeshTensor x = inputs().get(0);
+    CommPlan.Builder b = CommPlan.builder(c).resolve(x);
+    int i = x.shape().indexOf(dim);
+    int axis = c.layout(x).meshAxisOf(i);
+    if (axis >= 0 && c.mesh().axisSize(axis) > 1) {
+      b.allconcat(axis, i, c.sliceBytes(x), c.sliceElements(x));
+    }
+    int kAxis = c.layout(output()).meshAxisOf(i);
+    if (kAxis >= 0) {
+      b.allsplit(kAxis, i);
+    }
+    return b.build();
+  }
+
+  @Override
+  public void lower(LoweringContext l) {
     MeshTensor x = inputs().get(0);
     int i = x.shape().indexOf(dim);
-    TensorLayout layout = l.layout(x);
     LaidOutTensor v = l.get(x);
-    if (layout.meshAxisOf(i) >= 0) {
-      v = l.impl().allconcat(v, layout.meshAxisOf(i), i, l.sliceBytes(x));
+    Comm split = null;
+    for (Comm step : l.plan().steps()) {
+      if (step instanceof Comm.AllSplit) {
+        split = step;
+      } else {
+        v = l.run(step, v);
+      }
     }
     int rank = x.shape().rank();
     int[] toLast = IntStream.concat(IntStream.range(0, rank).filter(d -> d != i), IntStream.of(i)).toArray();
@@ -56,19 +82,16 @@ public final class TopKOp extends Op {
     List<Operand<?>> values = new ArrayList<>();
     List<Operand<?>> indices = new ArrayList<>();
     for (int p = 0; p < l.mesh().size(); p++) {
-      Ops tf = l.impl().tf(p);
+      Ops tf = l.tf(p);
       TopK<?, ?> top = topK(tf, Tf.transpose(tf, v.slice(p), toLast), k);
       values.add(Tf.transpose(tf, top.values(), back));
       indices.add(Tf.transpose(tf, top.indices(), back));
     }
-    l.set(outputs().get(0), splitLikeOutput(l, LaidOutTensor.of(values), i));
-    l.set(outputs().get(1), splitLikeOutput(l, LaidOutTensor.of(indices), i));
-  }
-
-  /** Every device computed the whole k dim; keep its own part if the layout splits the k dim. */
-  private LaidOutTensor splitLikeOutput(Lowering l, LaidOutTensor v, int kDimIndex) {
-    int axis = l.layout(output()).meshAxisOf(kDimIndex);
-    return axis < 0 ? v : l.impl().allsplit(v, axis, kDimIndex);
+    // every device computed the whole k dim; keep its own part if the layout splits the k dim
+    LaidOutTensor topValues = LaidOutTensor.of(values);
+    LaidOutTensor topIndices = LaidOutTensor.of(indices);
+    l.set(outputs().get(0), split == null ? topValues : l.run(split, topValues));
+    l.set(outputs().get(1), split == null ? topIndices : l.run(split, topIndices));
   }
 
   @SuppressWarnings({"unchecked", "rawtypes"})
@@ -91,5 +114,10 @@ public final class TopKOp extends Op {
     MeshTensor x = inputs().get(0);
     MeshTensor hot = m.oneHot(outputs().get(1), x.shape().dim(dim), dy.dtype());
     return List.of(m.einsum(List.of(dy, hot), x.shape()));
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

@@ -1,6 +1,6 @@
 package dev.neomesh.mesh.ir;
 
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import java.util.Arrays;
 import java.util.List;
 import org.tensorflow.Operand;
@@ -35,7 +35,7 @@ public final class UnaryOp extends Op {
   }
 
   @Override
-  public void lower(Lowering l) {
+  public void lower(LoweringContext l) {
     l.set(output(), l.slicewise((tf, p, s) -> apply(tf, s.get(0)), inputs().get(0)));
   }
 
@@ -92,5 +92,10 @@ public final class UnaryOp extends Op {
       case SIGN, FLOOR, LOGICAL_NOT -> null;
     };
     return Arrays.asList(dx);
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

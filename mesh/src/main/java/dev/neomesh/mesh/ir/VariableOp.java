@@ -3,7 +3,7 @@ package dev.neomesh.mesh.ir;
 import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.TensorLayout;
 import dev.neomesh.mesh.lower.LaidOutTensor;
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -39,7 +39,7 @@ public final class VariableOp extends Op {
   }
 
   @Override
-  public void lower(Lowering l) {
+  public void lower(LoweringContext l) {
     TensorLayout layout = l.layout(output());
     long[] slice = layout.sliceShape().sizes();
     LaidOutTensor init = l.get(initialValue());
@@ -47,7 +47,7 @@ public final class VariableOp extends Op {
     List<org.tensorflow.op.Op> inits = new ArrayList<>();
     List<Operand<?>> reads = new ArrayList<>();
     for (int p = 0; p < l.mesh().size(); p++) {
-      Ops tf = l.impl().tf(p);
+      Ops tf = l.tf(p);
       String shared = name() + "/slice_" + p;
       Operand<?> h = tf.withName(name().replace('/', '_') + "_slice_" + p).varHandleOp(output().dtype().tfType(),
           org.tensorflow.ndarray.Shape.of(slice), VarHandleOp.sharedName(shared));
@@ -62,5 +62,10 @@ public final class VariableOp extends Op {
   @Override
   public String toString() {
     return name() + Arrays.toString(output().shape().dims().toArray());
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

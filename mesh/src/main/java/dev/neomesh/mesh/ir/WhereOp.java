@@ -1,7 +1,7 @@
 package dev.neomesh.mesh.ir;
 
 import dev.neomesh.mesh.Shape;
-import dev.neomesh.mesh.lower.Lowering;
+import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.SliceAlign;
 import java.util.Arrays;
 import java.util.List;
@@ -18,7 +18,7 @@ public final class WhereOp extends Op {
   }
 
   @Override
-  public void lower(Lowering l) {
+  public void lower(LoweringContext l) {
     Shape out = output().shape();
     Shape outSlice = l.layout(output()).sliceShape();
     Shape[] in = inputs().stream().map(t -> l.layout(t).sliceShape()).toArray(Shape[]::new);
@@ -42,5 +42,10 @@ public final class WhereOp extends Op {
     MeshTensor cond = inputs().get(0);
     return Arrays.asList(null, m.sumTo(m.where(cond, dy, zero), inputs().get(1).shape()),
         m.sumTo(m.where(cond, zero, dy), inputs().get(2).shape()));
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
   }
 }

@@ -1,5 +1,9 @@
 package dev.neomesh.mesh.lower;
 
+import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.comm.Collective;
+import dev.neomesh.mesh.comm.Comm;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -7,7 +11,8 @@ import java.util.TreeMap;
 /**
  * What a lowering communicates: for each collective kind and set of mesh axes, how many times it
  * runs per step and how many bytes each participating device contributes (the bytes of its input
- * slice). The auto-layout cost model predicts exactly these numbers, and tests check it.
+ * slice). Filled from the planned steps an op carries out; the auto-layout cost model fills one
+ * from the same plans, and tests check that the two are equal.
  */
 public final class Counters {
   /** One counter line. */
@@ -24,8 +29,16 @@ public final class Counters {
     return kind.key() + "[" + String.join(",", axes) + "]";
   }
 
-  public void record(Collective kind, List<String> axes, long bytesPerDevice) {
-    entries.merge(key(kind, axes), new Entry(1, bytesPerDevice), (a, b) -> a.plus(b.bytesPerDevice()));
+  /** Counts one step that moves data ({@link Comm#communicates()}); other steps are ignored. */
+  public void record(Comm step, MeshShape mesh) {
+    if (!step.communicates()) {
+      return;
+    }
+    List<String> axes = new ArrayList<>();
+    for (int a : step.axes()) {
+      axes.add(mesh.axes().get(a).name());
+    }
+    entries.merge(key(step.kind(), axes), new Entry(1, step.bytesPerDevice()), (a, b) -> a.plus(b.bytesPerDevice()));
   }
 
   public Map<String, Entry> entries() {

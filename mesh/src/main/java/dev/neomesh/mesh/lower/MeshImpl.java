@@ -1,19 +1,19 @@
 package dev.neomesh.mesh.lower;
 
 import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.comm.Comm;
 import java.util.List;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 
 /**
  * The seam between the mesh program and TensorFlow: per-device computation ({@link #slicewise})
- * and the collectives every relayout and reduction is derived from. Implementations decide how
- * devices are addressed and how bytes move; the ops never see a device.
+ * and the collectives every relayout and reduction is derived from, each given as a planned
+ * {@link Comm} step (what to move was decided by the op's plan; how it moves is the
+ * implementation's). Implementations decide how devices are addressed and how bytes move; the ops
+ * never see a device.
  */
 public interface MeshImpl {
-  /** Reductions an allreduce can apply. */
-  enum Reduction { SUM, MAX, MIN }
-
   /** Per-device computation: given the TensorFlow scope pinned to one device and its input slices. */
   @FunctionalInterface
   interface SliceFn {
@@ -25,29 +25,12 @@ public interface MeshImpl {
   /** TensorFlow ops pinned to device {@code pnum}. */
   Ops tf(int pnum);
 
-  Counters counters();
-
   default int size() {
     return shape().size();
   }
 
   LaidOutTensor slicewise(SliceFn fn, List<LaidOutTensor> inputs);
 
-  /** Reduces over the devices that differ only in {@code axes}; every participant gets the result. */
-  LaidOutTensor allreduce(LaidOutTensor x, int[] axes, Reduction reduction, long sliceBytes);
-
-  /** Concatenates along tensor dim {@code dim} the slices of the devices along mesh axis {@code axis}. */
-  LaidOutTensor allconcat(LaidOutTensor x, int axis, int dim, long sliceBytes);
-
-  /** Splits tensor dim {@code splitDim} over mesh axis {@code axis} while concatenating {@code concatDim}, which it was split on. */
-  LaidOutTensor alltoall(LaidOutTensor x, int axis, int splitDim, int concatDim, long sliceBytes);
-
-  /** Keeps, on each device, its part along tensor dim {@code dim} of a value replicated over {@code axis}; no communication. */
-  LaidOutTensor allsplit(LaidOutTensor x, int axis, int dim);
-
-  /**
-   * Each device receives the slice of the device {@code offset} steps before it along mesh axis
-   * {@code axis}; devices with no such neighbour get zeros unless {@code wrap}.
-   */
-  LaidOutTensor shift(LaidOutTensor x, int axis, int offset, boolean wrap, long sliceBytes);
+  /** Carries out one planned step on {@code x}. */
+  LaidOutTensor run(Comm step, LaidOutTensor x);
 }

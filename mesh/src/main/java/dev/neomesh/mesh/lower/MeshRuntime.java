@@ -35,11 +35,17 @@ public final class MeshRuntime implements AutoCloseable {
     this.lowering = lowering;
   }
 
-  /** Lowers {@code program} onto {@code devices} arranged as {@code mesh} under {@code rules}. */
+  /** Lowers {@code program} onto {@code devices} arranged as {@code mesh} under {@code rules}, with fused kernels. */
   public static MeshRuntime create(MeshGraph program, MeshShape mesh, LayoutRules rules, Devices devices) {
+    return create(program, mesh, rules, devices, LoweringOptions.DEFAULT);
+  }
+
+  /** Lowers {@code program} onto {@code devices} arranged as {@code mesh} under {@code rules}, with {@code options}. */
+  public static MeshRuntime create(MeshGraph program, MeshShape mesh, LayoutRules rules, Devices devices,
+                                   LoweringOptions options) {
     Graph graph = new Graph();
     try {
-      Lowering lowering = new Lowering(program, new PlacementMeshImpl(graph, mesh, devices), rules);
+      Lowering lowering = new Lowering(program, new PlacementMeshImpl(graph, mesh, devices), rules, options);
       Session session = devices.isRemote()
           ? org.tensorflow.RemoteSessions.connect(graph, devices.target(), devices.config())
           : new Session(graph, devices.config());
@@ -53,6 +59,12 @@ public final class MeshRuntime implements AutoCloseable {
   /** On {@code mesh.size()} virtual CPU devices of this machine. */
   public static MeshRuntime onVirtualCpus(MeshGraph program, MeshShape mesh, LayoutRules rules) {
     return create(program, mesh, rules, Devices.virtualCpus(mesh.size()));
+  }
+
+  /** On {@code mesh.size()} virtual CPU devices of this machine, with {@code options}. */
+  public static MeshRuntime onVirtualCpus(MeshGraph program, MeshShape mesh, LayoutRules rules,
+                                          LoweringOptions options) {
+    return create(program, mesh, rules, Devices.virtualCpus(mesh.size()), options);
   }
 
   public Lowering lowering() {

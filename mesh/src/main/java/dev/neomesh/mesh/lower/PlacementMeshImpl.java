@@ -1,6 +1,8 @@
 package dev.neomesh.mesh.lower;
 
 import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.comm.Comm;
+import dev.neomesh.mesh.comm.Reduction;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -13,15 +15,12 @@ import org.tensorflow.op.Ops;
  * sends and receives between devices (in-process for virtual CPUs and GPUs, gRPC for cluster
  * tasks). Collectives are written as real algorithms over those transfers: a chunked ring
  * allreduce for large tensors, a reduce-then-broadcast chain for small ones, direct allconcat and
- * alltoall, and neighbour copies for shifts.
+ * alltoall, and neighbour copies for shifts. What each collective moves was decided by the op's
+ * plan ({@link Comm}); {@link #work} counts what these algorithms cost, for the planner.
  */
 public final class PlacementMeshImpl implements MeshImpl {
-  /** Below this many elements per slice, or when not divisible into n chunks, the allreduce is a chain. */
-  static final long RING_MIN_ELEMENTS = 1024;
-
   private final MeshShape shape;
   private final Ops[] scopes;
-  private final Counters counters = new Counters();
 
   public PlacementMeshImpl(Graph graph, MeshShape shape, Devices devices) {
     if (devices.size() != shape.size()) {
@@ -47,11 +46,6 @@ public final class PlacementMeshImpl implements MeshImpl {
   }
 
   @Override
-  public Counters counters() {
-    return counters;
-  }
-
-  @Override
   public LaidOutTensor slicewise(SliceFn fn, List<LaidOutTensor> inputs) {
     List<Operand<?>> out = new ArrayList<>(size());
     for (int p = 0; p < size(); p++) {
@@ -64,23 +58,66 @@ public final class PlacementMeshImpl implements MeshImpl {
     return LaidOutTensor.of(out);
   }
 
-  private List<String> axisNames(int... axes) {
-    return Arrays.stream(axes).mapToObj(a -> shape.axes().get(a).name()).toList();
+  @Override
+  public LaidOutTensor run(Comm step, LaidOutTensor x) {
+    if (step instanceof Comm.AllReduce r) {
+      return allreduce(x, r);
+    } else if (step instanceof Comm.AllConcat c) {
+      return allconcat(x, c.axis(), c.dim());
+    } else if (step instanceof Comm.AllToAll a) {
+      return alltoall(x, a.axis(), a.splitDim(), a.concatDim());
+    } else if (step instanceof Comm.AllSplit s) {
+      return allsplit(x, s.axis(), s.dim());
+    } else if (step instanceof Comm.Shift s) {
+      return shift(x, s);
+    }
+    throw new IllegalArgumentException("unknown step " + step);
   }
 
-  @Override
-  public LaidOutTensor allreduce(LaidOutTensor x, int[] axes, Reduction reduction, long sliceBytes) {
-    int[] active = Arrays.stream(axes).filter(a -> shape.axisSize(a) > 1).sorted().distinct().toArray();
-    if (active.length == 0) {
-      return x;
+  /**
+   * What one planned collective costs each device of its group, on average over the group, as
+   * these algorithms lower it for a slice of S bytes: TensorFlow ops, cross-device transfers
+   * (Send/Recv pairs), bytes transferred and elements added or copied. Counted from the code below,
+   * per group of n:
+   * <ul>
+   *   <li>chain allreduce: n-1 combines and n-1 identities, each receiving from another device
+   *       (2(n-1) ops and transfers, 2(n-1) S bytes, (n-1) S elements added);
+   *   <li>ring allreduce: per member a reshape, a split, a concat and a reshape, per chunk n-1
+   *       combines and n-1 identities (4n + 2n(n-1) ops, 2n(n-1) transfers of S/n, (n-1) S added and
+   *       n S copied by the concats);
+   *   <li>allconcat: n concats of n parts, n(n-1) of them received (n^2 S copied);
+   *   <li>alltoall: n splits and n concats, n(n-1) pieces of S/n received (2 n S copied);
+   *   <li>shift: one identity per member, received from its neighbour.
+   * </ul>
+   */
+  public record Work(double ops, double transfers, double bytes, double elements) {
+    public static final Work NONE = new Work(0, 0, 0, 0);
+  }
+
+  /** The {@link Work} of a step that {@link Comm#communicates()} (none otherwise). */
+  public static Work work(Comm step) {
+    int n = step.groupSize();
+    if (!step.communicates() || n <= 1) {
+      return Work.NONE;
     }
-    counters.record(Collective.ALLREDUCE, axisNames(active), sliceBytes);
+    double s = step.bytesPerDevice();
+    double e = step.elementsPerDevice();
+    return switch (step.kind()) {
+      case ALLREDUCE -> ((Comm.AllReduce) step).ring()
+          ? new Work(2.0 * (n + 1), 2.0 * (n - 1), 2.0 * (n - 1) / n * s, (n - 1.0) / n * e + e)
+          : new Work(2.0 * (n - 1) / n, 2.0 * (n - 1) / n, 2.0 * (n - 1) / n * s, (n - 1.0) / n * e);
+      case ALLCONCAT -> new Work(1, n - 1, (n - 1) * s, n * e);
+      case ALLTOALL -> new Work(2, n - 1, (n - 1.0) / n * s, 2 * e);
+      case SHIFT -> new Work(1, 1, s, 0);
+    };
+  }
+
+  private LaidOutTensor allreduce(LaidOutTensor x, Comm.AllReduce step) {
     Operand<?>[] out = new Operand<?>[size()];
-    for (int[] group : shape.groups(active)) {
-      long elements = x.slice(group[0]).shape().size();
-      List<Operand<?>> reduced = elements >= RING_MIN_ELEMENTS && elements % group.length == 0
-          ? ringAllreduce(x, group, reduction)
-          : chainAllreduce(x, group, reduction);
+    for (int[] group : shape.groups(step.axes())) {
+      List<Operand<?>> reduced = step.ring()
+          ? ringAllreduce(x, group, step.reduction())
+          : chainAllreduce(x, group, step.reduction());
       for (int k = 0; k < group.length; k++) {
         out[group[k]] = reduced.get(k);
       }
@@ -147,12 +184,10 @@ public final class PlacementMeshImpl implements MeshImpl {
     return out;
   }
 
-  @Override
-  public LaidOutTensor allconcat(LaidOutTensor x, int axis, int dim, long sliceBytes) {
+  private LaidOutTensor allconcat(LaidOutTensor x, int axis, int dim) {
     if (shape.axisSize(axis) == 1) {
       return x;
     }
-    counters.record(Collective.ALLCONCAT, axisNames(axis), sliceBytes);
     Operand<?>[] out = new Operand<?>[size()];
     for (int[] group : shape.groups(axis)) {
       List<Operand<?>> parts = Arrays.stream(group).mapToObj(x::slice).toList();
@@ -163,13 +198,11 @@ public final class PlacementMeshImpl implements MeshImpl {
     return LaidOutTensor.of(Arrays.asList(out));
   }
 
-  @Override
-  public LaidOutTensor alltoall(LaidOutTensor x, int axis, int splitDim, int concatDim, long sliceBytes) {
+  private LaidOutTensor alltoall(LaidOutTensor x, int axis, int splitDim, int concatDim) {
     int n = shape.axisSize(axis);
     if (n == 1) {
       return x;
     }
-    counters.record(Collective.ALLTOALL, axisNames(axis), sliceBytes);
     Operand<?>[] out = new Operand<?>[size()];
     for (int[] group : shape.groups(axis)) {
       List<List<Operand<?>>> pieces = new ArrayList<>(n);
@@ -187,8 +220,7 @@ public final class PlacementMeshImpl implements MeshImpl {
     return LaidOutTensor.of(Arrays.asList(out));
   }
 
-  @Override
-  public LaidOutTensor allsplit(LaidOutTensor x, int axis, int dim) {
+  private LaidOutTensor allsplit(LaidOutTensor x, int axis, int dim) {
     int n = shape.axisSize(axis);
     if (n == 1) {
       return x;
@@ -205,16 +237,17 @@ public final class PlacementMeshImpl implements MeshImpl {
     return LaidOutTensor.of(out);
   }
 
-  @Override
-  public LaidOutTensor shift(LaidOutTensor x, int axis, int offset, boolean wrap, long sliceBytes) {
-    int n = shape.axisSize(axis);
-    if (offset % n == 0 && wrap || offset == 0) {
+  private LaidOutTensor shift(LaidOutTensor x, Comm.Shift step) {
+    if (step.identity()) {
       return x;
     }
-    if (!wrap && Math.abs(offset) >= n) { // every source is off the mesh: zeros, nothing moves
+    if (step.allZeros()) { // every source is off the mesh: zeros, nothing moves
       return slicewise((tf, p, s) -> Tf.zerosLike(tf, s.get(0)), List.of(x));
     }
-    counters.record(Collective.SHIFT, axisNames(axis), sliceBytes);
+    int axis = step.axis();
+    int offset = step.offset();
+    boolean wrap = step.wrap();
+    int n = shape.axisSize(axis);
     List<Operand<?>> out = new ArrayList<>(size());
     for (int p = 0; p < size(); p++) {
       int[] c = shape.coordinates(p);

@@ -2,6 +2,7 @@ package dev.neomesh.models.bench;
 
 import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.lower.LoweringOptions;
 import dev.neomesh.mesh.lower.MeshRuntime;
 import dev.neomesh.models.cli.GptLanguageModel;
 import dev.neomesh.models.cli.Main;
@@ -23,7 +24,7 @@ import org.tensorflow.proto.RunMetadata;
  * adds the TensorFlow ops that take the time (by type, summed over devices, one traced step) and the
  * {@code --top} (15) slowest single ops.
  * {@code --compare_unfused} lowers the same program a second time without the fused kernels
- * ({@link dev.neomesh.mesh.lower.Lowering#fusedKernels}) and alternates steps between the two, so
+ * ({@link dev.neomesh.mesh.lower.LoweringOptions#UNFUSED}) and alternates steps between the two, so
  * that load from other processes falls on both alike: the paired ratio is what the kernels buy.
  */
 public final class GptStepBench {
@@ -96,7 +97,7 @@ public final class GptStepBench {
     MeshShape mesh = MeshShape.parse(cfg.meshShape());
     LayoutRules rules = LayoutRules.parse(cfg.layout());
     try (MeshRuntime fused = MeshRuntime.onVirtualCpus(program.graph(), mesh, rules);
-         MeshRuntime plain = withoutFusedKernels(() -> MeshRuntime.onVirtualCpus(plainProgram.graph(), mesh, rules))) {
+         MeshRuntime plain = MeshRuntime.onVirtualCpus(plainProgram.graph(), mesh, rules, LoweringOptions.UNFUSED)) {
       fused.initialize();
       plain.initialize();
       double[] a = new double[steps];

@@ -3,6 +3,7 @@ package dev.neomesh.models.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.neomesh.layout.CostModel;
+import dev.neomesh.layout.MachineConstants;
 import dev.neomesh.layout.PlanReport;
 import dev.neomesh.layout.Planner;
 import dev.neomesh.mesh.LayoutRules;
@@ -48,16 +49,17 @@ public final class AutoLayout {
    * Plans {@code cfg} on {@code mesh} (or, with {@code searchMesh}, on every mesh of its device
    * count). The graph is one microbatch of the config's own microbatching
    * ({@code tokens_per_mb_per_replica} under its mesh_shape and layout), so activation memory is
-   * what one microbatch keeps live.
+   * what one microbatch keeps live. Step times are estimated for {@code machine}.
    */
-  public static Result plan(GptConfig cfg, MeshShape mesh, boolean searchMesh, long budgetBytes) {
+  public static Result plan(GptConfig cfg, MeshShape mesh, boolean searchMesh, long budgetBytes,
+                            MachineConstants machine) {
     int microbatches = Microbatching.count(GptConfig.orNull(cfg.tokensPerMbPerReplica()), cfg.nCtx(), cfg.trainBatchSize(),
         Microbatching.replicas(MeshShape.parse(cfg.meshShape()), LayoutRules.parse(cfg.layout())));
     TrainProgram program = TrainProgram.build(new GptLanguageModel(cfg), cfg.seed(), cfg.trainBatchSize(), cfg.nCtx(),
         microbatches, LearningRateSchedule.constant(1e-3), Main.optimizer(cfg));
     // the optimizer's slots are variables of this graph already: count them once, as variables
     CostModel model = new CostModel(program.graph(),
-        CostModel.Options.adam().withOptimizerSlots(0).withFetches(List.of(program.loss())));
+        CostModel.Options.adam(machine).withOptimizerSlots(0).withFetches(List.of(program.loss())));
     Planner.Plan plan = searchMesh ? Planner.autoLayoutAndMeshShape(model, mesh.size(), budgetBytes)
         : Planner.autoLayout(model, mesh, budgetBytes);
     String note = microbatches > 1 ? String.format("(one of %d microbatches of %d examples per step, as "

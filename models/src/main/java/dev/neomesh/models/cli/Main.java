@@ -273,7 +273,8 @@ public final class Main {
   private int plan(GptConfig cfg) {
     MeshShape mesh = MeshShape.parse(cfg.meshShape());
     long budget = AutoLayout.parseBytes(memoryBudget);
-    AutoLayout.Result r = AutoLayout.plan(cfg, mesh, autoLayoutAndMeshShape, budget);
+    AutoLayout.Result r = AutoLayout.plan(cfg, mesh, autoLayoutAndMeshShape, budget,
+        dev.neomesh.layout.Calibration.load(dev.neomesh.layout.Calibration.defaultPath()));
     if (autoLayoutAndMeshShape) {
       out.println("Num cores:\n" + mesh.size());
     }

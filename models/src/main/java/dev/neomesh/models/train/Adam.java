@@ -3,7 +3,6 @@ package dev.neomesh.models.train;
 import dev.neomesh.mesh.ir.DType;
 import dev.neomesh.mesh.ir.MeshOps;
 import dev.neomesh.mesh.ir.MeshTensor;
-import dev.neomesh.mesh.lower.Lowering;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Predicate;
@@ -41,7 +40,7 @@ public final class Adam implements Optimizer {
 
   @Override
   public void apply(MeshOps m, List<MeshTensor> params, List<MeshTensor> grads, MeshTensor lr, StepFeeds feeds) {
-    if (!Lowering.fusedKernels()) {
+    if ("false".equals(System.getProperty("neomesh.fused"))) { // TEMPORARY until OptimizerSettings carries it
       Optimizer.super.apply(m, params, grads, lr, feeds);
       return;
     }

@@ -13,7 +13,7 @@ import dev.neomesh.mesh.ir.Gradients;
 import dev.neomesh.mesh.ir.MeshGraph;
 import dev.neomesh.mesh.ir.MeshOps;
 import dev.neomesh.mesh.ir.MeshTensor;
-import dev.neomesh.mesh.lower.Collective;
+import dev.neomesh.mesh.comm.Collective;
 import dev.neomesh.mesh.lower.Counters;
 import dev.neomesh.mesh.lower.HostTensors;
 import dev.neomesh.mesh.lower.MeshRuntime;

@@ -1,4 +1,4 @@
-package dev.neomesh.mesh.lower;
+package dev.neomesh.mesh.comm;
 
 /** The kinds of communication a lowering can add; counters and the cost model are keyed on them. */
 public enum Collective {
