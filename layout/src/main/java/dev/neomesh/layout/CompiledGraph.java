@@ -10,7 +10,6 @@ import dev.neomesh.mesh.ir.VariableOp;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -31,7 +30,8 @@ final class CompiledGraph {
   private final Map<Shape, Integer> shapeIndex = new HashMap<>();
 
   final List<MeshTensor> tensors = new ArrayList<>();
-  final Map<MeshTensor, Integer> tensorIndex = new IdentityHashMap<>();
+  /** Per {@link MeshTensor#id}, this graph's number of the tensor (-1: not an op output listed here). */
+  private final int[] tensorIndex;
   int[] tensorShape;
   int[] tensorBytes;
 
@@ -57,9 +57,11 @@ final class CompiledGraph {
   CompiledGraph(MeshGraph graph) {
     this.graph = graph;
     this.ops = List.copyOf(graph.ops());
+    tensorIndex = new int[graph.tensorCount()];
+    java.util.Arrays.fill(tensorIndex, -1);
     for (Op op : ops) {
       for (MeshTensor t : op.outputs()) {
-        tensorIndex.put(t, tensors.size());
+        tensorIndex[t.id()] = tensors.size();
         tensors.add(t);
       }
     }
@@ -117,8 +119,8 @@ final class CompiledGraph {
   }
 
   int id(MeshTensor t) {
-    Integer i = tensorIndex.get(t);
-    if (i == null) {
+    int i = t.graph() == graph && t.id() < tensorIndex.length ? tensorIndex[t.id()] : -1;
+    if (i < 0) {
       throw new IllegalArgumentException(t + " is not a tensor of this graph");
     }
     return i;

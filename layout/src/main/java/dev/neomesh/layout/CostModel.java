@@ -4,6 +4,7 @@ import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.TensorLayout;
+import dev.neomesh.mesh.comm.Collective;
 import dev.neomesh.mesh.comm.Comm;
 import dev.neomesh.mesh.comm.CommPlan;
 import dev.neomesh.mesh.comm.PlanContext;
@@ -15,7 +16,10 @@ import dev.neomesh.mesh.lower.PlacementMeshImpl;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
+import java.util.function.Supplier;
 
 /**
  * The cost of a layout, computed from the mesh graph alone (no TensorFlow graph is built).
@@ -235,7 +239,9 @@ public final class CostModel {
     final TensorLayout[] layouts;
     /** Per tensor, the mesh axes it is still a pending sum over (null: complete). */
     final int[][] pending;
-    final Counters counters = new Counters();
+    /** Collectives per kind and mesh-axis mask: how many, and the bytes each device sends. */
+    final long[][] count;
+    final long[][] bytes;
     final MachineConstants m = options.machine();
     /** The collectives' work (see {@link #collectiveWork}): ops, transfers, bytes, elements. */
     double commOps;
@@ -253,6 +259,8 @@ public final class CostModel {
       sliceElems = CostModel.this.sliceElements(axisOf, axisSize);
       layouts = new TensorLayout[g.shapes.size()];
       pending = new int[g.tensors.size()][];
+      count = new long[KINDS.length][1 << mesh.rank()];
+      bytes = new long[KINDS.length][1 << mesh.rank()];
     }
 
     @Override
@@ -262,19 +270,19 @@ public final class CostModel {
 
     @Override
     public TensorLayout layout(MeshTensor t) {
-      return layoutOfShape(g.tensorShape[g.id(t)], t.name(), t.shape());
+      return layoutOfShape(g.tensorShape[g.id(t)], t::name, t.shape());
     }
 
     @Override
-    public TensorLayout layout(String what, Shape shape) {
+    public TensorLayout layout(Supplier<String> what, Shape shape) {
       int s = g.shapeId(shape);
-      return s >= 0 ? layoutOfShape(s, what, shape) : rules.layoutOf(what, shape, mesh);
+      return s >= 0 ? layoutOfShape(s, what, shape) : rules.layoutOf(what.get(), shape, mesh);
     }
 
-    private TensorLayout layoutOfShape(int s, String what, Shape shape) {
+    private TensorLayout layoutOfShape(int s, Supplier<String> what, Shape shape) {
       TensorLayout l = layouts[s];
       if (l == null) {
-        l = rules.layoutOf(what, shape, mesh);
+        l = rules.layoutOf(what.get(), shape, mesh);
         layouts[s] = l;
       }
       return l;
@@ -296,7 +304,12 @@ public final class CostModel {
     }
 
     void count(Comm step, boolean inStepOp) {
-      counters.record(step, mesh);
+      int mask = 0;
+      for (int a : step.axes()) {
+        mask |= 1 << a;
+      }
+      count[step.kind().ordinal()][mask]++;
+      bytes[step.kind().ordinal()][mask] += step.bytesPerDevice();
       if (inStepOp) {
         PlacementMeshImpl.Work w = collectiveWork(m, step);
         commOps += w.ops();
@@ -314,9 +327,12 @@ public final class CostModel {
         }
         for (CommPlan.Resolved r : plan.resolved()) {
           pending[g.id(r.tensor())] = null;
+          count(r.allreduce(), inStep[i]);
         }
-        for (Comm step : plan.communication()) {
-          count(step, inStep[i]);
+        for (Comm step : plan.steps()) {
+          if (step.communicates()) {
+            count(step, inStep[i]);
+          }
         }
         if (plan.pendingSum().length > 0) {
           pending[g.out[i][0]] = plan.pendingSum();
@@ -367,11 +383,31 @@ public final class CostModel {
       Cost.Time time = new Cost.Time(compute, overhead, m.seconds(work) - compute - overhead);
       Cost.Memory memory = new Cost.Memory(trainable, trainable,
           state + (long) options.optimizerSlots() * trainable, peak);
-      return new Cost(mesh, rules, memory, counters.entries(), flops, time, work);
+      return new Cost(mesh, rules, memory, counters(), flops, time, work);
+    }
+
+    /** The counters the lowering would record: the same keys ({@link Counters#key}), counts and bytes. */
+    Map<String, Counters.Entry> counters() {
+      Map<String, Counters.Entry> out = new TreeMap<>();
+      for (Collective k : KINDS) {
+        for (int mask = 1; mask < count[k.ordinal()].length; mask++) {
+          if (count[k.ordinal()][mask] > 0) {
+            List<String> names = new ArrayList<>();
+            for (int a = 0; a < mesh.rank(); a++) {
+              if ((mask & (1 << a)) != 0) {
+                names.add(mesh.axes().get(a).name());
+              }
+            }
+            out.put(Counters.key(k, names), new Counters.Entry(count[k.ordinal()][mask], bytes[k.ordinal()][mask]));
+          }
+        }
+      }
+      return out;
     }
   }
 
   private static final int[] NO_AXES = new int[0];
+  private static final Collective[] KINDS = Collective.values();
 
   /**
    * Seconds one planned collective adds per device (before {@link MachineConstants#stretch}): its

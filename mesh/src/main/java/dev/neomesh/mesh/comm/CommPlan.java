@@ -3,7 +3,6 @@ package dev.neomesh.mesh.comm;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.ir.MeshTensor;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -15,8 +14,10 @@ import java.util.List;
  * value, so {@code a@b + c@d} reduces once.
  */
 public record CommPlan(List<Resolved> resolved, List<Comm> steps, int[] pendingSum) {
+  private static final int[] NO_AXES = new int[0];
+
   /** No communication, every input complete already, the output complete. */
-  public static final CommPlan NONE = new CommPlan(List.of(), List.of(), new int[0]);
+  public static final CommPlan NONE = new CommPlan(List.of(), List.of(), NO_AXES);
 
   /** A pending sum of {@code tensor} carried out before the op reads it. */
   public record Resolved(MeshTensor tensor, Comm.AllReduce allreduce) {}
@@ -37,7 +38,8 @@ public record CommPlan(List<Resolved> resolved, List<Comm> steps, int[] pendingS
   /** The plan of an op that reads every input whole and communicates nothing else. */
   public static CommPlan resolving(PlanContext c, List<MeshTensor> inputs) {
     Builder b = null;
-    for (MeshTensor t : inputs) {
+    for (int i = 0; i < inputs.size(); i++) { // no iterator: the cost model asks this of every op of every layout
+      MeshTensor t = inputs.get(i);
       if (c.pendingSum(t).length > 0) {
         b = b == null ? new Builder(c) : b;
         b.resolve(t);
@@ -57,8 +59,24 @@ public record CommPlan(List<Resolved> resolved, List<Comm> steps, int[] pendingS
 
   /** {@code axes} without size-1 axes, ascending, without repeats: the axes a collective really spans. */
   public static int[] activeAxes(MeshShape mesh, int[] axes) {
-    return Arrays.stream(axes).filter(a -> mesh.axisSize(a) > 1).sorted().distinct().toArray();
+    int mask = 0;
+    for (int a : axes) {
+      if (mesh.axisSize(a) > 1) {
+        mask |= 1 << a;
+      }
+    }
+    if (mask == 0) {
+      return NO_AXES;
+    }
+    int[] out = new int[Integer.bitCount(mask)];
+    for (int a = 0, k = 0; k < out.length; a++) {
+      if ((mask & (1 << a)) != 0) {
+        out[k++] = a;
+      }
+    }
+    return out;
   }
+
 
   static int groupSize(MeshShape mesh, int[] axes) {
     int n = 1;
@@ -73,7 +91,7 @@ public record CommPlan(List<Resolved> resolved, List<Comm> steps, int[] pendingS
     private final PlanContext c;
     private final List<Resolved> resolved = new ArrayList<>();
     private final List<Comm> steps = new ArrayList<>();
-    private int[] pendingSum = new int[0];
+    private int[] pendingSum = NO_AXES;
 
     private Builder(PlanContext c) {
       this.c = c;
@@ -82,14 +100,22 @@ public record CommPlan(List<Resolved> resolved, List<Comm> steps, int[] pendingS
     /** The op needs {@code t} whole: carry out its pending sum first (once, however often it is an input). */
     public Builder resolve(MeshTensor t) {
       int[] axes = c.pendingSum(t);
-      if (axes.length > 0 && resolved.stream().noneMatch(r -> r.tensor() == t)) {
-        resolved.add(new Resolved(t, resolution(c, t, axes)));
+      if (axes.length == 0) {
+        return this;
       }
+      for (Resolved r : resolved) {
+        if (r.tensor() == t) {
+          return this;
+        }
+      }
+      resolved.add(new Resolved(t, resolution(c, t, axes)));
       return this;
     }
 
     public Builder resolveAll(List<MeshTensor> ts) {
-      ts.forEach(this::resolve);
+      for (int i = 0; i < ts.size(); i++) {
+        resolve(ts.get(i));
+      }
       return this;
     }
 

@@ -4,6 +4,7 @@ import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.TensorLayout;
 import dev.neomesh.mesh.ir.MeshTensor;
+import java.util.function.Supplier;
 
 /**
  * What an op reads to plan its communication: the mesh, the layout of every tensor (and of working
@@ -15,8 +16,8 @@ public interface PlanContext {
 
   TensorLayout layout(MeshTensor t);
 
-  /** The layout of a shape that is not a tensor of the graph (an op's working shape); named for errors. */
-  TensorLayout layout(String what, Shape shape);
+  /** The layout of a shape that is not a tensor of the graph (an op's working shape); {@code what} names it in errors. */
+  TensorLayout layout(Supplier<String> what, Shape shape);
 
   /** The mesh axes (ascending, each of size above one) over which {@code t} is still a partial sum; empty when complete. */
   int[] pendingSum(MeshTensor t);

@@ -33,6 +33,8 @@ public final class BinaryOp extends Op {
   }
 
   private final Kind kind;
+  /** Whether a partial sum plus a partial sum can stay one: ADD or SUB of equal shapes. */
+  private final boolean sumOfEqualShapes;
 
   BinaryOp(MeshGraph g, Kind kind, MeshTensor a, MeshTensor b) {
     super(g, kind.name().toLowerCase(), List.of(a, b));
@@ -40,6 +42,7 @@ public final class BinaryOp extends Op {
       throw new IllegalArgumentException(kind + " of different dtypes: " + a + " and " + b);
     }
     this.kind = kind;
+    this.sumOfEqualShapes = (kind == Kind.ADD || kind == Kind.SUB) && a.shape().equals(b.shape());
     addOutput(broadcastShape(a.shape(), b.shape()), kind.isComparison() ? DType.BOOL : a.dtype());
   }
 
@@ -71,8 +74,7 @@ public final class BinaryOp extends Op {
     MeshTensor a = inputs().get(0);
     MeshTensor b = inputs().get(1);
     int[] pendingA = c.pendingSum(a);
-    boolean keepPending = (kind == Kind.ADD || kind == Kind.SUB) && pendingA.length > 0
-        && Arrays.equals(pendingA, c.pendingSum(b)) && a.shape().equals(b.shape());
+    boolean keepPending = sumOfEqualShapes && pendingA.length > 0 && Arrays.equals(pendingA, c.pendingSum(b));
     return keepPending ? CommPlan.builder(c).pendingSum(pendingA).build() : CommPlan.resolving(c, inputs());
   }
 

@@ -11,6 +11,7 @@ import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.SliceAlign;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.stream.IntStream;
 import org.tensorflow.Operand;
 
 /**
@@ -22,6 +23,8 @@ import org.tensorflow.Operand;
  */
 public final class EinsumOp extends Op {
   private final Shape union;
+  /** Positions in {@link #union} of the dims the output lacks: the summed dims. */
+  private final int[] summed;
 
   EinsumOp(MeshGraph g, List<MeshTensor> xs, Shape output) {
     super(g, "einsum", xs);
@@ -40,6 +43,8 @@ public final class EinsumOp extends Op {
       }
     }
     this.union = union;
+    Shape u = union;
+    this.summed = IntStream.range(0, u.rank()).filter(i -> !output.contains(u.get(i).name())).toArray();
     addOutput(output, dtype);
   }
 
@@ -78,15 +83,16 @@ public final class EinsumOp extends Op {
 
   /** The mesh axes of the summed dims (in the union, not in the output) that the layout splits. */
   private int[] summedAxes(PlanContext c) {
-    TensorLayout unionLayout = c.layout("the inputs of " + name(), union);
-    Shape out = output().shape();
-    List<Integer> reduced = new ArrayList<>();
-    for (int i = 0; i < union.rank(); i++) {
-      if (!out.contains(union.get(i).name()) && unionLayout.meshAxisOf(i) >= 0) {
-        reduced.add(unionLayout.meshAxisOf(i));
+    TensorLayout unionLayout = c.layout(() -> "the inputs of " + name(), union);
+    int[] axes = new int[summed.length];
+    int n = 0;
+    for (int i : summed) {
+      int a = unionLayout.meshAxisOf(i);
+      if (a >= 0) {
+        axes[n++] = a;
       }
     }
-    return reduced.stream().mapToInt(Integer::intValue).toArray();
+    return n == axes.length ? axes : java.util.Arrays.copyOf(axes, n);
   }
 
   @SuppressWarnings({"unchecked", "rawtypes"})

@@ -17,6 +17,7 @@ public final class MeshGraph {
   private final Map<String, Integer> nameCounts = new HashMap<>();
   private final long seed;
   private MeshTensor randomStep;
+  private int tensors;
 
   public MeshGraph(long seed) {
     this.seed = seed;
@@ -46,6 +47,15 @@ public final class MeshGraph {
   /** The random-step tensor if some op uses it. */
   public java.util.Optional<MeshTensor> randomStepIfUsed() {
     return java.util.Optional.ofNullable(randomStep);
+  }
+
+  /** How many tensors the graph has: every {@link MeshTensor#id} is below this. */
+  public int tensorCount() {
+    return tensors;
+  }
+
+  int nextTensorId() {
+    return tensors++;
   }
 
   String register(Op op, String baseName) {

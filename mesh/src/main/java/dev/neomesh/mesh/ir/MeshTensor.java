@@ -9,12 +9,14 @@ import dev.neomesh.mesh.Shape;
 public final class MeshTensor {
   private final Op op;
   private final int index;
+  private final int id;
   private final Shape shape;
   private final DType dtype;
 
   MeshTensor(Op op, int index, Shape shape, DType dtype) {
     this.op = op;
     this.index = index;
+    this.id = op.graph().nextTensorId();
     this.shape = shape;
     this.dtype = dtype;
   }
@@ -25,6 +27,11 @@ public final class MeshTensor {
 
   public int index() {
     return index;
+  }
+
+  /** This tensor's number in its graph, 0, 1, ... in creation order (an array index for per-tensor state). */
+  public int id() {
+    return id;
   }
 
   public Shape shape() {

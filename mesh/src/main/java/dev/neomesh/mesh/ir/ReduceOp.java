@@ -25,6 +25,8 @@ public final class ReduceOp extends Op {
   public enum Kind { SUM, MAX, MIN }
 
   private final Kind kind;
+  /** Positions in the input of the dims the output lacks. */
+  private final int[] reducedDims;
 
   ReduceOp(MeshGraph g, Kind kind, MeshTensor x, Shape output) {
     super(g, "reduce_" + kind.name().toLowerCase(), List.of(x));
@@ -32,6 +34,8 @@ public final class ReduceOp extends Op {
       throw new IllegalArgumentException("reduce output " + output + " is not a subset of " + x.shape());
     }
     this.kind = kind;
+    Shape in = x.shape();
+    this.reducedDims = IntStream.range(0, in.rank()).filter(i -> !output.contains(in.get(i).name())).toArray();
     addOutput(output, x.dtype());
   }
 
@@ -51,17 +55,23 @@ public final class ReduceOp extends Op {
     CommPlan.Builder b = CommPlan.builder(c);
     if (kind == Kind.SUM) {
       int[] pending = c.pendingSum(x);
-      return b.pendingSum(IntStream.concat(Arrays.stream(axes), Arrays.stream(pending)).toArray()).build();
+      int[] all = Arrays.copyOf(axes, axes.length + pending.length);
+      System.arraycopy(pending, 0, all, axes.length, pending.length);
+      return b.pendingSum(all).build();
     }
     return b.resolve(x).allreduce(axes, kind == Kind.MAX ? Reduction.MAX : Reduction.MIN, c.sliceBytes(output()),
         c.sliceElements(output())).build();
   }
 
   private int[] reducedSplitAxes(TensorLayout layout) {
-    Shape in = inputs().get(0).shape();
-    Shape out = output().shape();
-    return IntStream.range(0, in.rank()).filter(i -> !out.contains(in.get(i).name()) && layout.meshAxisOf(i) >= 0)
-        .map(layout::meshAxisOf).toArray();
+    int[] axes = new int[reducedDims.length];
+    int n = 0;
+    for (int i : reducedDims) {
+      if (layout.meshAxisOf(i) >= 0) {
+        axes[n++] = layout.meshAxisOf(i);
+      }
+    }
+    return n == axes.length ? axes : Arrays.copyOf(axes, n);
   }
 
   @Override
@@ -69,7 +79,6 @@ public final class ReduceOp extends Op {
     MeshTensor x = inputs().get(0);
     Shape in = x.shape();
     Shape out = output().shape();
-    int[] reducedDims = IntStream.range(0, in.rank()).filter(i -> !out.contains(in.get(i).name())).toArray();
     Shape kept = new Shape(in.dims().stream().filter(d -> out.contains(d.name())).toList());
     int[] perm = SliceAlign.permutation(kept, out);
     LaidOutTensor local = l.slicewise((tf, p, s) -> Tf.transpose(tf, reduce(tf, s.get(0), reducedDims), perm),

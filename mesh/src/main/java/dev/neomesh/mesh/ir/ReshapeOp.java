@@ -22,12 +22,15 @@ import java.util.List;
  * moving to another dim of the same geometry an alltoall. Then each device reshapes locally.
  */
 public final class ReshapeOp extends Op {
+  private final boolean transpose;
+
   ReshapeOp(MeshGraph g, MeshTensor x, Shape output) {
     super(g, "reshape", List.of(x));
     if (x.shape().size() != output.size()) {
       throw new IllegalArgumentException("cannot reshape " + x.shape() + " (" + x.shape().size() + " elements) to "
           + output + " (" + output.size() + ")");
     }
+    this.transpose = new HashSet<>(x.shape().dims()).equals(new HashSet<>(output.dims()));
     addOutput(output, x.dtype());
   }
 
@@ -88,8 +91,9 @@ public final class ReshapeOp extends Op {
     return b.build();
   }
 
+  /** The same dims in another order: a local transpose. */
   private boolean isTranspose() {
-    return new HashSet<>(inputs().get(0).shape().dims()).equals(new HashSet<>(output().shape().dims()));
+    return transpose;
   }
 
   @Override

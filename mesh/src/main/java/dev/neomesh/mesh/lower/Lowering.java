@@ -16,6 +16,7 @@ import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 
@@ -229,8 +230,8 @@ public final class Lowering {
     }
 
     @Override
-    public TensorLayout layout(String what, Shape shape) {
-      return rules.layoutOf(what, shape, impl.shape());
+    public TensorLayout layout(Supplier<String> what, Shape shape) {
+      return rules.layoutOf(what.get(), shape, impl.shape());
     }
 
     @Override

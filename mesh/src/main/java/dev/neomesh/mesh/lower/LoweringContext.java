@@ -1,7 +1,6 @@
 package dev.neomesh.mesh.lower;
 
 import dev.neomesh.mesh.MeshShape;
-import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.TensorLayout;
 import dev.neomesh.mesh.comm.Comm;
 import dev.neomesh.mesh.comm.CommPlan;
@@ -48,11 +47,6 @@ public final class LoweringContext {
 
   public TensorLayout layout(MeshTensor t) {
     return lowering.layout(t);
-  }
-
-  /** The layout of a shape that is not a tensor of the graph (an op's working shape); named for errors. */
-  public TensorLayout layout(String what, Shape shape) {
-    return lowering.planContext().layout(what, shape);
   }
 
   /** Bytes of one device's slice of {@code t}. */
