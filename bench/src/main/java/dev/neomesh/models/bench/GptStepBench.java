@@ -1,5 +1,6 @@
 package dev.neomesh.models.bench;
 
+import dev.neomesh.bench.BenchFlags;
 import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.lower.LoweringOptions;
@@ -14,13 +15,14 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Random;
+import org.kohsuke.args4j.Option;
 import org.tensorflow.proto.NodeExecStats;
 import org.tensorflow.proto.RunMetadata;
 
 /**
  * Times the full training step (forward, backward, clipping, Adam) of a model config on random
  * tokens: {@code scripts/bench gpt-step [--model configs/X.json] [--mesh_shape S --layout L]
- * [--steps N] [--profile [--top N]] [--compare_unfused]}. Reports ms/step and tokens/s; {@code --profile}
+ * [--steps N] [--profile [--top N]] [--compare_unfused] [--op_types]}. Reports ms/step and tokens/s; {@code --profile}
  * adds the TensorFlow ops that take the time (by type, summed over devices, one traced step) and the
  * {@code --top} (15) slowest single ops.
  * {@code --compare_unfused} lowers the same program a second time without the fused kernels
@@ -30,29 +32,46 @@ import org.tensorflow.proto.RunMetadata;
 public final class GptStepBench {
   private GptStepBench() {}
 
+  /** The flags, with their defaults; {@code --mesh_shape} and {@code --layout} default to the config's. */
+  static final class Flags extends BenchFlags {
+    @Option(name = "--model", metaVar = "configs/X.json", usage = "the model config")
+    String model = "configs/baby_gpt_shakespeare.json";
+
+    @Option(name = "--mesh_shape", metaVar = "S", usage = "override the config's mesh_shape")
+    String meshShape;
+
+    @Option(name = "--layout", metaVar = "L", usage = "override the config's layout")
+    String layout;
+
+    @Option(name = "--steps", metaVar = "N", usage = "timed steps, after 5 warm-up steps")
+    int steps = 30;
+
+    @Option(name = "--profile", usage = "add the TensorFlow op time by type and the slowest ops of one traced step")
+    boolean profile;
+
+    @Option(name = "--top", metaVar = "N", usage = "how many slowest ops --profile lists")
+    int top = 15;
+
+    @Option(name = "--compare_unfused", usage = "alternate steps with the same program lowered without fused kernels")
+    boolean compareUnfused;
+
+    @Option(name = "--op_types", usage = "list the 20 most frequent TensorFlow op types of the lowered graph"
+        + " (as -Dneomesh.opTypes=true did, which still works)")
+    boolean opTypes = Boolean.getBoolean("neomesh.opTypes");
+  }
+
   public static void main(String[] args) throws Exception {
-    Map<String, String> flags = new HashMap<>();
-    for (int i = 0; i < args.length; i++) {
-      if (args[i].equals("--profile") || args[i].equals("--compare_unfused")) {
-        flags.put(args[i].substring(2), "true");
-      } else if (args[i].startsWith("--") && i + 1 < args.length) {
-        flags.put(args[i].substring(2), args[++i]);
-      } else {
-        System.err.println("usage: scripts/bench gpt-step [--model configs/X.json] [--mesh_shape S] [--layout L]"
-            + " [--steps N] [--profile [--top N]] [--compare_unfused]");
-        System.exit(2);
-      }
-    }
-    GptConfig cfg = GptConfig.load(Path.of(flags.getOrDefault("model", "configs/baby_gpt_shakespeare.json")));
+    Flags flags = BenchFlags.parseOrExit("bench gpt-step", new Flags(), args);
+    GptConfig cfg = GptConfig.load(Path.of(flags.model));
     Map<String, String> overrides = new HashMap<>();
-    if (flags.containsKey("mesh_shape")) {
-      overrides.put("mesh_shape", flags.get("mesh_shape"));
+    if (flags.meshShape != null) {
+      overrides.put("mesh_shape", flags.meshShape);
     }
-    if (flags.containsKey("layout")) {
-      overrides.put("layout", flags.get("layout"));
+    if (flags.layout != null) {
+      overrides.put("layout", flags.layout);
     }
     cfg = cfg.withOverrides(overrides);
-    int steps = Integer.parseInt(flags.getOrDefault("steps", "30"));
+    int steps = flags.steps;
     int batch = cfg.trainBatchSize();
     int nCtx = cfg.nCtx();
     long t0 = System.nanoTime();
@@ -61,7 +80,7 @@ public final class GptStepBench {
     Random r = new Random(1);
     int[] tokens = new int[batch * nCtx];
     int[] labels = new int[batch * nCtx];
-    if (flags.containsKey("compare_unfused")) {
+    if (flags.compareUnfused) {
       GptConfig c = cfg;
       TrainProgram plainProgram = withoutFusedKernels(() -> program(c));
       compareUnfused(program, plainProgram, cfg, steps, tokens, labels, r);
@@ -71,7 +90,7 @@ public final class GptStepBench {
         LayoutRules.parse(cfg.layout()))) {
       rt.initialize();
       System.out.printf("build + lower + init: %.1f s, %d TensorFlow ops%n", (System.nanoTime() - t0) / 1e9,
-          countOps(rt));
+          countOps(rt, flags.opTypes));
       double[] times = new double[steps];
       for (int s = -5; s < steps; s++) {
         randomTokens(r, cfg.nVocab(), tokens, labels);
@@ -85,8 +104,8 @@ public final class GptStepBench {
       double median = times[steps / 2];
       System.out.printf("mesh %s layout \"%s\": median %.1f ms/step, %.0f tokens/s (batch %d x n_ctx %d)%n",
           cfg.meshShape(), cfg.layout(), median, batch * nCtx / (median / 1000), batch, nCtx);
-      if (flags.containsKey("profile")) {
-        profile(rt, program, tokens, labels, Integer.parseInt(flags.getOrDefault("top", "15")));
+      if (flags.profile) {
+        profile(rt, program, tokens, labels, flags.top);
       }
     }
   }
@@ -151,7 +170,7 @@ public final class GptStepBench {
     }
   }
 
-  private static long countOps(MeshRuntime rt) {
+  private static long countOps(MeshRuntime rt, boolean opTypes) {
     Map<String, Integer> byType = new HashMap<>();
     var it = rt.graph().operations();
     long n = 0;
@@ -159,7 +178,7 @@ public final class GptStepBench {
       byType.merge(it.next().type(), 1, Integer::sum);
       n++;
     }
-    if (Boolean.getBoolean("neomesh.opTypes")) {
+    if (opTypes) {
       byType.entrySet().stream().sorted((a, b) -> b.getValue() - a.getValue()).limit(20)
           .forEach(e -> System.out.printf("  %-24s %5d%n", e.getKey(), e.getValue()));
     }

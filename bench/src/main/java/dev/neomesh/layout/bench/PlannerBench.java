@@ -1,5 +1,6 @@
 package dev.neomesh.layout.bench;
 
+import dev.neomesh.bench.BenchFlags;
 import dev.neomesh.layout.Calibration;
 import dev.neomesh.layout.Cost;
 import dev.neomesh.layout.CostModel;
@@ -17,6 +18,7 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
+import org.kohsuke.args4j.Option;
 import org.tensorflow.Tensor;
 
 /**
@@ -82,37 +84,80 @@ public final class PlannerBench {
   /** The most runtimes open (lowered and measured together) at a time. */
   static int open = 64;
 
-  public static void main(String[] args) {
+  /** The flags, with their defaults. */
+  static final class Flags extends BenchFlags {
+    @Option(name = "--mesh", metaVar = "S", usage = "the mesh whose valid layouts are timed")
     String mesh = "x:2,y:4";
-    SmallTransformer.Sizes sizes = new SmallTransformer.Sizes(16, 32, 64, 4, 16, 256, 256, 1);
+
+    @Option(name = "--sizes", metaVar = "B,S,E,H,K,I,V,L",
+        usage = "the transformer: batch,sequence,embd,heads,kv,intermediate,vocab,layers")
+    String sizes = "16,32,64,4,16,256,256,1";
+
+    @Option(name = "--warmup", metaVar = "N", usage = "untimed steps of a layout in each round")
     int warmup = 1;
+
+    @Option(name = "--steps", metaVar = "N", usage = "timed steps of a layout in each round")
     int steps = 5;
+
+    @Option(name = "--rounds", metaVar = "N", usage = "interleaved rounds of the sweep")
     int rounds = 3;
-    int limit = Integer.MAX_VALUE;
+
+    @Option(name = "--open", metaVar = "N", usage = "the most layouts lowered and timed together")
+    int open = PlannerBench.open;
+
+    @Option(name = "--limit", metaVar = "N", usage = "time a stride sample of N layouts and the planner's choice"
+        + " (default: all)")
+    Integer limit;
+
+    @Option(name = "--calibrate", usage = "measure the machine constants first instead of loading them")
+    boolean calibrate;
+
+    @Option(name = "--min", usage = "time a layout by its fastest step, not the median")
+    boolean min;
+
+    @Option(name = "--csv", metaVar = "FILE", usage = "write each layout's estimate, measurement and work")
+    String csv;
+
+    @Option(name = "--confirm", metaVar = "K", usage = "measure the choice and the K fastest and K best estimated"
+        + " layouts again in one batch (0: no confirmation)")
     int confirm = 8;
+
+    @Option(name = "--confirm_rounds", metaVar = "N", usage = "interleaved rounds of the confirmation")
     int confirmRounds = 9;
-    boolean calibrate = false;
-    String csv = null;
-    for (int i = 0; i < args.length; i++) {
-      switch (args[i]) {
-        case "--mesh" -> mesh = args[++i];
-        case "--sizes" -> {
-          int[] v = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
-          sizes = new SmallTransformer.Sizes(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+
+    SmallTransformer.Sizes sizes() {
+      try {
+        int[] v = Arrays.stream(sizes.split(",")).mapToInt(k -> Integer.parseInt(k.trim())).toArray();
+        if (v.length == 8) {
+          return new SmallTransformer.Sizes(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
         }
-        case "--warmup" -> warmup = Integer.parseInt(args[++i]);
-        case "--steps" -> steps = Integer.parseInt(args[++i]);
-        case "--limit" -> limit = Integer.parseInt(args[++i]);
-        case "--calibrate" -> calibrate = true;
-        case "--min" -> minimum = true;
-        case "--rounds" -> rounds = Integer.parseInt(args[++i]);
-        case "--open" -> open = Integer.parseInt(args[++i]);
-        case "--csv" -> csv = args[++i];
-        case "--confirm" -> confirm = Integer.parseInt(args[++i]);
-        case "--confirm_rounds" -> confirmRounds = Integer.parseInt(args[++i]);
-        default -> throw new IllegalArgumentException("unknown flag " + args[i]);
+      } catch (NumberFormatException e) {
+        // the message below
       }
+      throw new FlagException("--sizes is \"" + sizes + "\": expected 8 integers"
+          + " batch,sequence,embd,heads,kv,intermediate,vocab,layers");
     }
+
+    @Override
+    protected void check() {
+      sizes();
+    }
+  }
+
+  public static void main(String[] args) {
+    Flags flags = BenchFlags.parseOrExit("bench planner", new Flags(), args);
+    String mesh = flags.mesh;
+    SmallTransformer.Sizes sizes = flags.sizes();
+    int warmup = flags.warmup;
+    int steps = flags.steps;
+    int rounds = flags.rounds;
+    int limit = flags.limit == null ? Integer.MAX_VALUE : flags.limit;
+    int confirm = flags.confirm;
+    int confirmRounds = flags.confirmRounds;
+    boolean calibrate = flags.calibrate;
+    String csv = flags.csv;
+    minimum = flags.min;
+    open = flags.open;
     MachineConstants machine = calibrate ? Calibration.measure() : Calibration.load(Calibration.defaultPath());
     System.out.println("machine constants: " + machine);
     Result r = run(MeshShape.parse(mesh), sizes, machine, new Timing(warmup, steps, rounds, confirm, confirmRounds),

@@ -1,8 +1,8 @@
 package dev.neomesh.mesh.bench;
 
+import dev.neomesh.bench.BenchFlags;
 import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
-import dev.neomesh.mesh.NeomeshException;
 import dev.neomesh.mesh.demo.MlpDemo;
 import dev.neomesh.mesh.ir.DType;
 import dev.neomesh.mesh.lower.HostTensors;
@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
+import org.kohsuke.args4j.Option;
 import org.tensorflow.Graph;
 import org.tensorflow.GraphOperation;
 import org.tensorflow.Operand;
@@ -301,62 +302,59 @@ public final class MeshOverheadBench {
     return new double[] {median(ta), median(tb)};
   }
 
-  static Options parse(String[] args) {
+  /** The flags, with their defaults. */
+  static final class Flags extends BenchFlags {
+    @Option(name = "--batch", metaVar = "B", usage = "rows of the batch")
     int batch = 1024;
+
+    @Option(name = "--io", metaVar = "I", usage = "input width")
     int io = 256;
+
+    @Option(name = "--hidden", metaVar = "H", usage = "hidden width")
     int hidden = 1024;
+
+    @Option(name = "--out", metaVar = "O", usage = "output width")
     int out = 256;
-    DType dtype = DType.FLOAT32;
+
+    @Option(name = "--dtype", metaVar = "float32|float64", usage = "the precision of both programs")
+    String dtype = "float32";
+
+    @Option(name = "--warmup", metaVar = "N", usage = "untimed steps before each repetition")
     int warmup = 5;
+
+    @Option(name = "--steps", metaVar = "N", usage = "timed steps per repetition")
     int steps = 20;
+
+    @Option(name = "--reps", metaVar = "N", usage = "repetitions")
     int reps = 7;
-    boolean profile = false;
-    boolean others = true;
-    for (int i = 0; i < args.length; i++) {
-      String a = args[i];
-      switch (a) {
-        case "--profile" -> profile = true;
-        case "--no_other_meshes" -> others = false;
-        case "--batch", "--io", "--hidden", "--out", "--warmup", "--steps", "--reps", "--dtype" -> {
-          if (i + 1 >= args.length) {
-            throw new NeomeshException(a + " needs a value");
-          }
-          String v = args[++i];
-          try {
-            switch (a) {
-              case "--batch" -> batch = Integer.parseInt(v);
-              case "--io" -> io = Integer.parseInt(v);
-              case "--hidden" -> hidden = Integer.parseInt(v);
-              case "--out" -> out = Integer.parseInt(v);
-              case "--warmup" -> warmup = Integer.parseInt(v);
-              case "--steps" -> steps = Integer.parseInt(v);
-              case "--reps" -> reps = Integer.parseInt(v);
-              default -> dtype = switch (v) {
-                case "float32" -> DType.FLOAT32;
-                case "float64" -> DType.FLOAT64;
-                default -> throw new NeomeshException("--dtype is \"" + v + "\": use float32 or float64");
-              };
-            }
-          } catch (NumberFormatException e) {
-            throw new NeomeshException(a + " is \"" + v + "\": expected an integer");
-          }
-        }
-        default -> throw new NeomeshException("unknown flag " + a + ": use --batch --io --hidden --out --dtype"
-            + " --warmup --steps --reps --profile --no_other_meshes");
-      }
+
+    @Option(name = "--profile", usage = "add a per-op-type time breakdown of " + TRACED_STEPS + " traced steps")
+    boolean profile;
+
+    @Option(name = "--no_other_meshes", usage = "skip the steps on x:4 and x:2,y:2")
+    boolean noOtherMeshes;
+
+    DType dtype() {
+      return switch (dtype) {
+        case "float32" -> DType.FLOAT32;
+        case "float64" -> DType.FLOAT64;
+        default -> throw new FlagException("--dtype is \"" + dtype + "\": use float32 or float64");
+      };
     }
-    return new Options(new MlpDemo.Sizes(batch, io, hidden, out), dtype, warmup, steps, reps, profile, others);
+
+    @Override
+    protected void check() {
+      dtype();
+    }
+
+    Options options() {
+      return new Options(new MlpDemo.Sizes(batch, io, hidden, out), dtype(), warmup, steps, reps, profile,
+          !noOtherMeshes);
+    }
   }
 
   public static void main(String[] args) {
-    Options o;
-    try {
-      o = parse(args);
-    } catch (NeomeshException e) {
-      System.err.println("bench mesh-overhead: " + e.getMessage());
-      System.exit(2);
-      return;
-    }
+    Options o = BenchFlags.parseOrExit("bench mesh-overhead", new Flags(), args).options();
     MlpDemo.Sizes s = o.sizes();
     double[] x = new MlpDemo.Inputs(s, 1).next();
     System.out.printf(Locale.ROOT, "mesh-overhead: MLP batch=%d io=%d hidden=%d out=%d %s, %d warm-up + %d timed"

@@ -1,5 +1,6 @@
 package dev.neomesh.data.bench;
 
+import dev.neomesh.bench.BenchFlags;
 import dev.neomesh.data.Batch;
 import dev.neomesh.data.CreateTfRecords;
 import dev.neomesh.data.DatasetConfig;
@@ -12,19 +13,42 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import org.kohsuke.args4j.Argument;
 
 /**
  * Data benchmarks for docs/BENCHMARKS.md: create_tfrecords tokens/s with GPT-2's tokenizer on
  * tinyshakespeare (1 and 2 threads), and input-pipeline batches/s at 12 x 64 and 8 x 2048, with the
- * ratio to what training consumes. Run: {@code scripts/lib/java-main data dev.neomesh.data.bench.DataBench
- * [text file] [training tokens/s]}.
+ * ratio to what training consumes. Run: {@code scripts/bench data [text file] [training tokens/s]}.
  */
 public final class DataBench {
   private DataBench() {}
 
+  /** The two optional arguments, with their defaults. */
+  static final class Flags extends BenchFlags {
+    @Argument(index = 0, metaVar = "TEXT", usage = "the text file to tokenize and sample")
+    String text = "../shared/data/tinyshakespeare.txt";
+
+    @Argument(index = 1, metaVar = "TOKENS_PER_S", usage = "the training tokens/s the pipeline is compared with")
+    String trainTokensPerSec = "50000";
+
+    double trainTokensPerSec() {
+      try {
+        return Double.parseDouble(trainTokensPerSec);
+      } catch (NumberFormatException e) {
+        throw new FlagException("TOKENS_PER_S is \"" + trainTokensPerSec + "\": expected a number");
+      }
+    }
+
+    @Override
+    protected void check() {
+      trainTokensPerSec();
+    }
+  }
+
   public static void main(String[] args) throws Exception {
-    Path text = Path.of(args.length > 0 ? args[0] : "../shared/data/tinyshakespeare.txt");
-    double trainTokensPerSec = args.length > 1 ? Double.parseDouble(args[1]) : 50_000;
+    Flags flags = BenchFlags.parseOrExit("bench data", new Flags(), args);
+    Path text = Path.of(flags.text);
+    double trainTokensPerSec = flags.trainTokensPerSec();
     if (!Files.exists(text)) {
       System.err.println("DataBench: " + text + " not found; pass a text file as the first argument");
       System.exit(1);
