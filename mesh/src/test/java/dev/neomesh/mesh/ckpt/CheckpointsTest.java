@@ -23,8 +23,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.tensorflow.Graph;
@@ -37,11 +37,6 @@ import org.tensorflow.types.TFloat32;
 class CheckpointsTest {
   @TempDir
   Path tmp;
-
-  @AfterEach
-  void clearHook() {
-    Checkpoints.beforeCommit = null;
-  }
 
   /** A small program: three float variables of different shapes (and a scalar), plus "v = v*2+1" updates. */
   private static final class Program {
@@ -97,7 +92,7 @@ class CheckpointsTest {
       rt.step().withUpdates().run();
       List<double[]> trained = p.values(rt);
       assertFalse(java.util.Arrays.equals(initial.get(0), trained.get(0)), "the update changed the weights");
-      Checkpoints.save(rt, dir, step);
+      new Checkpointer(rt).save(dir, step);
       return trained;
     }
   }
@@ -116,7 +111,7 @@ class CheckpointsTest {
       Program fresh = new Program(99, 12, false); // different seed: initial values differ from the checkpoint
       try (MeshRuntime rt = fresh.on(t[0], t[1])) {
         // no initialize(): restore alone must set every slice of every variable
-        Checkpoints.Checkpoint c = Checkpoints.restoreLatest(rt, dir).orElseThrow();
+        Checkpoints.Checkpoint c = new Checkpointer(rt).restoreLatest(dir).orElseThrow();
         assertEquals(10, c.step());
         assertSameValues(saved, fresh.values(rt));
       }
@@ -129,7 +124,7 @@ class CheckpointsTest {
     List<double[]> saved = saveTrained(dir, "x:2,y:2", "io:y,hidden:x", 3);
     Program fresh = new Program(5, 12, false);
     try (MeshRuntime rt = fresh.on("x:1", "")) {
-      Checkpoints.restore(rt, dir, 3);
+      new Checkpointer(rt).restore(dir, 3);
       assertSameValues(saved, fresh.values(rt));
     }
   }
@@ -165,12 +160,12 @@ class CheckpointsTest {
   void sliceSpecs() {
     var layout = LayoutRules.parse("hidden:x").layoutOf("w", Shape.of(new Dim("io", 8), new Dim("hidden", 12)),
         MeshShape.parse("x:4"));
-    assertEquals("8 12 -:3,3", Checkpoints.sliceSpec(layout, 1));
+    assertEquals("8 12 -:3,3", Checkpointer.sliceSpec(layout, 1));
     var two = LayoutRules.parse("io:y,hidden:x").layoutOf("w", Shape.of(new Dim("io", 8), new Dim("hidden", 12)),
         MeshShape.parse("x:2,y:2"));
-    assertEquals("8 12 4,4:6,6", Checkpoints.sliceSpec(two, 3));
+    assertEquals("8 12 4,4:6,6", Checkpointer.sliceSpec(two, 3));
     var rep = LayoutRules.parse("").layoutOf("w", Shape.of(new Dim("io", 8)), MeshShape.parse("x:2"));
-    assertEquals("", Checkpoints.sliceSpec(rep, 1));
+    assertEquals("", Checkpointer.sliceSpec(rep, 1));
   }
 
   @Test
@@ -179,13 +174,14 @@ class CheckpointsTest {
     Program p = new Program();
     try (MeshRuntime rt = p.on("x:4", "hidden:x")) {
       rt.initialize();
-      Checkpoints.save(rt, dir, 1, 2);
+      Checkpointer ckpt = new Checkpointer(rt);
+      ckpt.save(dir, 1, 2);
       long ops = count(rt.graph().operations());
       for (long step = 2; step <= 5; step++) {
         rt.step().withUpdates().run();
-        Checkpoints.save(rt, dir, step, 2);
+        ckpt.save(dir, step, 2);
       }
-      assertEquals(ops, count(rt.graph().operations()), "save ops are built once per runtime");
+      assertEquals(ops, count(rt.graph().operations()), "save ops are built once per checkpointer");
       List<double[]> last = p.values(rt);
       assertEquals(List.of(4L, 5L), Checkpoints.list(dir).stream().map(Checkpoints.Checkpoint::step).toList());
       try (Stream<Path> files = Files.list(dir)) {
@@ -197,7 +193,7 @@ class CheckpointsTest {
       }
       // restoring into the same runtime after more training rolls the values back
       rt.step().withUpdates().run();
-      Checkpoints.restore(rt, dir, 5);
+      ckpt.restore(dir, 5);
       assertSameValues(last, p.values(rt));
     }
   }
@@ -217,14 +213,18 @@ class CheckpointsTest {
     Program p = new Program();
     try (MeshRuntime rt = p.on("x:4", "hidden:x")) {
       rt.initialize();
-      Checkpoints.save(rt, dir, 1);
+      AtomicBoolean crash = new AtomicBoolean();
+      Checkpointer ckpt = new Checkpointer(rt, () -> {
+        if (crash.get()) {
+          throw new IllegalStateException("killed");
+        }
+      });
+      ckpt.save(dir, 1);
       List<double[]> atOne = p.values(rt);
       rt.step().withUpdates().run();
-      Checkpoints.beforeCommit = () -> {
-        throw new IllegalStateException("killed");
-      };
-      assertThrows(IllegalStateException.class, () -> Checkpoints.save(rt, dir, 2));
-      Checkpoints.beforeCommit = null;
+      crash.set(true);
+      assertThrows(IllegalStateException.class, () -> ckpt.save(dir, 2));
+      crash.set(false);
       try (Stream<Path> files = Files.list(dir)) {
         assertTrue(files.anyMatch(f -> f.getFileName().toString().startsWith("ckpt-2.tmp-")),
             "the interrupted save left its temporary files");
@@ -236,11 +236,11 @@ class CheckpointsTest {
 
       Program fresh = new Program(3, 12, false);
       try (MeshRuntime rt2 = fresh.on("x:2,y:2", "io:x,hidden:y")) {
-        assertEquals(1, Checkpoints.restoreLatest(rt2, dir).orElseThrow().step());
+        assertEquals(1, new Checkpointer(rt2).restoreLatest(dir).orElseThrow().step());
         assertSameValues(atOne, fresh.values(rt2));
       }
       // the next save removes the leftovers
-      Checkpoints.save(rt, dir, 4);
+      ckpt.save(dir, 4);
       try (Stream<Path> files = Files.list(dir)) {
         List<String> names = files.map(f -> f.getFileName().toString()).sorted().toList();
         assertTrue(names.stream().allMatch(n -> n.startsWith("ckpt-1.") || n.startsWith("ckpt-4.")), names.toString());
@@ -256,39 +256,42 @@ class CheckpointsTest {
 
     Program extra = new Program(7, 12, true);
     try (MeshRuntime rt = extra.on("x:2", "hidden:x")) {
-      NeomeshException e = assertThrows(NeomeshException.class, () -> Checkpoints.restore(rt, dir, 7));
+      Checkpointer ckpt = new Checkpointer(rt);
+      NeomeshException e = assertThrows(NeomeshException.class, () -> ckpt.restore(dir, 7));
       assertTrue(e.getMessage().contains("variable \"extra\" [out:4] is not in checkpoint"), e.getMessage());
       assertTrue(e.getMessage().contains("ckpt-7.manifest.json"), e.getMessage());
     }
 
     Program wider = new Program(7, 16, false);
     try (MeshRuntime rt = wider.on("x:2", "hidden:x")) {
-      NeomeshException e = assertThrows(NeomeshException.class, () -> Checkpoints.restore(rt, dir, 7));
+      Checkpointer ckpt = new Checkpointer(rt);
+      NeomeshException e = assertThrows(NeomeshException.class, () -> ckpt.restore(dir, 7));
       assertTrue(e.getMessage().contains("variable \"w1\" has shape [io:8, hidden:16] in the program but "
           + "[io:8, hidden:12] in checkpoint"), e.getMessage());
     }
 
     Program same = new Program();
     try (MeshRuntime rt = same.on("x:2", "hidden:x")) {
-      NeomeshException e = assertThrows(NeomeshException.class, () -> Checkpoints.restore(rt, dir, 8));
+      Checkpointer ckpt = new Checkpointer(rt);
+      NeomeshException e = assertThrows(NeomeshException.class, () -> ckpt.restore(dir, 8));
       assertTrue(e.getMessage().contains("no complete checkpoint for step 8") && e.getMessage().contains("[7]"),
           e.getMessage());
 
       NeomeshException missing = assertThrows(NeomeshException.class,
-          () -> Checkpoints.restore(rt, tmp.resolve("nowhere"), 7));
+          () -> ckpt.restore(tmp.resolve("nowhere"), 7));
       assertTrue(missing.getMessage().contains("checkpoint directory " + tmp.resolve("nowhere") + " does not exist"),
           missing.getMessage());
 
       Path data = dir.resolve("ckpt-7.data-00000-of-00001");
       byte[] bytes = Files.readAllBytes(data);
       Files.write(data, java.util.Arrays.copyOf(bytes, bytes.length / 2));
-      NeomeshException corrupt = assertThrows(NeomeshException.class, () -> Checkpoints.restore(rt, dir, 7));
+      NeomeshException corrupt = assertThrows(NeomeshException.class, () -> ckpt.restore(dir, 7));
       assertTrue(corrupt.getMessage().contains("cannot restore checkpoint " + dir.resolve("ckpt-7"))
           && corrupt.getMessage().contains("Read less bytes than requested")
           && corrupt.getMessage().contains("corrupt or truncated"), corrupt.getMessage());
 
       Files.writeString(dir.resolve("ckpt-7.index"), "not an index");
-      NeomeshException badIndex = assertThrows(NeomeshException.class, () -> Checkpoints.restore(rt, dir, 7));
+      NeomeshException badIndex = assertThrows(NeomeshException.class, () -> ckpt.restore(dir, 7));
       assertTrue(badIndex.getMessage().contains("ckpt-7.index")
           && badIndex.getMessage().contains("DATA_LOSS"), badIndex.getMessage());
 
@@ -298,7 +301,7 @@ class CheckpointsTest {
 
       Path notADir = tmp.resolve("a-file");
       Files.writeString(notADir, "x");
-      NeomeshException cannotWrite = assertThrows(NeomeshException.class, () -> Checkpoints.save(rt, notADir, 1));
+      NeomeshException cannotWrite = assertThrows(NeomeshException.class, () -> ckpt.save(notADir, 1));
       assertTrue(cannotWrite.getMessage().contains("cannot create checkpoint directory " + notADir),
           cannotWrite.getMessage());
     }

@@ -6,6 +6,7 @@ import dev.neomesh.data.tokenizer.Tokenizer;
 import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.NeomeshException;
+import dev.neomesh.mesh.ckpt.Checkpointer;
 import dev.neomesh.mesh.ckpt.Checkpoints;
 import dev.neomesh.mesh.ir.MeshGraph;
 import dev.neomesh.mesh.ir.MeshOps;
@@ -96,7 +97,8 @@ public final class Trainer {
     long tokensPerStep = (long) s.trainBatchSize() * s.nCtx();
     try (MeshRuntime rt = lower(p.graph())) {
       rt.initialize();
-      long start = Checkpoints.restoreLatest(rt, s.modelPath()).map(Checkpoints.Checkpoint::step).orElse(0L);
+      Checkpointer ckpt = new Checkpointer(rt);
+      long start = ckpt.restoreLatest(s.modelPath()).map(Checkpoints.Checkpoint::step).orElse(0L);
       if (start > 0) {
         out.println("resumed from checkpoint step " + start + " in " + s.modelPath());
       }
@@ -157,7 +159,7 @@ public final class Trainer {
           }
           boolean last = done == s.trainSteps();
           if (done % s.stepsPerCheckpoint() == 0 || last) {
-            Checkpoints.save(rt, s.modelPath(), done, KEEP);
+            ckpt.save(s.modelPath(), done, KEEP);
             if (s.evalSteps() > 0) {
               EvalResult e = evaluate();
               Map<String, Object> v = new LinkedHashMap<>();
@@ -203,7 +205,7 @@ public final class Trainer {
   }
 
   private Checkpoints.Checkpoint restoreOrFail(MeshRuntime rt, String what) {
-    Optional<Checkpoints.Checkpoint> c = Checkpoints.restoreLatest(rt, s.modelPath());
+    Optional<Checkpoints.Checkpoint> c = new Checkpointer(rt).restoreLatest(s.modelPath());
     if (c.isEmpty()) {
       throw new NeomeshException("no checkpoint in " + s.modelPath() + " to " + what + ": train first (run without "
           + "--eval/--predict), or point model_path at a trained run");
