@@ -121,7 +121,7 @@ public final class GptConfig {
     key("opt_name", Type.STRING, "adam", "adam", "adafactor", "sgd");
     // neomesh's own key: Adam's bias correction (off in GPT-Neo; on in the AdamW most users know)
     key("bias_correction", Type.BOOL, false);
-    // neomesh's own key: "gpt_neo" initialisation (default) or nanoGPT's (see Params#nanoGptInit)
+    // neomesh's own key: "gpt_neo" initialisation (default) or nanoGPT's (see ModelBuilder#nanoGptInit)
     key("init_style", Type.STRING, "gpt_neo", "gpt_neo", "nanogpt");
     key("weight_decay", Type.NUMBER, 0.0);
     key("beta1", Type.NUMBER, 0.9);

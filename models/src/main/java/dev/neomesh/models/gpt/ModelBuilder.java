@@ -12,12 +12,13 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * What every layer of the model shares while it is built: the ops, the config, the named dims, the
- * variables made so far (by GPT-Neo name, so {@code share_parameters} reuses them), the activation
- * dtype and the step-varying dropout. Weights start from layout-invariant random ops keyed by the
- * variable's name, so every mesh and layout starts from the same model.
+ * Builds one GPT's variables and holds what every layer shares while it is built: the ops, the
+ * config, the named dims, the activation dtype and the step-varying dropout. Each trainable variable
+ * is made once per GPT-Neo name ({@link #normal}, {@link #filled}), so {@code share_parameters}
+ * reuses it, and read cast to the activation dtype. Weights start from layout-invariant random ops
+ * keyed by the variable's name, so every mesh and layout starts from the same model.
  */
-final class Params {
+final class ModelBuilder {
   final MeshOps m;
   final GptConfig cfg;
   final boolean train;
@@ -32,7 +33,7 @@ final class Params {
   final Dim vocab;
   private final Map<String, MeshTensor> variables = new LinkedHashMap<>();
 
-  Params(MeshOps m, GptConfig cfg, Dim batch, Dim sequence, boolean train) {
+  ModelBuilder(MeshOps m, GptConfig cfg, Dim batch, Dim sequence, boolean train) {
     this.m = m;
     this.cfg = cfg;
     this.train = train;
@@ -67,13 +68,17 @@ final class Params {
     return 0.02 / Math.sqrt(2.0 * cfg.nLayer());
   }
 
-  /** A float32 variable initialised N(0, stddev), cast to the activation dtype; made once per name. */
+  /** A trainable float32 variable initialised N(0, stddev), cast to the activation dtype; made once per name. */
   MeshTensor normal(String name, Shape shape, double stddev) {
     return use(variables.computeIfAbsent(name,
         n -> m.variable(n, m.randomNormal(shape, DType.FLOAT32, n, 0.0, stddev))));
   }
 
-  MeshTensor constant(String name, Shape shape, double value) {
+  /**
+   * A trainable float32 variable whose every element starts at {@code value} (biases at 0, norm gains
+   * at 1), cast to the activation dtype; made once per name.
+   */
+  MeshTensor filled(String name, Shape shape, double value) {
     return use(variables.computeIfAbsent(name, n -> m.variable(n, m.constant(value, shape, DType.FLOAT32))));
   }
 
