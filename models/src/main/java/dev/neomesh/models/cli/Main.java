@@ -209,10 +209,10 @@ public final class Main {
         GptConfig.orNull(cfg.tokensPerMbPerReplica()), GptConfig.orNull(cfg.predictMaxSteps()), !noProgress);
   }
 
-  /** The optimizer keys of a config. */
+  /** The optimizer keys of a config (Adam's update as the fused kernel, the default). */
   public static OptimizerSettings optimizer(GptConfig cfg) {
     return new OptimizerSettings(cfg.optName(), cfg.beta1(), cfg.beta2(), cfg.epsilon(), cfg.weightDecay(),
-        cfg.biasCorrection(), cfg.adaEpsilon1(), cfg.adaEpsilon2(), cfg.gradientClipping());
+        cfg.biasCorrection(), cfg.adaEpsilon1(), cfg.adaEpsilon2(), cfg.gradientClipping(), true);
   }
 
   int execute() {
