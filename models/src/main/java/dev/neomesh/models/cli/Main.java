@@ -200,10 +200,10 @@ public final class Main {
     }
     Path modelPath = root.resolve(cfg.modelPath());
     OptimizerSettings opt = optimizer(cfg);
-    LearningRateSchedule schedule = new LearningRateSchedule(cfg.lr(), LearningRateSchedule.decayOf(cfg.lrDecay()),
-        cfg.lrDecayEnd(), cfg.warmupSteps());
-    return new TrainSettings(modelPath, root, root.resolve("configs/dataset_configs"), entries, cfg.meshShape(),
-        cfg.layout(), deviceList(), cfg.nCtx(), cfg.nVocab(), cfg.trainBatchSize(), cfg.evalBatchSize(),
+    LearningRateSchedule schedule = new LearningRateSchedule(cfg.lr(), cfg.lrDecay(), cfg.lrDecayEnd(),
+        cfg.warmupSteps());
+    return new TrainSettings(modelPath, root, root.resolve("configs/dataset_configs"), entries, cfg.mesh(),
+        cfg.layoutRules(), deviceList(), cfg.nCtx(), cfg.nVocab(), cfg.trainBatchSize(), cfg.evalBatchSize(),
         cfg.predictBatchSize(), cfg.trainSteps(), cfg.evalSteps(), cfg.seed(), Math.max(1, cfg.iterations()),
         Math.max(1, stepsPerCheckpoint), schedule, opt,
         GptConfig.orNull(cfg.tokensPerMbPerReplica()), GptConfig.orNull(cfg.predictMaxSteps()), !noProgress);
@@ -271,7 +271,7 @@ public final class Main {
   }
 
   private int plan(GptConfig cfg) {
-    MeshShape mesh = MeshShape.parse(cfg.meshShape());
+    MeshShape mesh = cfg.mesh();
     long budget = AutoLayout.parseBytes(memoryBudget);
     AutoLayout.Result r = AutoLayout.plan(cfg, mesh, autoLayoutAndMeshShape, budget);
     if (autoLayoutAndMeshShape) {

@@ -5,6 +5,7 @@ import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.ir.DType;
 import dev.neomesh.mesh.ir.MeshOps;
 import dev.neomesh.mesh.ir.MeshTensor;
+import dev.neomesh.models.config.AttentionType;
 import java.util.List;
 
 /**
@@ -32,7 +33,7 @@ final class Attention {
 
   static final double MASK = -1e10;
 
-  static MeshTensor forward(ModelBuilder b, MeshTensor x, String scope, String type) {
+  static MeshTensor forward(ModelBuilder b, MeshTensor x, String scope, AttentionType type) {
     MeshOps m = b.m;
     double e = b.embd.size();
     double d = b.kv.size();
@@ -53,7 +54,7 @@ final class Attention {
     }
     k = m.rename(k, b.sequence.name(), b.memory.name());
     v = m.rename(v, b.sequence.name(), b.memory.name());
-    MeshTensor out = type.equals("linear") ? linear(b, q, k, v) : softmax(b, q, k, v, scope, type);
+    MeshTensor out = type == AttentionType.LINEAR ? linear(b, q, k, v) : softmax(b, q, k, v, scope, type);
     MeshTensor o = b.normal(scope + "/o", Shape.of(b.heads, b.kv, b.embd), nano ? b.nanoGptResidualStd() : Math.pow(e, -0.5));
     MeshTensor y = m.einsum(List.of(out, o), b.stream());
     y = m.add(y, b.filled(scope + "/compute_output_bias/o_b", Shape.of(b.embd), 0.0));
@@ -61,12 +62,12 @@ final class Attention {
   }
 
   /** {@code [sequence, memory_length]}: 1 where query i may see key j. */
-  static MeshTensor visible(ModelBuilder b, String type) {
+  static MeshTensor visible(ModelBuilder b, AttentionType type) {
     MeshOps m = b.m;
     MeshTensor i = m.range(b.sequence, DType.INT32);
     MeshTensor j = m.range(b.memory, DType.INT32);
     MeshTensor ok = b.cfg.causal() ? m.lessEqual(j, i) : null;
-    if (type.equals("local")) {
+    if (type == AttentionType.LOCAL) {
       MeshTensor r = m.scalar(b.cfg.localAttentionRadius(), DType.INT32);
       MeshTensor window = b.cfg.causal() ? m.greater(j, m.sub(i, r))
           : m.logicalAnd(m.greater(j, m.sub(i, r)), m.less(j, m.add(i, r)));
@@ -75,7 +76,8 @@ final class Attention {
     return ok == null ? null : m.cast(ok, DType.FLOAT32);
   }
 
-  private static MeshTensor softmax(ModelBuilder b, MeshTensor q, MeshTensor k, MeshTensor v, String scope, String type) {
+  private static MeshTensor softmax(ModelBuilder b, MeshTensor q, MeshTensor k, MeshTensor v, String scope,
+      AttentionType type) {
     MeshOps m = b.m;
     Shape scoreShape = Shape.of(b.batch, b.heads, b.sequence, b.memory);
     MeshTensor scores = m.cast(m.einsum(List.of(q, k), scoreShape), DType.FLOAT32);
@@ -83,10 +85,10 @@ final class Attention {
     if (visible != null) {
       scores = m.add(scores, m.mul(m.sub(1.0, visible), MASK));
     }
-    int memKv = type.equals("global") ? b.cfg.numMemKv() : 0;
+    int memKv = type == AttentionType.GLOBAL ? b.cfg.numMemKv() : 0;
     if (memKv == 0) {
       MeshTensor w = m.softmax(scores, b.memory.name());
-      if (type.equals("global")) {
+      if (type == AttentionType.GLOBAL) {
         w = b.dropout(w, b.cfg.attnDropout(), scope + "/attn_dropout");
       }
       return m.einsum(List.of(m.cast(w, b.act), v), Shape.of(b.batch, b.sequence, b.heads, b.kv));
@@ -119,7 +121,7 @@ final class Attention {
       MeshTensor a = m.einsum(List.of(qs, ks), scoreShape);
       return m.einsum(List.of(m.cast(a, b.act), v), out);
     }
-    MeshTensor a = m.mul(m.einsum(List.of(qs, m.exp(kf)), scoreShape), visible(b, "linear"));
+    MeshTensor a = m.mul(m.einsum(List.of(qs, m.exp(kf)), scoreShape), visible(b, AttentionType.LINEAR));
     MeshTensor norm = m.reciprocal(m.add(m.reduceSum(a, b.memory.name()), 1e-6));
     return m.einsum(List.of(m.cast(m.mul(a, norm), b.act), v), out);
   }

@@ -2,6 +2,7 @@ package dev.neomesh.models.gpt;
 
 import dev.neomesh.mesh.ir.MeshOps;
 import dev.neomesh.mesh.ir.MeshTensor;
+import dev.neomesh.models.config.AttentionType;
 
 /**
  * One pre-norm transformer block, as GPT-Neo's {@code block}:
@@ -26,8 +27,8 @@ final class Block {
       mult = 0.5;
       x = m.add(x, m.mul(Mlp.forward(b, x, scope + "/mlp_macaron"), mult));
     }
-    String type = b.cfg.attentionTypes().get(layer);
-    if (!type.equals("none")) {
+    AttentionType type = b.cfg.attentionTypes().get(layer);
+    if (type != AttentionType.NONE) {
       MeshTensor a = Attention.forward(b, Norms.preNorm(b, x, scope + "/norm_1"), scope + "/attn", type);
       x = m.add(x, Norms.residual(b, a, scope + "/norm_rezero_1"));
     }

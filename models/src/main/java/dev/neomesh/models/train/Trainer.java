@@ -3,7 +3,6 @@ package dev.neomesh.models.train;
 import dev.neomesh.data.Batch;
 import dev.neomesh.data.InputPipeline;
 import dev.neomesh.data.tokenizer.Tokenizer;
-import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.NeomeshException;
 import dev.neomesh.mesh.ckpt.Checkpoints;
@@ -53,9 +52,9 @@ public final class Trainer {
 
   // ------------------------------------------------------------------------------- placement
 
-  /** The mesh, checked against the devices; a clear error when their counts differ. */
+  /** The mesh ({@code mesh_shape}). */
   public MeshShape mesh() {
-    return MeshShape.parse(s.meshShape());
+    return s.meshShape();
   }
 
   public Devices devices() {
@@ -73,7 +72,7 @@ public final class Trainer {
   }
 
   private MeshRuntime lower(MeshGraph g) {
-    return MeshRuntime.create(g, mesh(), LayoutRules.parse(s.layout()), devices());
+    return MeshRuntime.create(g, mesh(), s.layout(), devices());
   }
 
   private List<InputPipeline.Source> sources() {
@@ -83,7 +82,7 @@ public final class Trainer {
   /** The number of microbatches per step for this mesh and layout. */
   public int microbatches() {
     return Microbatching.count(s.tokensPerMbPerReplica(), s.nCtx(), s.trainBatchSize(),
-        Microbatching.replicas(mesh(), LayoutRules.parse(s.layout())));
+        Microbatching.replicas(mesh(), s.layout()));
   }
 
   // -------------------------------------------------------------------------------- training
@@ -105,7 +104,7 @@ public final class Trainer {
         return new Result(start, start, losses, 0);
       }
       out.printf(Locale.ROOT, "training %s to step %d on mesh %s (layout %s), %d devices, batch %d x %d tokens%s%n",
-          s.modelPath(), s.trainSteps(), s.meshShape(), s.layout().isBlank() ? "none" : s.layout(), mesh().size(),
+          s.modelPath(), s.trainSteps(), s.meshShape(), s.layout().rules().isEmpty() ? "none" : s.layout(), mesh().size(),
           s.trainBatchSize(), s.nCtx(), micro > 1 ? ", " + micro + " microbatches" : "");
       double stepSeconds = 0;
       long timedSteps = 0;
@@ -276,7 +275,7 @@ public final class Trainer {
    */
   public Predictions predict(String prompt, Tokenizer tokenizer, int eosId, int paddingId) {
     int wanted = s.predictBatchSize();
-    int replicas = Microbatching.replicas(mesh(), LayoutRules.parse(s.layout()));
+    int replicas = Microbatching.replicas(mesh(), s.layout());
     int batch = (wanted + replicas - 1) / replicas * replicas; // the batch dim must divide over its mesh axis
     int n = s.nCtx();
     int[] ids = tokenizer.encode(prompt);
