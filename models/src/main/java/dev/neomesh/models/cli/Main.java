@@ -5,6 +5,7 @@ import dev.neomesh.data.DataException;
 import dev.neomesh.data.DatasetConfig;
 import dev.neomesh.data.DatasetEntry;
 import dev.neomesh.data.InputPipeline;
+import dev.neomesh.data.tokenizer.Tokenizer;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.NeomeshException;
 import dev.neomesh.models.config.GptConfig;
@@ -217,6 +218,7 @@ public final class Main {
 
   int execute() {
     GptConfig cfg = config();
+    cfg.ignoredKeysWarning().ifPresent(w -> err.println("neomesh: warning: " + w));
     if (autoLayout || autoLayoutAndMeshShape) {
       return plan(cfg); // planning needs the model, not its data
     }
@@ -233,28 +235,37 @@ public final class Main {
       List<DatasetConfig> configs = sources.stream().map(InputPipeline.Source::config).toList();
       return CheckDataset.run(configs, cfg.nVocab(), root, out).ok() ? 0 : 1;
     }
-    GptLanguageModel lm = new GptLanguageModel(cfg);
+    Trainer trainer = new Trainer(s, new GptLanguageModel(cfg), out);
+    boolean train = !eval && !predict;
+    // everything a run needs is checked before it starts, not when training is done: the prompt and
+    // tokenizer of the samples after training, and (before --new deletes anything) the trainer's checks
+    Prompt samplePrompt = predict || train && cfg.predictSteps() > 0 ? prompt(sources.get(0).config()) : null;
+    if (train) {
+      trainer.check();
+    }
     if (fresh && !removeModelPath(s.modelPath())) {
       return 0;
     }
-    Trainer trainer = new Trainer(s, lm, out);
-    DatasetConfig first = sources.get(0).config();
     if (eval) {
       out.println(Trainer.describe(trainer.evaluate()));
       return 0;
     }
     if (predict) {
-      sample(trainer, first);
+      sample(trainer, samplePrompt);
       return 0;
     }
     trainer.train();
-    if (cfg.predictSteps() > 0) {
-      sample(trainer, first);
+    if (samplePrompt != null) {
+      sample(trainer, samplePrompt);
     }
     return 0;
   }
 
-  private void sample(Trainer trainer, DatasetConfig dataset) {
+  /** What sampling feeds the model: the prompt's text and the first dataset's tokenizer and ids. */
+  private record Prompt(String text, Tokenizer tokenizer, int eosId, int paddingId) {}
+
+  /** {@code --prompt} (or GPT-Neo's unicorn prompt) and {@code dataset}'s tokenizer; a clear error when unreadable. */
+  private Prompt prompt(DatasetConfig dataset) {
     String text = UNICORNS;
     if (prompt != null && !prompt.isEmpty()) {
       try {
@@ -265,9 +276,13 @@ public final class Main {
             + "; pass a readable text file, or --prompt \"\" for the built-in prompt");
       }
     }
-    Trainer.Predictions p = trainer.predict(text, dataset.tokenizer(root), dataset.eosId(), dataset.paddingId());
-    out.print(p.text());
-    out.println("predictions written to " + p.file());
+    return new Prompt(text, dataset.tokenizer(root), dataset.eosId(), dataset.paddingId());
+  }
+
+  private void sample(Trainer trainer, Prompt p) {
+    Trainer.Predictions done = trainer.predict(p.text(), p.tokenizer(), p.eosId(), p.paddingId());
+    out.print(done.text());
+    out.println("predictions written to " + done.file());
   }
 
   private int plan(GptConfig cfg) {
