@@ -144,8 +144,8 @@ public final class Trainer {
         return new Result(start, start, losses, 0);
       }
       out.printf(Locale.ROOT, "training %s to step %d on mesh %s (layout %s), %d devices, batch %d x %d tokens%s%n",
-          s.modelPath(), s.trainSteps(), s.meshShape(), s.layout().rules().isEmpty() ? "none" : s.layout(), mesh().size(),
-          s.trainBatchSize(), s.nCtx(), micro > 1 ? ", " + micro + " microbatches" : "");
+          s.modelPath(), s.trainSteps(), s.meshShape(), s.layout().rules().isEmpty() ? "none" : s.layout(),
+          mesh().size(), s.trainBatchSize(), s.nCtx(), micro > 1 ? ", " + micro + " microbatches" : "");
       double stepSeconds = 0;
       long timedSteps = 0;
       try (InputPipeline data = InputPipeline.train(sources(), InputPipeline.Options.of(s.nCtx(), s.trainBatchSize(),
