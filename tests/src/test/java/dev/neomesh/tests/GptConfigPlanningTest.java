@@ -45,7 +45,7 @@ class GptConfigPlanningTest {
 
   private static void plan(Path file) {
     GptConfig cfg = GptConfig.load(file);
-    MeshShape mesh = MeshShape.parse(cfg.meshShape());
+    MeshShape mesh = cfg.mesh();
     for (boolean searchMesh : new boolean[] {false, true}) {
       long t0 = System.nanoTime();
       AutoLayout.Result r = AutoLayout.plan(cfg, mesh, searchMesh, Long.MAX_VALUE, MachineConstants.DEFAULTS);
@@ -64,8 +64,7 @@ class GptConfigPlanningTest {
     assumeTrue(Files.isDirectory(dir), "skipped: " + dir + " is absent");
     return Stream.of("gpt3_small_256.json", "gpt3_XL_256_Pile.json").map(name -> DynamicTest.dynamicTest(name, () -> {
       GptConfig cfg = GptConfig.load(dir.resolve(name));
-      AutoLayout.Result r = AutoLayout.plan(cfg, MeshShape.parse(cfg.meshShape()), false, Long.MAX_VALUE,
-          MachineConstants.DEFAULTS);
+      AutoLayout.Result r = AutoLayout.plan(cfg, cfg.mesh(), false, Long.MAX_VALUE, MachineConstants.DEFAULTS);
       MeshGraph g = r.graph();
       assertEquals(List.of(), LayoutValidator.validate(g, r.plan().meshShape(), r.plan().layout()));
     }));

@@ -55,9 +55,8 @@ public final class GptStepBench {
     @Option(name = "--compare_unfused", usage = "alternate steps with the same program lowered without fused kernels")
     boolean compareUnfused;
 
-    @Option(name = "--op_types", usage = "list the 20 most frequent TensorFlow op types of the lowered graph"
-        + " (as -Dneomesh.opTypes=true did, which still works)")
-    boolean opTypes = Boolean.getBoolean("neomesh.opTypes");
+    @Option(name = "--op_types", usage = "list the 20 most frequent TensorFlow op types of the lowered graph")
+    boolean opTypes;
   }
 
   public static void main(String[] args) throws Exception {
@@ -75,19 +74,18 @@ public final class GptStepBench {
     int batch = cfg.trainBatchSize();
     int nCtx = cfg.nCtx();
     long t0 = System.nanoTime();
-    TrainProgram program = program(cfg);
+    TrainProgram program = program(cfg, true);
     System.out.printf("graph: %d mesh ops%n", program.graph().ops().size());
     Random r = new Random(1);
     int[] tokens = new int[batch * nCtx];
     int[] labels = new int[batch * nCtx];
     if (flags.compareUnfused) {
       GptConfig c = cfg;
-      TrainProgram plainProgram = withoutFusedKernels(() -> program(c));
+      TrainProgram plainProgram = program(c, false);
       compareUnfused(program, plainProgram, cfg, steps, tokens, labels, r);
       return;
     }
-    try (MeshRuntime rt = MeshRuntime.onVirtualCpus(program.graph(), MeshShape.parse(cfg.meshShape()),
-        LayoutRules.parse(cfg.layout()))) {
+    try (MeshRuntime rt = MeshRuntime.onVirtualCpus(program.graph(), cfg.mesh(), cfg.layoutRules())) {
       rt.initialize();
       System.out.printf("build + lower + init: %.1f s, %d TensorFlow ops%n", (System.nanoTime() - t0) / 1e9,
           countOps(rt, flags.opTypes));
@@ -113,8 +111,8 @@ public final class GptStepBench {
   /** Alternates steps of the program lowered with and without fused kernels; prints both medians and the paired ratio. */
   private static void compareUnfused(TrainProgram program, TrainProgram plainProgram, GptConfig cfg, int steps,
                                      int[] tokens, int[] labels, Random r) {
-    MeshShape mesh = MeshShape.parse(cfg.meshShape());
-    LayoutRules rules = LayoutRules.parse(cfg.layout());
+    MeshShape mesh = cfg.mesh();
+    LayoutRules rules = cfg.layoutRules();
     try (MeshRuntime fused = MeshRuntime.onVirtualCpus(program.graph(), mesh, rules);
          MeshRuntime plain = MeshRuntime.onVirtualCpus(plainProgram.graph(), mesh, rules, LoweringOptions.UNFUSED)) {
       fused.initialize();
@@ -144,29 +142,16 @@ public final class GptStepBench {
   }
 
   /** The model and optimizer exactly as scripts/neomesh builds them from the config (one microbatch). */
-  private static TrainProgram program(GptConfig cfg) {
+  /** The config's training step; {@code fused} picks Adam's in-place kernel or its mesh-op form. */
+  private static TrainProgram program(GptConfig cfg, boolean fused) {
     return TrainProgram.build(new GptLanguageModel(cfg), cfg.seed(), cfg.trainBatchSize(), cfg.nCtx(), 1,
-        LearningRateSchedule.constant(cfg.lr()), Main.optimizer(cfg));
+        LearningRateSchedule.constant(cfg.lr()), Main.optimizer(cfg).withFusedAdam(fused));
   }
 
   private static void randomTokens(Random r, int vocab, int[] tokens, int[] labels) {
     for (int i = 0; i < tokens.length; i++) {
       tokens[i] = r.nextInt(vocab);
       labels[i] = r.nextInt(vocab);
-    }
-  }
-
-  private static <T> T withoutFusedKernels(java.util.function.Supplier<T> build) {
-    String before = System.getProperty("neomesh.fused");
-    System.setProperty("neomesh.fused", "false");
-    try {
-      return build.get();
-    } finally {
-      if (before == null) {
-        System.clearProperty("neomesh.fused");
-      } else {
-        System.setProperty("neomesh.fused", before);
-      }
     }
   }
 

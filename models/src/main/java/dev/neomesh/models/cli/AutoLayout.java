@@ -6,7 +6,6 @@ import dev.neomesh.layout.CostModel;
 import dev.neomesh.layout.MachineConstants;
 import dev.neomesh.layout.PlanReport;
 import dev.neomesh.layout.Planner;
-import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.NeomeshException;
 import dev.neomesh.mesh.ir.MeshGraph;
@@ -54,7 +53,7 @@ public final class AutoLayout {
   public static Result plan(GptConfig cfg, MeshShape mesh, boolean searchMesh, long budgetBytes,
                             MachineConstants machine) {
     int microbatches = Microbatching.count(GptConfig.orNull(cfg.tokensPerMbPerReplica()), cfg.nCtx(), cfg.trainBatchSize(),
-        Microbatching.replicas(MeshShape.parse(cfg.meshShape()), LayoutRules.parse(cfg.layout())));
+        Microbatching.replicas(cfg.mesh(), cfg.layoutRules()));
     TrainProgram program = TrainProgram.build(new GptLanguageModel(cfg), cfg.seed(), cfg.trainBatchSize(), cfg.nCtx(),
         microbatches, LearningRateSchedule.constant(1e-3), Main.optimizer(cfg));
     // the optimizer's slots are variables of this graph already: count them once, as variables

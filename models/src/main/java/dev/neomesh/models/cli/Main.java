@@ -5,6 +5,7 @@ import dev.neomesh.data.DataException;
 import dev.neomesh.data.DatasetConfig;
 import dev.neomesh.data.DatasetEntry;
 import dev.neomesh.data.InputPipeline;
+import dev.neomesh.data.tokenizer.Tokenizer;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.NeomeshException;
 import dev.neomesh.models.config.GptConfig;
@@ -200,23 +201,24 @@ public final class Main {
     }
     Path modelPath = root.resolve(cfg.modelPath());
     OptimizerSettings opt = optimizer(cfg);
-    LearningRateSchedule schedule = new LearningRateSchedule(cfg.lr(), LearningRateSchedule.decayOf(cfg.lrDecay()),
-        cfg.lrDecayEnd(), cfg.warmupSteps());
-    return new TrainSettings(modelPath, root, root.resolve("configs/dataset_configs"), entries, cfg.meshShape(),
-        cfg.layout(), deviceList(), cfg.nCtx(), cfg.nVocab(), cfg.trainBatchSize(), cfg.evalBatchSize(),
+    LearningRateSchedule schedule = new LearningRateSchedule(cfg.lr(), cfg.lrDecay(), cfg.lrDecayEnd(),
+        cfg.warmupSteps());
+    return new TrainSettings(modelPath, root, root.resolve("configs/dataset_configs"), entries, cfg.mesh(),
+        cfg.layoutRules(), deviceList(), cfg.nCtx(), cfg.nVocab(), cfg.trainBatchSize(), cfg.evalBatchSize(),
         cfg.predictBatchSize(), cfg.trainSteps(), cfg.evalSteps(), cfg.seed(), Math.max(1, cfg.iterations()),
         Math.max(1, stepsPerCheckpoint), schedule, opt,
         GptConfig.orNull(cfg.tokensPerMbPerReplica()), GptConfig.orNull(cfg.predictMaxSteps()), !noProgress);
   }
 
-  /** The optimizer keys of a config. */
+  /** The optimizer keys of a config (Adam's update as the fused kernel, the default). */
   public static OptimizerSettings optimizer(GptConfig cfg) {
     return new OptimizerSettings(cfg.optName(), cfg.beta1(), cfg.beta2(), cfg.epsilon(), cfg.weightDecay(),
-        cfg.biasCorrection(), cfg.adaEpsilon1(), cfg.adaEpsilon2(), cfg.gradientClipping());
+        cfg.biasCorrection(), cfg.adaEpsilon1(), cfg.adaEpsilon2(), cfg.gradientClipping(), true);
   }
 
   int execute() {
     GptConfig cfg = config();
+    cfg.ignoredKeysWarning().ifPresent(w -> err.println("neomesh: warning: " + w));
     if (autoLayout || autoLayoutAndMeshShape) {
       return plan(cfg); // planning needs the model, not its data
     }
@@ -233,28 +235,37 @@ public final class Main {
       List<DatasetConfig> configs = sources.stream().map(InputPipeline.Source::config).toList();
       return CheckDataset.run(configs, cfg.nVocab(), root, out).ok() ? 0 : 1;
     }
-    GptLanguageModel lm = new GptLanguageModel(cfg);
+    Trainer trainer = new Trainer(s, new GptLanguageModel(cfg), out);
+    boolean train = !eval && !predict;
+    // everything a run needs is checked before it starts, not when training is done: the prompt and
+    // tokenizer of the samples after training, and (before --new deletes anything) the trainer's checks
+    Prompt samplePrompt = predict || train && cfg.predictSteps() > 0 ? prompt(sources.get(0).config()) : null;
+    if (train) {
+      trainer.check();
+    }
     if (fresh && !removeModelPath(s.modelPath())) {
       return 0;
     }
-    Trainer trainer = new Trainer(s, lm, out);
-    DatasetConfig first = sources.get(0).config();
     if (eval) {
       out.println(Trainer.describe(trainer.evaluate()));
       return 0;
     }
     if (predict) {
-      sample(trainer, first);
+      sample(trainer, samplePrompt);
       return 0;
     }
     trainer.train();
-    if (cfg.predictSteps() > 0) {
-      sample(trainer, first);
+    if (samplePrompt != null) {
+      sample(trainer, samplePrompt);
     }
     return 0;
   }
 
-  private void sample(Trainer trainer, DatasetConfig dataset) {
+  /** What sampling feeds the model: the prompt's text and the first dataset's tokenizer and ids. */
+  private record Prompt(String text, Tokenizer tokenizer, int eosId, int paddingId) {}
+
+  /** {@code --prompt} (or GPT-Neo's unicorn prompt) and {@code dataset}'s tokenizer; a clear error when unreadable. */
+  private Prompt prompt(DatasetConfig dataset) {
     String text = UNICORNS;
     if (prompt != null && !prompt.isEmpty()) {
       try {
@@ -265,13 +276,17 @@ public final class Main {
             + "; pass a readable text file, or --prompt \"\" for the built-in prompt");
       }
     }
-    Trainer.Predictions p = trainer.predict(text, dataset.tokenizer(root), dataset.eosId(), dataset.paddingId());
-    out.print(p.text());
-    out.println("predictions written to " + p.file());
+    return new Prompt(text, dataset.tokenizer(root), dataset.eosId(), dataset.paddingId());
+  }
+
+  private void sample(Trainer trainer, Prompt p) {
+    Trainer.Predictions done = trainer.predict(p.text(), p.tokenizer(), p.eosId(), p.paddingId());
+    out.print(done.text());
+    out.println("predictions written to " + done.file());
   }
 
   private int plan(GptConfig cfg) {
-    MeshShape mesh = MeshShape.parse(cfg.meshShape());
+    MeshShape mesh = cfg.mesh();
     long budget = AutoLayout.parseBytes(memoryBudget);
     AutoLayout.Result r = AutoLayout.plan(cfg, mesh, autoLayoutAndMeshShape, budget,
         dev.neomesh.layout.Calibration.load(dev.neomesh.layout.Calibration.defaultPath()));

@@ -8,10 +8,11 @@ import java.util.Map;
  * The mixture-of-experts settings of {@code moe_params}, with Mesh-TensorFlow's defaults (16 experts,
  * top-2 gating, capacity factor 1.25 in training and 2.0 otherwise, hidden 4096, group 1024, loss
  * coefficient 1e-2, second expert kept with policy "random" and threshold 0.2). GPT-Neo requires
- * {@code moe_dropout_rate} in {@code moe_params}; here it defaults to 0.
+ * {@code moe_dropout_rate} in {@code moe_params}; here it defaults to 0. {@code moe_group_size} is
+ * accepted and checked but has no effect ({@link #IGNORED} says why).
  */
 public record MoeParams(int numExperts, double lossCoef, String gating, double capacityFactorTrain,
-                        double capacityFactorEval, int hiddenSize, int groupSize, String secondPolicyTrain,
+                        double capacityFactorEval, int hiddenSize, String secondPolicyTrain,
                         String secondPolicyEval, double secondThresholdTrain, double secondThresholdEval,
                         int minExpertCapacity, double dropoutRate) {
 
@@ -33,6 +34,10 @@ public record MoeParams(int numExperts, double lossCoef, String gating, double c
     DEFAULTS.put("moe_dropout_rate", 0.0);
   }
 
+  /** The keys of {@code moe_params} that have no effect, with why (for {@link GptConfig#ignoredKeysWarning}). */
+  static final Map<String, String> IGNORED = Map.of("moe_group_size",
+      "one expert group per sequence, so the model does not depend on the layout");
+
   static final List<String> POLICIES = List.of("all", "none", "threshold", "random");
 
   static MoeParams of(Map<String, Object> given, String source) {
@@ -42,7 +47,7 @@ public record MoeParams(int numExperts, double lossCoef, String gating, double c
       String where = "model config " + source + ": moe_params." + e.getKey();
       if (def == null) {
         throw new ConfigException("model config " + source + ": unknown key \"moe_params." + e.getKey()
-            + "\"; did you mean \"" + GptConfig.closest(e.getKey(), DEFAULTS.keySet()) + "\"? (known: "
+            + "\"; did you mean \"" + ConfigKeys.closest(e.getKey(), DEFAULTS.keySet()) + "\"? (known: "
             + String.join(", ", DEFAULTS.keySet()) + ")");
       }
       Object x = e.getValue();
@@ -56,12 +61,13 @@ public record MoeParams(int numExperts, double lossCoef, String gating, double c
     }
     MoeParams p = new MoeParams((Integer) v.get("moe_num_experts"), num(v, "moe_loss_coef"),
         (String) v.get("moe_gating"), num(v, "moe_capacity_factor_train"), num(v, "moe_capacity_factor_eval"),
-        (Integer) v.get("moe_hidden_size"), (Integer) v.get("moe_group_size"),
-        (String) v.get("moe_second_policy_train"), (String) v.get("moe_second_policy_eval"),
+        (Integer) v.get("moe_hidden_size"), (String) v.get("moe_second_policy_train"),
+        (String) v.get("moe_second_policy_eval"),
         num(v, "moe_second_threshold_train"), num(v, "moe_second_threshold_eval"),
         (Integer) v.get("moe_min_expert_capacity"), num(v, "moe_dropout_rate"));
     String pre = "model config " + source + ": moe_params.";
-    if (p.numExperts() < 1 || p.hiddenSize() < 1 || p.groupSize() < 1 || p.minExpertCapacity() < 1) {
+    if (p.numExperts() < 1 || p.hiddenSize() < 1 || (Integer) v.get("moe_group_size") < 1
+        || p.minExpertCapacity() < 1) {
       throw new ConfigException(pre + "moe_num_experts, moe_hidden_size, moe_group_size and moe_min_expert_capacity"
           + " must be positive");
     }

@@ -5,6 +5,7 @@ import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.ir.DType;
 import dev.neomesh.mesh.ir.MeshOps;
 import dev.neomesh.mesh.ir.MeshTensor;
+import dev.neomesh.models.config.AttentionType;
 import java.util.List;
 
 /**
@@ -32,95 +33,96 @@ final class Attention {
 
   static final double MASK = -1e10;
 
-  static MeshTensor forward(Params p, MeshTensor x, String scope, String type) {
-    MeshOps m = p.m;
-    double e = p.embd.size();
-    double d = p.kv.size();
-    Shape proj = Shape.of(p.embd, p.heads, p.kv);
-    Shape qShape = Shape.of(p.batch, p.sequence, p.heads, p.kv);
-    boolean nano = p.nanoGptInit();
+  static MeshTensor forward(ModelBuilder b, MeshTensor x, String scope, AttentionType type) {
+    MeshOps m = b.m;
+    double e = b.embd.size();
+    double d = b.kv.size();
+    Shape proj = Shape.of(b.embd, b.heads, b.kv);
+    Shape qShape = Shape.of(b.batch, b.sequence, b.heads, b.kv);
+    boolean nano = b.nanoGptInit();
     double qStd = nano ? 0.02 : Math.pow(e, -0.5) * Math.pow(d, -0.5);
     double kvStd = nano ? 0.02 : Math.pow(e, -0.5);
-    MeshTensor q = m.einsum(List.of(x, p.normal(scope + "/q", proj, qStd)), qShape);
-    MeshTensor k = m.einsum(List.of(x, p.normal(scope + "/k", proj, kvStd)), qShape);
-    MeshTensor v = m.einsum(List.of(x, p.normal(scope + "/v", proj, kvStd)), qShape);
+    MeshTensor q = m.einsum(List.of(x, b.normal(scope + "/q", proj, qStd)), qShape);
+    MeshTensor k = m.einsum(List.of(x, b.normal(scope + "/k", proj, kvStd)), qShape);
+    MeshTensor v = m.einsum(List.of(x, b.normal(scope + "/v", proj, kvStd)), qShape);
     if (nano) {
       q = m.mul(q, Math.pow(d, -0.5)); // the scores' 1/sqrt(d_head), fixed instead of learned through q's init
     }
-    if (p.cfg.rotaryEmb()) {
-      q = Embeddings.rotary(p, q, p.sequence);
-      k = Embeddings.rotary(p, k, p.sequence);
+    if (b.cfg.rotaryEmb()) {
+      q = Embeddings.rotary(b, q, b.sequence);
+      k = Embeddings.rotary(b, k, b.sequence);
     }
-    k = m.rename(k, p.sequence.name(), p.memory.name());
-    v = m.rename(v, p.sequence.name(), p.memory.name());
-    MeshTensor out = type.equals("linear") ? linear(p, q, k, v) : softmax(p, q, k, v, scope, type);
-    MeshTensor o = p.normal(scope + "/o", Shape.of(p.heads, p.kv, p.embd), nano ? p.nanoGptResidualStd() : Math.pow(e, -0.5));
-    MeshTensor y = m.einsum(List.of(out, o), p.stream());
-    y = m.add(y, p.constant(scope + "/compute_output_bias/o_b", Shape.of(p.embd), 0.0));
-    return p.dropout(y, p.cfg.resDropout(), scope + "/res_dropout");
+    k = m.rename(k, b.sequence.name(), b.memory.name());
+    v = m.rename(v, b.sequence.name(), b.memory.name());
+    MeshTensor out = type == AttentionType.LINEAR ? linear(b, q, k, v) : softmax(b, q, k, v, scope, type);
+    MeshTensor o = b.normal(scope + "/o", Shape.of(b.heads, b.kv, b.embd), nano ? b.nanoGptResidualStd() : Math.pow(e, -0.5));
+    MeshTensor y = m.einsum(List.of(out, o), b.stream());
+    y = m.add(y, b.filled(scope + "/compute_output_bias/o_b", Shape.of(b.embd), 0.0));
+    return b.dropout(y, b.cfg.resDropout(), scope + "/res_dropout");
   }
 
   /** {@code [sequence, memory_length]}: 1 where query i may see key j. */
-  static MeshTensor visible(Params p, String type) {
-    MeshOps m = p.m;
-    MeshTensor i = m.range(p.sequence, DType.INT32);
-    MeshTensor j = m.range(p.memory, DType.INT32);
-    MeshTensor ok = p.cfg.causal() ? m.lessEqual(j, i) : null;
-    if (type.equals("local")) {
-      MeshTensor r = m.scalar(p.cfg.localAttentionRadius(), DType.INT32);
-      MeshTensor window = p.cfg.causal() ? m.greater(j, m.sub(i, r))
+  static MeshTensor visible(ModelBuilder b, AttentionType type) {
+    MeshOps m = b.m;
+    MeshTensor i = m.range(b.sequence, DType.INT32);
+    MeshTensor j = m.range(b.memory, DType.INT32);
+    MeshTensor ok = b.cfg.causal() ? m.lessEqual(j, i) : null;
+    if (type == AttentionType.LOCAL) {
+      MeshTensor r = m.scalar(b.cfg.localAttentionRadius(), DType.INT32);
+      MeshTensor window = b.cfg.causal() ? m.greater(j, m.sub(i, r))
           : m.logicalAnd(m.greater(j, m.sub(i, r)), m.less(j, m.add(i, r)));
       ok = ok == null ? window : m.logicalAnd(ok, window);
     }
     return ok == null ? null : m.cast(ok, DType.FLOAT32);
   }
 
-  private static MeshTensor softmax(Params p, MeshTensor q, MeshTensor k, MeshTensor v, String scope, String type) {
-    MeshOps m = p.m;
-    Shape scoreShape = Shape.of(p.batch, p.heads, p.sequence, p.memory);
+  private static MeshTensor softmax(ModelBuilder b, MeshTensor q, MeshTensor k, MeshTensor v, String scope,
+      AttentionType type) {
+    MeshOps m = b.m;
+    Shape scoreShape = Shape.of(b.batch, b.heads, b.sequence, b.memory);
     MeshTensor scores = m.cast(m.einsum(List.of(q, k), scoreShape), DType.FLOAT32);
-    MeshTensor visible = visible(p, type);
+    MeshTensor visible = visible(b, type);
     if (visible != null) {
       scores = m.add(scores, m.mul(m.sub(1.0, visible), MASK));
     }
-    int memKv = type.equals("global") ? p.cfg.numMemKv() : 0;
+    int memKv = type == AttentionType.GLOBAL ? b.cfg.numMemKv() : 0;
     if (memKv == 0) {
-      MeshTensor w = m.softmax(scores, p.memory.name());
-      if (type.equals("global")) {
-        w = p.dropout(w, p.cfg.attnDropout(), scope + "/attn_dropout");
+      MeshTensor w = m.softmax(scores, b.memory.name());
+      if (type == AttentionType.GLOBAL) {
+        w = b.dropout(w, b.cfg.attnDropout(), scope + "/attn_dropout");
       }
-      return m.einsum(List.of(m.cast(w, p.act), v), Shape.of(p.batch, p.sequence, p.heads, p.kv));
+      return m.einsum(List.of(m.cast(w, b.act), v), Shape.of(b.batch, b.sequence, b.heads, b.kv));
     }
     Dim mem = new Dim("mem_kv", memKv);
-    Shape memShape = Shape.of(mem, p.heads, p.kv);
-    double std = Math.pow(p.kv.size(), -0.5);
-    MeshTensor memK = p.normal(scope + "/mem_k", memShape, std);
-    MeshTensor memV = p.normal(scope + "/mem_v", memShape, std);
-    MeshTensor memScores = m.cast(m.einsum(List.of(q, memK), Shape.of(p.batch, p.heads, p.sequence, mem)),
+    Shape memShape = Shape.of(mem, b.heads, b.kv);
+    double std = Math.pow(b.kv.size(), -0.5);
+    MeshTensor memK = b.normal(scope + "/mem_k", memShape, std);
+    MeshTensor memV = b.normal(scope + "/mem_v", memShape, std);
+    MeshTensor memScores = m.cast(m.einsum(List.of(q, memK), Shape.of(b.batch, b.heads, b.sequence, mem)),
         DType.FLOAT32);
-    MeshTensor max = m.stopGradient(m.maximum(m.reduceMax(scores, p.memory.name()), m.reduceMax(memScores, mem.name())));
-    MeshTensor sum = m.add(m.reduceSum(m.exp(m.sub(scores, max)), p.memory.name()),
+    MeshTensor max = m.stopGradient(m.maximum(m.reduceMax(scores, b.memory.name()), m.reduceMax(memScores, mem.name())));
+    MeshTensor sum = m.add(m.reduceSum(m.exp(m.sub(scores, max)), b.memory.name()),
         m.reduceSum(m.exp(m.sub(memScores, max)), mem.name()));
     MeshTensor lse = m.add(m.log(sum), max);
-    MeshTensor w = p.dropout(m.exp(m.sub(scores, lse)), p.cfg.attnDropout(), scope + "/attn_dropout");
-    MeshTensor wMem = p.dropout(m.exp(m.sub(memScores, lse)), p.cfg.attnDropout(), scope + "/attn_dropout_mem");
-    Shape out = Shape.of(p.batch, p.sequence, p.heads, p.kv);
-    return m.add(m.einsum(List.of(m.cast(w, p.act), v), out), m.einsum(List.of(m.cast(wMem, p.act), memV), out));
+    MeshTensor w = b.dropout(m.exp(m.sub(scores, lse)), b.cfg.attnDropout(), scope + "/attn_dropout");
+    MeshTensor wMem = b.dropout(m.exp(m.sub(memScores, lse)), b.cfg.attnDropout(), scope + "/attn_dropout_mem");
+    Shape out = Shape.of(b.batch, b.sequence, b.heads, b.kv);
+    return m.add(m.einsum(List.of(m.cast(w, b.act), v), out), m.einsum(List.of(m.cast(wMem, b.act), memV), out));
   }
 
-  private static MeshTensor linear(Params p, MeshTensor q, MeshTensor k, MeshTensor v) {
-    MeshOps m = p.m;
-    Shape scoreShape = Shape.of(p.batch, p.heads, p.sequence, p.memory);
-    Shape out = Shape.of(p.batch, p.sequence, p.heads, p.kv);
-    MeshTensor qs = m.softmax(m.cast(q, DType.FLOAT32), p.kv.name());
+  private static MeshTensor linear(ModelBuilder b, MeshTensor q, MeshTensor k, MeshTensor v) {
+    MeshOps m = b.m;
+    Shape scoreShape = Shape.of(b.batch, b.heads, b.sequence, b.memory);
+    Shape out = Shape.of(b.batch, b.sequence, b.heads, b.kv);
+    MeshTensor qs = m.softmax(m.cast(q, DType.FLOAT32), b.kv.name());
     MeshTensor kf = m.cast(k, DType.FLOAT32);
-    if (!p.cfg.causal()) {
-      MeshTensor ks = m.softmax(kf, p.memory.name());
+    if (!b.cfg.causal()) {
+      MeshTensor ks = m.softmax(kf, b.memory.name());
       MeshTensor a = m.einsum(List.of(qs, ks), scoreShape);
-      return m.einsum(List.of(m.cast(a, p.act), v), out);
+      return m.einsum(List.of(m.cast(a, b.act), v), out);
     }
-    MeshTensor a = m.mul(m.einsum(List.of(qs, m.exp(kf)), scoreShape), visible(p, "linear"));
-    MeshTensor norm = m.reciprocal(m.add(m.reduceSum(a, p.memory.name()), 1e-6));
-    return m.einsum(List.of(m.cast(m.mul(a, norm), p.act), v), out);
+    MeshTensor a = m.mul(m.einsum(List.of(qs, m.exp(kf)), scoreShape), visible(b, AttentionType.LINEAR));
+    MeshTensor norm = m.reciprocal(m.add(m.reduceSum(a, b.memory.name()), 1e-6));
+    return m.einsum(List.of(m.cast(m.mul(a, norm), b.act), v), out);
   }
 }

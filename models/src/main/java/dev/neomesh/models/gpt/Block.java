@@ -2,6 +2,7 @@ package dev.neomesh.models.gpt;
 
 import dev.neomesh.mesh.ir.MeshOps;
 import dev.neomesh.mesh.ir.MeshTensor;
+import dev.neomesh.models.config.AttentionType;
 
 /**
  * One pre-norm transformer block, as GPT-Neo's {@code block}:
@@ -18,32 +19,32 @@ final class Block {
 
   record Out(MeshTensor x, MeshTensor auxLoss) {}
 
-  static Out forward(Params p, MeshTensor x, int layer) {
-    MeshOps m = p.m;
-    String scope = p.cfg.shareParameters() ? "gpt2" : "gpt2/h" + layer;
+  static Out forward(ModelBuilder b, MeshTensor x, int layer) {
+    MeshOps m = b.m;
+    String scope = b.cfg.shareParameters() ? "gpt2" : "gpt2/h" + layer;
     double mult = 1.0;
-    if (p.cfg.macaron()) {
+    if (b.cfg.macaron()) {
       mult = 0.5;
-      x = m.add(x, m.mul(Mlp.forward(p, x, scope + "/mlp_macaron"), mult));
+      x = m.add(x, m.mul(Mlp.forward(b, x, scope + "/mlp_macaron"), mult));
     }
-    String type = p.cfg.attentionTypes().get(layer);
-    if (!type.equals("none")) {
-      MeshTensor a = Attention.forward(p, Norms.preNorm(p, x, scope + "/norm_1"), scope + "/attn", type);
-      x = m.add(x, Norms.residual(p, a, scope + "/norm_rezero_1"));
+    AttentionType type = b.cfg.attentionTypes().get(layer);
+    if (type != AttentionType.NONE) {
+      MeshTensor a = Attention.forward(b, Norms.preNorm(b, x, scope + "/norm_1"), scope + "/attn", type);
+      x = m.add(x, Norms.residual(b, a, scope + "/norm_rezero_1"));
     }
-    MeshTensor normed = Norms.preNorm(p, x, scope + "/norm_2");
+    MeshTensor normed = Norms.preNorm(b, x, scope + "/norm_2");
     MeshTensor aux = null;
     MeshTensor f;
-    if (p.cfg.moeLayers().contains(layer)) {
-      Moe.Out moe = Moe.forward(p, normed, scope + "/moe");
+    if (b.cfg.moeLayers().contains(layer)) {
+      Moe.Out moe = Moe.forward(b, normed, scope + "/moe");
       f = moe.y();
       aux = moe.auxLoss();
     } else {
-      f = Mlp.forward(p, normed, scope + "/mlp");
+      f = Mlp.forward(b, normed, scope + "/mlp");
     }
     if (mult != 1.0) {
       f = m.mul(f, mult);
     }
-    return new Out(m.add(x, Norms.residual(p, f, scope + "/norm_rezero_2")), aux);
+    return new Out(m.add(x, Norms.residual(b, f, scope + "/norm_rezero_2")), aux);
   }
 }

@@ -16,43 +16,43 @@ import java.util.List;
 final class Embeddings {
   private Embeddings() {}
 
-  static MeshTensor wte(Params p) {
-    return p.normal("gpt2/wte", Shape.of(p.vocab, p.embd), 0.02);
+  static MeshTensor wte(ModelBuilder b) {
+    return b.normal("gpt2/wte", Shape.of(b.vocab, b.embd), 0.02);
   }
 
-  static MeshTensor embed(Params p, MeshTensor tokens) {
-    MeshOps m = p.m;
-    MeshTensor h = p.dropout(m.gather(wte(p), tokens, "vocab"), p.cfg.embedDropout(), "gpt2/embed_dropout/wte");
-    MeshTensor pos = positions(p);
+  static MeshTensor embed(ModelBuilder b, MeshTensor tokens) {
+    MeshOps m = b.m;
+    MeshTensor h = b.dropout(m.gather(wte(b), tokens, "vocab"), b.cfg.embedDropout(), "gpt2/embed_dropout/wte");
+    MeshTensor pos = positions(b);
     if (pos == null) {
       return h;
     }
-    return m.add(h, p.dropout(pos, p.cfg.embedDropout(), "gpt2/embed_dropout/wpe"));
+    return m.add(h, b.dropout(pos, b.cfg.embedDropout(), "gpt2/embed_dropout/wpe"));
   }
 
   /** {@code [sequence, embd]}, or null when positions come from rotary embeddings. */
-  private static MeshTensor positions(Params p) {
-    MeshOps m = p.m;
-    if (p.cfg.rotaryEmb()) {
+  private static MeshTensor positions(ModelBuilder b) {
+    MeshOps m = b.m;
+    if (b.cfg.rotaryEmb()) {
       return null;
     }
-    List<Integer> axial = p.cfg.axialPosEmb();
+    List<Integer> axial = b.cfg.axialPosEmb();
     if (!axial.isEmpty()) {
       Dim d1 = new Dim("axial_dim_0", axial.get(0));
       Dim d2 = new Dim("axial_dim_1", axial.get(1));
-      MeshTensor w1 = p.normal("gpt2/axial_wpe_1", Shape.of(d1, p.embd), 0.01);
-      MeshTensor w2 = p.normal("gpt2/axial_wpe_2", Shape.of(d2, p.embd), 0.01);
-      MeshTensor pos = m.range(p.sequence, DType.INT32);
+      MeshTensor w1 = b.normal("gpt2/axial_wpe_1", Shape.of(d1, b.embd), 0.01);
+      MeshTensor w2 = b.normal("gpt2/axial_wpe_2", Shape.of(d2, b.embd), 0.01);
+      MeshTensor pos = m.range(b.sequence, DType.INT32);
       MeshTensor a2 = m.scalar(axial.get(1), DType.INT32);
       MeshTensor e = m.add(m.gather(w1, m.floorDiv(pos, a2), d1.name()), m.gather(w2, m.floorMod(pos, a2), d2.name()));
       return m.mul(e, 0.5);
     }
-    Dim embedSequence = new Dim("embed_sequence", p.cfg.nCtx());
-    MeshTensor wpe = p.normal("gpt2/wpe", Shape.of(embedSequence, p.embd), p.nanoGptInit() ? 0.02 : 0.01);
-    if (p.sequence.size() != embedSequence.size()) {
-      wpe = m.slice(wpe, embedSequence.name(), 0, p.sequence.size());
+    Dim embedSequence = new Dim("embed_sequence", b.cfg.nCtx());
+    MeshTensor wpe = b.normal("gpt2/wpe", Shape.of(embedSequence, b.embd), b.nanoGptInit() ? 0.02 : 0.01);
+    if (b.sequence.size() != embedSequence.size()) {
+      wpe = m.slice(wpe, embedSequence.name(), 0, b.sequence.size());
     }
-    return m.rename(wpe, embedSequence.name(), p.sequence.name());
+    return m.rename(wpe, embedSequence.name(), b.sequence.name());
   }
 
   /**
@@ -61,21 +61,21 @@ final class Embeddings {
    * two halves of the head. rotate_half is an einsum with a fixed signed permutation, so it works
    * whatever the layout splits (no slicing of {@code kv}).
    */
-  static MeshTensor rotary(Params p, MeshTensor x, Dim pos) {
-    MeshOps m = p.m;
-    int half = p.kv.size() / 2;
-    MeshTensor j = m.cast(m.floorMod(m.range(p.kv, DType.INT32), m.scalar(half, DType.INT32)), DType.FLOAT32);
-    MeshTensor freq = m.exp(m.mul(j, -2.0 * Math.log(10000.0) / p.kv.size()));
+  static MeshTensor rotary(ModelBuilder b, MeshTensor x, Dim pos) {
+    MeshOps m = b.m;
+    int half = b.kv.size() / 2;
+    MeshTensor j = m.cast(m.floorMod(m.range(b.kv, DType.INT32), m.scalar(half, DType.INT32)), DType.FLOAT32);
+    MeshTensor freq = m.exp(m.mul(j, -2.0 * Math.log(10000.0) / b.kv.size()));
     MeshTensor angle = m.mul(m.cast(m.range(pos, DType.INT32), DType.FLOAT32), freq);
     MeshTensor cos = m.cast(m.cos(angle), x.dtype());
     MeshTensor sin = m.cast(m.sin(angle), x.dtype());
-    Dim kvIn = new Dim("kv_rotary", p.kv.size());
+    Dim kvIn = new Dim("kv_rotary", b.kv.size());
     MeshTensor i = m.range(kvIn, DType.INT32);
-    MeshTensor o = m.range(p.kv, DType.INT32);
+    MeshTensor o = m.range(b.kv, DType.INT32);
     MeshTensor h = m.scalar(half, DType.INT32);
     // out_o = -x_{o+half} for o < half and x_{o-half} for o >= half
     MeshTensor perm = m.sub(m.cast(m.equal(i, m.sub(o, h)), x.dtype()), m.cast(m.equal(i, m.add(o, h)), x.dtype()));
-    MeshTensor rotated = m.einsum(List.of(m.rename(x, p.kv.name(), kvIn.name()), perm), x.shape());
+    MeshTensor rotated = m.einsum(List.of(m.rename(x, b.kv.name(), kvIn.name()), perm), x.shape());
     return m.add(m.mul(x, cos), m.mul(rotated, sin));
   }
 }

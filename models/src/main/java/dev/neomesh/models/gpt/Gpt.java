@@ -30,12 +30,12 @@ import java.util.Set;
  * not used.
  */
 public final class Gpt {
-  private final Params p;
+  private final ModelBuilder b;
   private final MeshTensor logits;
   private final MeshTensor loss;
 
-  private Gpt(Params p, MeshTensor logits, MeshTensor loss) {
-    this.p = p;
+  private Gpt(ModelBuilder b, MeshTensor logits, MeshTensor loss) {
+    this.b = b;
     this.logits = logits;
     this.loss = loss;
   }
@@ -50,35 +50,35 @@ public final class Gpt {
     if (sequence.size() > cfg.nCtx()) {
       throw new IllegalArgumentException("sequence " + sequence.size() + " is longer than n_ctx " + cfg.nCtx());
     }
-    Params p = new Params(m, cfg, batch, sequence, train);
+    ModelBuilder b = new ModelBuilder(m, cfg, batch, sequence, train);
     MeshTensor weights = null;
     MeshTensor targets = labels;
     if (cfg.mlmTraining()) {
-      Mlm.Masked masked = Mlm.mask(p, tokens);
+      Mlm.Masked masked = Mlm.mask(b, tokens);
       targets = tokens;
       tokens = masked.inputs();
       weights = masked.lossWeights();
     }
-    MeshTensor h = Embeddings.embed(p, tokens);
+    MeshTensor h = Embeddings.embed(b, tokens);
     MeshTensor aux = null;
     for (int layer = 0; layer < cfg.nLayer(); layer++) {
-      Block.Out out = Block.forward(p, h, layer);
+      Block.Out out = Block.forward(b, h, layer);
       h = out.x();
       if (out.auxLoss() != null) {
         aux = aux == null ? out.auxLoss() : m.add(aux, out.auxLoss());
       }
     }
-    h = Norms.layerNorm(p, h, "gpt2/ln_f");
-    Shape logitShape = Shape.of(batch, sequence, p.vocab);
+    h = Norms.layerNorm(b, h, "gpt2/ln_f");
+    Shape logitShape = Shape.of(batch, sequence, b.vocab);
     MeshTensor z = cfg.noWeightTie()
-        ? Mlp.dense(p, h, "gpt2/wte_final_linear/linear_out", p.embd, p.vocab, false)
-        : m.einsum(List.of(h, Embeddings.wte(p)), logitShape);
+        ? Mlp.dense(b, h, "gpt2/wte_final_linear/linear_out", b.embd, b.vocab, false)
+        : m.einsum(List.of(h, Embeddings.wte(b)), logitShape);
     z = m.cast(z, DType.FLOAT32);
-    MeshTensor loss = crossEntropy(m, z, targets, p.vocab, cfg.zLoss(), weights);
+    MeshTensor loss = crossEntropy(m, z, targets, b.vocab, cfg.zLoss(), weights);
     if (aux != null) {
       loss = m.add(loss, aux);
     }
-    return new Gpt(p, z, loss);
+    return new Gpt(b, z, loss);
   }
 
   /**
@@ -109,14 +109,14 @@ public final class Gpt {
 
   /** The trainable variables' values, in creation order (shared ones once). */
   public List<MeshTensor> parameters() {
-    return p.variables();
+    return b.variables();
   }
 
   /** The names of {@link #parameters()} that skip weight decay (see {@link #skipsWeightDecay}). */
   public Set<String> noDecay() {
     Set<String> out = new LinkedHashSet<>();
     for (MeshTensor v : parameters()) {
-      String name = p.m.variableOp(v).name();
+      String name = b.m.variableOp(v).name();
       if (skipsWeightDecay(name)) {
         out.add(name);
       }

@@ -17,23 +17,23 @@ final class Mlm {
 
   record Masked(MeshTensor inputs, MeshTensor lossWeights) {}
 
-  static Masked mask(Params p, MeshTensor tokens) {
-    MeshOps m = p.m;
+  static Masked mask(ModelBuilder b, MeshTensor tokens) {
+    MeshOps m = b.m;
     Shape shape = tokens.shape();
     MeshTensor maskable = m.notEqual(tokens, m.scalar(0, DType.INT32));
-    for (int id : p.cfg.mlmMaskIgnoreIds()) {
+    for (int id : b.cfg.mlmMaskIgnoreIds()) {
       maskable = m.logicalAnd(maskable, m.notEqual(tokens, m.scalar(id, DType.INT32)));
     }
     MeshTensor masked = m.logicalAnd(maskable,
-        m.less(p.stepUniform(shape, "gpt2/mlm/mask"), m.scalar(p.cfg.mlmMaskProb(), DType.FLOAT32)));
-    MeshTensor choice = p.stepUniform(shape, "gpt2/mlm/replace");
-    double same = p.cfg.mlmSameTokenProb();
-    double random = p.cfg.mlmRandomTokenProb();
+        m.less(b.stepUniform(shape, "gpt2/mlm/mask"), m.scalar(b.cfg.mlmMaskProb(), DType.FLOAT32)));
+    MeshTensor choice = b.stepUniform(shape, "gpt2/mlm/replace");
+    double same = b.cfg.mlmSameTokenProb();
+    double random = b.cfg.mlmRandomTokenProb();
     MeshTensor keepSame = m.less(choice, m.scalar(same, DType.FLOAT32));
     MeshTensor useRandom = m.logicalAnd(m.logicalNot(keepSame), m.less(choice, m.scalar(same + random, DType.FLOAT32)));
-    MeshTensor randomToken = m.cast(m.floor(m.mul(p.stepUniform(shape, "gpt2/mlm/random_token"),
-        (double) p.cfg.nVocab())), DType.INT32);
-    MeshTensor replaced = m.where(useRandom, randomToken, m.constant(p.cfg.mlmMaskId(), shape, DType.INT32));
+    MeshTensor randomToken = m.cast(m.floor(m.mul(b.stepUniform(shape, "gpt2/mlm/random_token"),
+        (double) b.cfg.nVocab())), DType.INT32);
+    MeshTensor replaced = m.where(useRandom, randomToken, m.constant(b.cfg.mlmMaskId(), shape, DType.INT32));
     MeshTensor inputs = m.where(m.logicalAnd(masked, m.logicalNot(keepSame)), replaced, tokens);
     MeshTensor maskF = m.cast(masked, DType.FLOAT32);
     MeshTensor count = m.maximum(m.reduceSum(maskF, Shape.SCALAR), 1.0);

@@ -18,49 +18,49 @@ import java.util.List;
 final class Mlp {
   private Mlp() {}
 
-  static MeshTensor forward(Params p, MeshTensor x, String scope) {
-    MeshOps m = p.m;
-    int width = 4 * p.embd.size();
+  static MeshTensor forward(ModelBuilder b, MeshTensor x, String scope) {
+    MeshOps m = b.m;
+    int width = 4 * b.embd.size();
     Dim hidden = new Dim("intermediate_expanded", width);
     MeshTensor h;
-    if (p.cfg.mlpGlu()) {
+    if (b.cfg.mlpGlu()) {
       Dim wide = new Dim("intermediate_expanded", 2 * width);
       Dim glu = new Dim("glu", 2);
-      MeshTensor kernel = p.normal(scope + "/conv1d_main/c_fc/kernel", Shape.of(p.embd, wide), std(p, p.embd, false));
-      MeshTensor bias = p.constant(scope + "/conv1d_main/c_fc/bias", Shape.of(wide), 0.0);
-      kernel = m.reshape(kernel, Shape.of(p.embd, glu, hidden));
+      MeshTensor kernel = b.normal(scope + "/conv1d_main/c_fc/kernel", Shape.of(b.embd, wide), std(b, b.embd, false));
+      MeshTensor bias = b.filled(scope + "/conv1d_main/c_fc/bias", Shape.of(wide), 0.0);
+      kernel = m.reshape(kernel, Shape.of(b.embd, glu, hidden));
       bias = m.reshape(bias, Shape.of(glu, hidden));
-      MeshTensor both = m.add(m.einsum(List.of(x, kernel), Shape.of(p.batch, p.sequence, glu, hidden)), bias);
+      MeshTensor both = m.add(m.einsum(List.of(x, kernel), Shape.of(b.batch, b.sequence, glu, hidden)), bias);
       MeshTensor half = m.range(glu, DType.INT32);
-      MeshTensor first = m.cast(m.equal(half, m.scalar(0, DType.INT32)), p.act);
-      MeshTensor second = m.cast(m.equal(half, m.scalar(1, DType.INT32)), p.act);
-      Shape out = Shape.of(p.batch, p.sequence, hidden);
-      h = m.mul(m.einsum(List.of(both, first), out), p.activation(p.cfg.activationFn(), m.einsum(List.of(both, second), out)));
+      MeshTensor first = m.cast(m.equal(half, m.scalar(0, DType.INT32)), b.act);
+      MeshTensor second = m.cast(m.equal(half, m.scalar(1, DType.INT32)), b.act);
+      Shape out = Shape.of(b.batch, b.sequence, hidden);
+      h = m.mul(m.einsum(List.of(both, first), out), b.activation(b.cfg.activationFn(), m.einsum(List.of(both, second), out)));
     } else {
-      h = p.activation(p.cfg.activationFn(), dense(p, x, scope + "/conv1d_main/c_fc", p.embd, hidden, false));
+      h = b.activation(b.cfg.activationFn(), dense(b, x, scope + "/conv1d_main/c_fc", b.embd, hidden, false));
     }
-    MeshTensor y = dense(p, h, scope + "/conv1d_main/c_proj", hidden, p.embd, true);
-    return p.dropout(y, p.cfg.resDropout(), scope + "/res_dropout");
+    MeshTensor y = dense(b, h, scope + "/conv1d_main/c_proj", hidden, b.embd, true);
+    return b.dropout(y, b.cfg.resDropout(), scope + "/res_dropout");
   }
 
-  static double std(Params p, Dim in, boolean residualProjection) {
+  static double std(ModelBuilder b, Dim in, boolean residualProjection) {
     double std = 0.02;
-    if (residualProjection && p.nanoGptInit()) {
-      std = p.nanoGptResidualStd();
-    } else if (residualProjection && p.cfg.scaleByDepth()) {
-      std /= Math.sqrt(p.cfg.nLayer());
+    if (residualProjection && b.nanoGptInit()) {
+      std = b.nanoGptResidualStd();
+    } else if (residualProjection && b.cfg.scaleByDepth()) {
+      std /= Math.sqrt(b.cfg.nLayer());
     }
-    if (p.cfg.scaleByIn()) {
+    if (b.cfg.scaleByIn()) {
       std /= Math.sqrt(in.size());
     }
     return std;
   }
 
   /** GPT-Neo's {@code linear}: {@code x . kernel[in, out] + bias[out]}, replacing dim {@code in} by {@code out}. */
-  static MeshTensor dense(Params p, MeshTensor x, String scope, Dim in, Dim out, boolean residualProjection) {
-    MeshOps m = p.m;
-    MeshTensor kernel = p.normal(scope + "/kernel", Shape.of(in, out), std(p, in, residualProjection));
-    MeshTensor bias = p.constant(scope + "/bias", Shape.of(out), 0.0);
+  static MeshTensor dense(ModelBuilder b, MeshTensor x, String scope, Dim in, Dim out, boolean residualProjection) {
+    MeshOps m = b.m;
+    MeshTensor kernel = b.normal(scope + "/kernel", Shape.of(in, out), std(b, in, residualProjection));
+    MeshTensor bias = b.filled(scope + "/bias", Shape.of(out), 0.0);
     Shape y = new Shape(x.shape().dims().stream().map(d -> d.name().equals(in.name()) ? out : d).toList());
     return m.add(m.einsum(List.of(x, kernel), y), bias);
   }

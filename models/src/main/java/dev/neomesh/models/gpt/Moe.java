@@ -28,21 +28,21 @@ final class Moe {
 
   record Out(MeshTensor y, MeshTensor auxLoss) {}
 
-  static Out forward(Params p, MeshTensor x, String scope) {
-    MeshOps m = p.m;
-    MoeParams hp = p.cfg.moe();
+  static Out forward(ModelBuilder b, MeshTensor x, String scope) {
+    MeshOps m = b.m;
+    MoeParams hp = b.cfg.moe();
     Dim experts = new Dim("experts", hp.numExperts());
     Dim expertUnsplit = new Dim("expert_unsplit", experts.size());
-    Dim batchUnsplit = new Dim("batch_unsplit", p.batch.size());
-    int s = p.sequence.size();
-    double cf = p.train ? hp.capacityFactorTrain() : hp.capacityFactorEval();
+    Dim batchUnsplit = new Dim("batch_unsplit", b.batch.size());
+    int s = b.sequence.size();
+    double cf = b.train ? hp.capacityFactorTrain() : hp.capacityFactorEval();
     Dim capacity = new Dim("expert_capacity",
         Math.max(Math.min(s, (int) Math.floor(s * cf / hp.numExperts())), hp.minExpertCapacity()));
-    Shape tokensByExpert = Shape.of(p.batch, p.sequence, expertUnsplit);
+    Shape tokensByExpert = Shape.of(b.batch, b.sequence, expertUnsplit);
 
     // top-2 gating, in float32, over expert_unsplit (the group dim is batch, which may share experts' axis)
-    MeshTensor router = p.normal(scope + "/top_2_gating/kernel", Shape.of(p.embd, expertUnsplit),
-        fanIn(p.embd.size()));
+    MeshTensor router = b.normal(scope + "/top_2_gating/kernel", Shape.of(b.embd, expertUnsplit),
+        fanIn(b.embd.size()));
     MeshTensor gates = m.softmax(m.cast(m.einsum(List.of(x, router), tokensByExpert), DType.FLOAT32),
         expertUnsplit.name());
     MeshTensor mask1 = argmaxMask(m, gates, expertUnsplit);
@@ -54,18 +54,18 @@ final class Moe {
     gate1 = m.div(gate1, denom);
     gate2 = m.div(gate2, denom);
 
-    MeshTensor density1 = m.reduceMean(mask1, p.sequence.name());
-    MeshTensor densityProxy = m.reduceMean(gates, p.sequence.name());
-    double scale = hp.numExperts() * hp.numExperts() * hp.lossCoef() / (p.batch.size() * hp.numExperts());
+    MeshTensor density1 = m.reduceMean(mask1, b.sequence.name());
+    MeshTensor densityProxy = m.reduceMean(gates, b.sequence.name());
+    double scale = hp.numExperts() * hp.numExperts() * hp.lossCoef() / (b.batch.size() * hp.numExperts());
     MeshTensor aux = m.reduceSum(m.mul(m.mul(densityProxy, density1), scale), Shape.SCALAR);
 
-    String policy = p.train ? hp.secondPolicyTrain() : hp.secondPolicyEval();
-    double threshold = p.train ? hp.secondThresholdTrain() : hp.secondThresholdEval();
+    String policy = b.train ? hp.secondPolicyTrain() : hp.secondPolicyEval();
+    double threshold = b.train ? hp.secondThresholdTrain() : hp.secondThresholdEval();
     MeshTensor keep2 = switch (policy) {
       case "all" -> null;
       case "none" -> m.zeros(gate2.shape(), DType.FLOAT32);
       case "threshold" -> m.cast(m.greater(gate2, threshold), DType.FLOAT32);
-      default -> m.cast(m.less(p.stepUniform(gate2.shape(), scope + "/second_expert"), m.div(gate2, threshold)),
+      default -> m.cast(m.less(b.stepUniform(gate2.shape(), scope + "/second_expert"), m.div(gate2, threshold)),
           DType.FLOAT32);
     };
     if (keep2 != null) {
@@ -74,33 +74,33 @@ final class Moe {
 
     // positions in each expert's buffer; tokens past the capacity are dropped
     MeshTensor cap = m.scalar(capacity.size(), DType.FLOAT32);
-    MeshTensor pos1 = m.mul(m.cumsum(mask1, p.sequence.name(), true), mask1);
+    MeshTensor pos1 = m.mul(m.cumsum(mask1, b.sequence.name(), true), mask1);
     mask1 = m.mul(mask1, m.cast(m.less(pos1, cap), DType.FLOAT32));
-    MeshTensor count1 = m.reduceSum(mask1, p.sequence.name());
-    MeshTensor pos2 = m.mul(m.add(m.cumsum(mask2, p.sequence.name(), true), count1), mask2);
+    MeshTensor count1 = m.reduceSum(mask1, b.sequence.name());
+    MeshTensor pos2 = m.mul(m.add(m.cumsum(mask2, b.sequence.name(), true), count1), mask2);
     mask2 = m.mul(mask2, m.cast(m.less(pos2, cap), DType.FLOAT32));
     MeshTensor slot1 = m.oneHot(m.cast(m.reduceSum(m.mul(pos1, mask1), expertUnsplit.name()), DType.INT32), capacity,
         DType.FLOAT32);
     MeshTensor slot2 = m.oneHot(m.cast(m.reduceSum(m.mul(pos2, mask2), expertUnsplit.name()), DType.INT32), capacity,
         DType.FLOAT32);
     MeshTensor combine = m.add(m.mul(m.mul(gate1, mask1), slot1), m.mul(m.mul(gate2, mask2), slot2));
-    MeshTensor dispatch = m.cast(m.notEqual(combine, m.scalar(0, DType.FLOAT32)), p.act);
+    MeshTensor dispatch = m.cast(m.notEqual(combine, m.scalar(0, DType.FLOAT32)), b.act);
 
     // dispatch: [expert_unsplit, batch, ...] -> alltoall -> [experts, batch_unsplit, ...]
     MeshTensor in = m.einsum(List.of(dispatch, x),
-        Shape.of(expertUnsplit, p.batch, capacity, p.embd));
-    in = m.reshape(in, Shape.of(experts, batchUnsplit, capacity, p.embd));
+        Shape.of(expertUnsplit, b.batch, capacity, b.embd));
+    in = m.reshape(in, Shape.of(experts, batchUnsplit, capacity, b.embd));
     Dim hidden = new Dim("expert_hidden", hp.hiddenSize());
-    MeshTensor wi = p.normal(scope + "/wi/kernel", Shape.of(experts, p.embd, hidden), fanIn(p.embd.size()));
-    MeshTensor wo = p.normal(scope + "/wo/kernel", Shape.of(experts, hidden, p.embd), fanIn(hidden.size()));
-    MeshTensor h = p.activation(p.cfg.moeActivation(),
+    MeshTensor wi = b.normal(scope + "/wi/kernel", Shape.of(experts, b.embd, hidden), fanIn(b.embd.size()));
+    MeshTensor wo = b.normal(scope + "/wo/kernel", Shape.of(experts, hidden, b.embd), fanIn(hidden.size()));
+    MeshTensor h = b.activation(b.cfg.moeActivation(),
         m.einsum(List.of(in, wi), Shape.of(experts, batchUnsplit, capacity, hidden)));
-    h = p.dropout(h, hp.dropoutRate(), scope + "/moe_dropout");
-    MeshTensor out = m.einsum(List.of(h, wo), Shape.of(experts, batchUnsplit, capacity, p.embd));
-    out = m.reshape(out, Shape.of(expertUnsplit, p.batch, capacity, p.embd));
-    MeshTensor y = m.einsum(List.of(out, m.cast(combine, p.act)),
-        p.stream());
-    return new Out(p.dropout(y, p.cfg.resDropout(), scope + "/res_dropout"), aux);
+    h = b.dropout(h, hp.dropoutRate(), scope + "/moe_dropout");
+    MeshTensor out = m.einsum(List.of(h, wo), Shape.of(experts, batchUnsplit, capacity, b.embd));
+    out = m.reshape(out, Shape.of(expertUnsplit, b.batch, capacity, b.embd));
+    MeshTensor y = m.einsum(List.of(out, m.cast(combine, b.act)),
+        b.stream());
+    return new Out(b.dropout(y, b.cfg.resDropout(), scope + "/res_dropout"), aux);
   }
 
   /** 1 at the largest value along {@code experts} (ties are broken toward the lowest index). */

@@ -15,36 +15,36 @@ final class Norms {
 
   static final double EPSILON = 1e-5;
 
-  static MeshTensor layerNorm(Params p, MeshTensor x, String scope) {
-    MeshOps m = p.m;
-    MeshTensor g = p.constant(scope + "/g", Shape.of(p.embd), 1.0);
-    MeshTensor b = p.constant(scope + "/b", Shape.of(p.embd), 0.0);
-    MeshTensor centred = m.sub(x, m.reduceMean(x, p.embd.name()));
-    MeshTensor variance = m.reduceMean(m.square(centred), p.embd.name());
-    return m.add(m.mul(m.mul(centred, m.rsqrt(m.add(variance, EPSILON))), g), b);
+  static MeshTensor layerNorm(ModelBuilder b, MeshTensor x, String scope) {
+    MeshOps m = b.m;
+    MeshTensor g = b.filled(scope + "/g", Shape.of(b.embd), 1.0);
+    MeshTensor bias = b.filled(scope + "/b", Shape.of(b.embd), 0.0);
+    MeshTensor centred = m.sub(x, m.reduceMean(x, b.embd.name()));
+    MeshTensor variance = m.reduceMean(m.square(centred), b.embd.name());
+    return m.add(m.mul(m.mul(centred, m.rsqrt(m.add(variance, EPSILON))), g), bias);
   }
 
-  static MeshTensor scaleNorm(Params p, MeshTensor x, String scope) {
-    MeshOps m = p.m;
-    MeshTensor g = p.constant(scope + "/g", Shape.SCALAR, 1.0);
-    MeshTensor centred = m.sub(x, m.reduceMean(x, p.embd.name()));
-    MeshTensor meanSquare = m.reduceMean(m.square(centred), p.embd.name());
+  static MeshTensor scaleNorm(ModelBuilder b, MeshTensor x, String scope) {
+    MeshOps m = b.m;
+    MeshTensor g = b.filled(scope + "/g", Shape.SCALAR, 1.0);
+    MeshTensor centred = m.sub(x, m.reduceMean(x, b.embd.name()));
+    MeshTensor meanSquare = m.reduceMean(m.square(centred), b.embd.name());
     return m.mul(m.mul(centred, m.rsqrt(m.add(meanSquare, EPSILON))), g);
   }
 
   /** The block's pre-norm: identity under ReZero, else scale norm or layer norm. */
-  static MeshTensor preNorm(Params p, MeshTensor x, String scope) {
-    if (p.cfg.rezero()) {
+  static MeshTensor preNorm(ModelBuilder b, MeshTensor x, String scope) {
+    if (b.cfg.rezero()) {
       return x;
     }
-    return p.cfg.scalenorm() ? scaleNorm(p, x, scope) : layerNorm(p, x, scope);
+    return b.cfg.scalenorm() ? scaleNorm(b, x, scope) : layerNorm(b, x, scope);
   }
 
   /** The residual branch's scale: {@code g * branch} (g init 0) under ReZero, else the branch itself. */
-  static MeshTensor residual(Params p, MeshTensor branch, String scope) {
-    if (!p.cfg.rezero()) {
+  static MeshTensor residual(ModelBuilder b, MeshTensor branch, String scope) {
+    if (!b.cfg.rezero()) {
       return branch;
     }
-    return p.m.mul(branch, p.constant(scope + "/g", Shape.SCALAR, 0.0));
+    return b.m.mul(branch, b.filled(scope + "/g", Shape.SCALAR, 0.0));
   }
 }

@@ -17,8 +17,9 @@ import java.util.function.Predicate;
  * {@code v/(1−β2^t)}, t = step + 1, fed from the host). The slots {@code <name>/adam_m} and
  * {@code <name>/adam_v} are variables of the parameter's shape, so they share its layout and are
  * checkpointed with it. {@link #apply} (a step without microbatching) uses TensorFlow's fused
- * kernel through {@link MeshOps#applyAdam}, the same update in one pass; {@link #updates} is the
- * rule as mesh ops, which microbatching gates with a {@code where}.
+ * kernel through {@link MeshOps#applyAdam}, the same update in one pass, unless
+ * {@link OptimizerSettings#fusedAdam} is false; {@link #updates} is the rule as mesh ops, which
+ * microbatching gates with a {@code where}.
  */
 public final class Adam implements Optimizer {
   private final double beta1;
@@ -26,21 +27,23 @@ public final class Adam implements Optimizer {
   private final double epsilon;
   private final double weightDecay;
   private final boolean biasCorrection;
+  private final boolean fused;
   private final Predicate<MeshTensor> decays;
 
-  public Adam(double beta1, double beta2, double epsilon, double weightDecay, boolean biasCorrection,
-      Predicate<MeshTensor> decays) {
-    this.beta1 = beta1;
-    this.beta2 = beta2;
-    this.epsilon = epsilon;
-    this.weightDecay = weightDecay;
-    this.biasCorrection = biasCorrection;
+  /** Adam with {@code o}'s beta1, beta2, epsilon, weight decay, bias correction and fused-kernel choice. */
+  public Adam(OptimizerSettings o, Predicate<MeshTensor> decays) {
+    this.beta1 = o.beta1();
+    this.beta2 = o.beta2();
+    this.epsilon = o.epsilon();
+    this.weightDecay = o.weightDecay();
+    this.biasCorrection = o.biasCorrection();
+    this.fused = o.fusedAdam();
     this.decays = decays;
   }
 
   @Override
   public void apply(MeshOps m, List<MeshTensor> params, List<MeshTensor> grads, MeshTensor lr, StepFeeds feeds) {
-    if ("false".equals(System.getProperty("neomesh.fused"))) { // TEMPORARY until OptimizerSettings carries it
+    if (!fused) {
       Optimizer.super.apply(m, params, grads, lr, feeds);
       return;
     }

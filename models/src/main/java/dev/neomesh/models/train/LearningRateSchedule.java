@@ -11,7 +11,7 @@ import java.util.Locale;
  * {@code t/warmupSteps}. Steps {@code t} count from 0, so GPT-Neo's first step has rate 0.
  */
 public record LearningRateSchedule(double lr, Decay decay, long decayEnd, long warmupSteps) {
-  /** The decay kinds. */
+  /** The decays of {@code lr_decay} (GPT-Neo: linear, cosine, anything else constant). */
   public enum Decay { LINEAR, COSINE, CONSTANT }
 
   public LearningRateSchedule {
@@ -25,18 +25,6 @@ public record LearningRateSchedule(double lr, Decay decay, long decayEnd, long w
     if (warmupSteps < 0) {
       throw new NeomeshException("warmup_steps " + warmupSteps + " must be >= 0");
     }
-  }
-
-  /** GPT-Neo's {@code lr_decay} string: {@code linear}, {@code cosine}, anything else (or null) constant. */
-  public static Decay decayOf(String name) {
-    if (name == null) {
-      return Decay.CONSTANT;
-    }
-    return switch (name.toLowerCase(Locale.ROOT)) {
-      case "linear" -> Decay.LINEAR;
-      case "cosine" -> Decay.COSINE;
-      default -> Decay.CONSTANT;
-    };
   }
 
   public static LearningRateSchedule constant(double lr) {

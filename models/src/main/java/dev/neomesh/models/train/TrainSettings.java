@@ -1,6 +1,8 @@
 package dev.neomesh.models.train;
 
 import dev.neomesh.data.DatasetEntry;
+import dev.neomesh.mesh.LayoutRules;
+import dev.neomesh.mesh.MeshShape;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -11,12 +13,13 @@ import java.util.List;
  * @param modelPath the run folder: checkpoints, metrics.jsonl, TensorBoard events, predictions
  * @param baseDir folder that relative dataset paths resolve against (the repository root)
  * @param datasetConfigs folder of dataset configs ({@code configs/dataset_configs})
+ * @param meshShape the mesh ({@code mesh_shape}) and {@code layout} its rules, parsed once when the config was read
  * @param logEvery steps between metric lines (GPT-Neo's {@code iterations})
  * @param stepsPerCheckpoint steps between checkpoints (and between evaluations)
  * @param devices device strings ({@code --devices}/{@code --gpu_ids}); empty means virtual CPUs
  */
 public record TrainSettings(Path modelPath, Path baseDir, Path datasetConfigs, List<DatasetEntry> datasets,
-    String meshShape, String layout, List<String> devices, int nCtx, int nVocab, int trainBatchSize,
+    MeshShape meshShape, LayoutRules layout, List<String> devices, int nCtx, int nVocab, int trainBatchSize,
     int evalBatchSize, int predictBatchSize, long trainSteps, long evalSteps, long seed, int logEvery,
     long stepsPerCheckpoint, LearningRateSchedule schedule, OptimizerSettings optimizer,
     Integer tokensPerMbPerReplica, Integer predictMaxSteps, boolean progressBar) {
@@ -27,7 +30,7 @@ public record TrainSettings(Path modelPath, Path baseDir, Path datasetConfigs, L
         schedule, optimizer, tokensPerMbPerReplica, predictMaxSteps, progressBar);
   }
 
-  public TrainSettings withMesh(String meshShape, String layout) {
+  public TrainSettings withMesh(MeshShape meshShape, LayoutRules layout) {
     return new TrainSettings(modelPath, baseDir, datasetConfigs, datasets, meshShape, layout, devices, nCtx, nVocab,
         trainBatchSize, evalBatchSize, predictBatchSize, trainSteps, evalSteps, seed, logEvery, stepsPerCheckpoint,
         schedule, optimizer, tokensPerMbPerReplica, predictMaxSteps, progressBar);

@@ -2,8 +2,8 @@ package dev.neomesh.models.train;
 
 import dev.neomesh.data.Batch;
 import dev.neomesh.data.InputPipeline;
+import dev.neomesh.data.RecordIndex;
 import dev.neomesh.data.tokenizer.Tokenizer;
-import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.NeomeshException;
 import dev.neomesh.mesh.ckpt.Checkpointer;
@@ -54,9 +54,9 @@ public final class Trainer {
 
   // ------------------------------------------------------------------------------- placement
 
-  /** The mesh, checked against the devices; a clear error when their counts differ. */
+  /** The mesh ({@code mesh_shape}). */
   public MeshShape mesh() {
-    return MeshShape.parse(s.meshShape());
+    return s.meshShape();
   }
 
   public Devices devices() {
@@ -74,7 +74,7 @@ public final class Trainer {
   }
 
   private MeshRuntime lower(MeshGraph g) {
-    return MeshRuntime.create(g, mesh(), LayoutRules.parse(s.layout()), devices());
+    return MeshRuntime.create(g, mesh(), s.layout(), devices());
   }
 
   private List<InputPipeline.Source> sources() {
@@ -84,13 +84,52 @@ public final class Trainer {
   /** The number of microbatches per step for this mesh and layout. */
   public int microbatches() {
     return Microbatching.count(s.tokensPerMbPerReplica(), s.nCtx(), s.trainBatchSize(),
-        Microbatching.replicas(mesh(), LayoutRules.parse(s.layout())));
+        Microbatching.replicas(mesh(), s.layout()));
+  }
+
+  /**
+   * Fails now, before a graph is built, on each problem of these settings that would otherwise stop
+   * a run only after its training time is spent: devices that do not match the mesh, a training path
+   * that matches no files, and, when {@code eval_steps > 0} (an evaluation after every checkpoint), a
+   * dataset without an {@code eval_path} or whose eval_path matches no files, or an eval batch that
+   * the {@code batch} dim's mesh axis does not divide. {@link #train} calls it first.
+   */
+  public void check() {
+    devices();
+    List<InputPipeline.Source> sources = sources();
+    for (InputPipeline.Source src : sources) {
+      RecordIndex.resolve(src.config().path(), s.baseDir(), String.valueOf(src.config().source()));
+    }
+    if (s.evalSteps() > 0) {
+      requireEvalSets(sources);
+      int replicas = Microbatching.replicas(mesh(), s.layout());
+      if (s.evalBatchSize() % replicas != 0) {
+        throw new NeomeshException("eval_batch_size " + s.evalBatchSize() + " does not divide over the " + replicas
+            + " devices that layout \"" + s.layout() + "\" splits the batch dim over on mesh " + s.meshShape()
+            + ", so evaluation (eval_steps " + s.evalSteps() + ") could not run: set eval_batch_size to a multiple of "
+            + replicas + " (e.g. --set eval_batch_size=" + replicas * Math.max(1, s.evalBatchSize() / replicas)
+            + "), or eval_steps to 0");
+      }
+    }
+  }
+
+  /** Each dataset's eval set exists: an eval_path in its config that matches files. */
+  private void requireEvalSets(List<InputPipeline.Source> sources) {
+    for (InputPipeline.Source src : sources) {
+      if (!src.config().hasEval()) {
+        throw new NeomeshException("dataset " + src.config().id() + " (" + src.config().source() + ") has no "
+            + "eval_path, but eval_steps " + s.evalSteps() + " evaluates on it: add an eval_path to that dataset "
+            + "config, or set eval_steps to 0 (e.g. --set eval_steps=0)");
+      }
+      RecordIndex.resolve(src.config().evalPath(), s.baseDir(), String.valueOf(src.config().source()));
+    }
   }
 
   // -------------------------------------------------------------------------------- training
 
-  /** Trains from the latest checkpoint (or from scratch) to {@code train_steps}. */
+  /** Trains from the latest checkpoint (or from scratch) to {@code train_steps}; {@link #check} first. */
   public Result train() {
+    check();
     int micro = microbatches();
     TrainProgram p = TrainProgram.build(lm, s.seed(), s.trainBatchSize(), s.nCtx(), micro, s.schedule(), s.optimizer());
     List<Double> losses = new ArrayList<>();
@@ -107,8 +146,8 @@ public final class Trainer {
         return new Result(start, start, losses, 0);
       }
       out.printf(Locale.ROOT, "training %s to step %d on mesh %s (layout %s), %d devices, batch %d x %d tokens%s%n",
-          s.modelPath(), s.trainSteps(), s.meshShape(), s.layout().isBlank() ? "none" : s.layout(), mesh().size(),
-          s.trainBatchSize(), s.nCtx(), micro > 1 ? ", " + micro + " microbatches" : "");
+          s.modelPath(), s.trainSteps(), s.meshShape(), s.layout().rules().isEmpty() ? "none" : s.layout(),
+          mesh().size(), s.trainBatchSize(), s.nCtx(), micro > 1 ? ", " + micro + " microbatches" : "");
       double stepSeconds = 0;
       long timedSteps = 0;
       try (InputPipeline data = InputPipeline.train(sources(), InputPipeline.Options.of(s.nCtx(), s.trainBatchSize(),
@@ -223,14 +262,9 @@ public final class Trainer {
       throw new NeomeshException("eval_steps is " + s.evalSteps() + ": set eval_steps > 0 (e.g. --set eval_steps=10) "
           + "to evaluate");
     }
-    Forward f = forward(s.evalBatchSize());
     List<InputPipeline.Source> sources = sources();
-    for (InputPipeline.Source src : sources) {
-      if (!src.config().hasEval()) {
-        throw new NeomeshException("dataset " + src.config().id() + " (" + src.config().source() + ") has no eval_path: "
-            + "add one to evaluate, or set eval_steps to 0");
-      }
-    }
+    requireEvalSets(sources);
+    Forward f = forward(s.evalBatchSize());
     double tokensPerByte = "char".equals(sources.get(0).config().tokenizerPath()) ? 1.0 : 0.29335;
     try (MeshRuntime rt = lower(f.graph());
         InputPipeline data = InputPipeline.eval(sources, InputPipeline.Options.of(s.nCtx(), s.evalBatchSize(),
@@ -278,7 +312,7 @@ public final class Trainer {
    */
   public Predictions predict(String prompt, Tokenizer tokenizer, int eosId, int paddingId) {
     int wanted = s.predictBatchSize();
-    int replicas = Microbatching.replicas(mesh(), LayoutRules.parse(s.layout()));
+    int replicas = Microbatching.replicas(mesh(), s.layout());
     int batch = (wanted + replicas - 1) / replicas * replicas; // the batch dim must divide over its mesh axis
     int n = s.nCtx();
     int[] ids = tokenizer.encode(prompt);

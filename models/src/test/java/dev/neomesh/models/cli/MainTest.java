@@ -13,6 +13,8 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -146,6 +148,64 @@ class MainTest {
     assertTrue(resume.err().contains("ckpt-4"), resume.err());
     assertTrue(Files.exists(data) && Files.exists(root.resolve("runs/corrupt/ckpt-4.index")),
         "a failed resume deletes no checkpoint");
+  }
+
+  /** Keys accepted for GPT-Neo's sake that change nothing: one warning at start, naming each key the run sets. */
+  @Test
+  void keysWithoutEffectPrintOneWarningAtStart() {
+    Run r = main("", "--model", "tiny", "--check_dataset", "--set", "recompute_grad=true", "--set",
+        "eval_tasks=[\"lambada\"]");
+    assertEquals(0, r.status(), r.err());
+    String warning = "neomesh: warning: the model config sets keys that neomesh accepts but ignores: recompute_grad "
+        + "(nothing is recomputed, the backward pass keeps the forward activations); eval_tasks (the lambada task is "
+        + "not implemented, eval_steps evaluates on eval_path). docs/MODEL.md lists every such key.";
+    assertEquals(List.of(warning), r.err().lines().filter(l -> l.contains("warning")).toList(), r.err());
+    assertTrue(r.out().contains("check_dataset: OK"), r.out());
+    Run quiet = main("", "--model", "tiny", "--check_dataset");
+    assertFalse(quiet.err().contains("warning"), quiet.err());
+  }
+
+  /** What can be known before training stops the run before its first step, and before --new deletes anything. */
+  @Test
+  void problemsKnownBeforeTrainingStopTheRunBeforeStepOne() throws IOException {
+    Files.writeString(root.resolve("configs/dataset_configs/tiny_no_eval.json"), "{\"n_vocab\": 256, \"path\": "
+        + "\"runs/data/tiny/train/*.tfrecords\", \"tokenizer_path\": \"char\"}");
+    Files.writeString(root.resolve("configs/dataset_configs/tiny_lost_eval.json"), "{\"n_vocab\": 256, \"path\": "
+        + "\"runs/data/tiny/train/*.tfrecords\", \"eval_path\": \"runs/data/nosuch/*.tfrecords\", "
+        + "\"tokenizer_path\": \"char\"}");
+    Path run = root.resolve("runs/early");
+    Files.createDirectories(run);
+    Files.writeString(run.resolve("marker"), "x");
+    String[] common = {"--model", "tiny", "--new", "--yes", "--no_progress", "--set", "model_path=runs/early"};
+
+    Run noEval = main("", concat(common, "--set", "datasets=[[\"tiny_no_eval\", 1, \"documents_random\", 1.0]]"));
+    assertEquals(1, noEval.status(), noEval.out());
+    assertTrue(noEval.err().contains("dataset tiny_no_eval (") && noEval.err().contains("has no eval_path, but "
+        + "eval_steps 2 evaluates on it: add an eval_path to that dataset config, or set eval_steps to 0 (e.g. --set "
+        + "eval_steps=0)"), noEval.err());
+    Run lostEval = main("", concat(common, "--set", "datasets=[[\"tiny_lost_eval\", 1, \"documents_random\", 1.0]]"));
+    assertEquals(1, lostEval.status(), lostEval.out());
+    assertTrue(lostEval.err().contains("runs/data/nosuch/*.tfrecords") && lostEval.err().contains("matches no files"),
+        lostEval.err());
+    Run evalBatch = main("", concat(common, "--set", "eval_batch_size=3"));
+    assertEquals(1, evalBatch.status(), evalBatch.out());
+    assertTrue(evalBatch.err().contains("eval_batch_size 3 does not divide over the 2 devices"), evalBatch.err());
+    Run prompt = main("", concat(common, "--prompt", "nosuch_prompt.txt"));
+    assertEquals(1, prompt.status(), prompt.out());
+    assertTrue(prompt.err().contains("cannot read --prompt nosuch_prompt.txt"), prompt.err());
+
+    for (Run r : List.of(noEval, lostEval, evalBatch, prompt)) {
+      assertFalse(r.out().contains("training "), "no step ran: " + r.out());
+      assertFalse(r.err().contains("\tat "), r.err());
+    }
+    assertTrue(Files.exists(run.resolve("marker")), "--new deleted nothing");
+    assertFalse(Files.exists(run.resolve("metrics.jsonl")), "no step ran");
+  }
+
+  private static String[] concat(String[] a, String... b) {
+    String[] out = Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
   }
 
   @Test

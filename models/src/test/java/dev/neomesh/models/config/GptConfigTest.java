@@ -5,11 +5,16 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.neomesh.mesh.LayoutRules;
+import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.models.train.LearningRateSchedule.Decay;
+import dev.neomesh.models.train.OptimizerSettings.Kind;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -37,15 +42,16 @@ class GptConfigTest {
     for (Path f : files) {
       GptConfig c = GptConfig.load(f);
       assertEquals(c.nLayer(), c.attentionTypes().size(), f.toString());
-      assertEquals("gelu", c.activationFn(), f.toString());
+      assertEquals(Activation.GELU, c.activationFn(), f.toString());
       assertTrue(c.lr() > 0 && c.trainSteps() > 0 && c.trainBatchSize() > 0, f.toString());
       c.modelPath();
       c.datasets().forEach(d -> assertTrue(d.get(0) instanceof String, f + ": " + d));
     }
     GptConfig par = GptConfig.load(dir.resolve("gpt3_PAR_small_256.json"));
     assertEquals(19, par.attentionTypes().size());
-    assertEquals(List.of("global", "none", "none"), par.attentionTypes().subList(0, 3));
-    assertEquals("none", par.attentionTypes().get(18));
+    assertEquals(List.of(AttentionType.GLOBAL, AttentionType.NONE, AttentionType.NONE),
+        par.attentionTypes().subList(0, 3));
+    assertEquals(AttentionType.NONE, par.attentionTypes().get(18));
     GptConfig small = GptConfig.load(dir.resolve("gpt2_small.json"));
     assertEquals(List.of(List.of("openwebtext2_new_inputs")), small.datasets());
     assertEquals(300000, small.lrDecayEnd());
@@ -55,12 +61,12 @@ class GptConfigTest {
   @Test
   void defaults() {
     GptConfig c = tiny("");
-    assertEquals(List.of("global", "global"), c.attentionTypes());
+    assertEquals(List.of(AttentionType.GLOBAL, AttentionType.GLOBAL), c.attentionTypes());
     assertEquals(256, c.localAttentionRadius());
-    assertEquals("gelu", c.activationFn());
+    assertEquals(Activation.GELU, c.activationFn());
     assertEquals(1e-4, c.zLoss());
-    assertEquals("float32", c.precision());
-    assertEquals("adam", c.optName());
+    assertEquals(Precision.FLOAT32, c.precision());
+    assertEquals(Kind.ADAM, c.optName());
     assertEquals(16, c.moe().numExperts());
     assertEquals(4, c.headSize());
     assertTrue(c.causal());
@@ -75,12 +81,13 @@ class GptConfigTest {
     GptConfig c = GptConfig.fromJson("{\"n_head\": 4, \"n_embd\": 16, \"n_layer\": 24, \"n_ctx\": 8, \"n_vocab\": 32,"
         + "\"attention_types\": [[[\"global\",\"local\"],12]]}");
     assertEquals(24, c.attentionTypes().size());
-    assertEquals("local", c.attentionTypes().get(23));
+    assertEquals(AttentionType.LOCAL, c.attentionTypes().get(23));
     String m = message("\"attention_types\": [[[\"global\",\"local\"],12]]");
     assertTrue(m.contains("24") && m.contains("n_layer is 2"), m);
     m = message("\"attention_types\": [[[\"global\",\"lokal\"],1]]");
     assertTrue(m.contains("lokal") && m.contains("\"local\""), m);
-    assertEquals(List.of("linear", "none"), tiny("\"attention_types\": [\"linear\", \"none\"]").attentionTypes());
+    assertEquals(List.of(AttentionType.LINEAR, AttentionType.NONE),
+        tiny("\"attention_types\": [\"linear\", \"none\"]").attentionTypes());
   }
 
   @Test
@@ -122,8 +129,8 @@ class GptConfigTest {
 
   @Test
   void activationFunctionIsAnAlias() {
-    assertEquals("relu", tiny("\"activation_function\": \"relu\"").activationFn());
-    assertEquals("silu", tiny("\"activation_fn\": \"silu\"").activationFn());
+    assertEquals(Activation.RELU, tiny("\"activation_function\": \"relu\"").activationFn());
+    assertEquals(Activation.SILU, tiny("\"activation_fn\": \"silu\"").activationFn());
     String m = message("\"activation_fn\": \"silu\", \"activation_function\": \"relu\"");
     assertTrue(m.contains("alias"), m);
   }
@@ -133,10 +140,11 @@ class GptConfigTest {
     GptConfig c = tiny("\"lr\": 0.1").withOverrides(Map.of("lr", "1e-4", "activation_fn", "relu",
         "rotary_emb", "true", "moe_layers", "[0,1]", "mesh_shape", "x:2,y:2"));
     assertEquals(1e-4, c.lr());
-    assertEquals("relu", c.activationFn());
+    assertEquals(Activation.RELU, c.activationFn());
     assertTrue(c.rotaryEmb());
     assertEquals(List.of(0, 1), c.moeLayers());
     assertEquals("x:2,y:2", c.meshShape());
+    assertEquals(MeshShape.parse("x:2,y:2"), c.mesh());
     assertEquals(0.1, tiny("\"lr\": 0.1").lr());
     String m = assertThrows(ConfigException.class, () -> tiny("").withOverrides(Map.of("n_heads", "3")))
         .getMessage();
@@ -145,6 +153,86 @@ class GptConfigTest {
     assertEquals(256, tiny("\"local_attention_radius\": 4").withOverrides(Map.of("local_attention_radius", "null"))
         .localAttentionRadius());
     assertTrue(GptConfig.fromJson(c.json()).rotaryEmb());
+  }
+
+  @Test
+  void choiceKeysReadAsEnumsFromGptNeosNames() {
+    assertEquals(Decay.CONSTANT, tiny("").lrDecay());
+    assertEquals(Decay.COSINE, tiny("\"lr_decay\": \"cosine\"").lrDecay());
+    assertEquals(Decay.LINEAR, tiny("\"lr_decay\": \"linear\"").lrDecay());
+    assertEquals(Decay.CONSTANT, tiny("\"lr_decay\": \"none\"").lrDecay());
+    assertEquals(Decay.CONSTANT, tiny("\"lr_decay\": \"constant\"").lrDecay());
+    assertEquals(Kind.ADAFACTOR, tiny("\"opt_name\": \"adafactor\"").optName());
+    assertEquals(Kind.SGD, tiny("\"opt_name\": \"sgd\"").optName());
+    assertEquals(Activation.SILU, tiny("\"activation_fn\": \"swish\"").activationFn());
+    assertEquals(Activation.LRELU020, tiny("\"moe_activation\": \"lrelu020\"").moeActivation());
+    assertEquals(Activation.RELU, tiny("").moeActivation());
+    assertEquals(Precision.FLOAT32, tiny("\"precision\": \"fp32\"").precision());
+    assertTrue(tiny("\"precision\": \"bfloat16\"").bfloat16());
+    assertEquals(InitStyle.GPT_NEO, tiny("").initStyle());
+    assertEquals(InitStyle.NANOGPT, tiny("\"init_style\": \"nanogpt\"").initStyle());
+    assertEquals(List.of(AttentionType.GLOBAL, AttentionType.LOCAL),
+        tiny("\"attention_types\": [[[\"global\", \"local\"], 1]]").attentionTypes());
+  }
+
+  @Test
+  void anUnknownChoiceNamesTheKeyTheValueAndEveryAcceptedValue() {
+    assertEquals("model config <json>: key \"lr_decay\" is \"exponential\"; allowed: linear, cosine, constant, none"
+        + " (closest: \"linear\")", message("\"lr_decay\": \"exponential\""));
+    assertEquals("model config <json>: key \"opt_name\" is \"adamw\"; allowed: adam, adafactor, sgd"
+        + " (closest: \"adam\")",
+        message("\"opt_name\": \"adamw\""));
+    assertEquals("model config <json>: key \"activation_fn\" is \"gelux\"; allowed: gelu, relu, sigmoid, tanh, selu, elu,"
+        + " abs, sin, cos, sign, silu, swish, softplus, softsign, mish, square, identity, lrelu001, lrelu01, lrelu020"
+        + " (closest: \"gelu\")", message("\"activation_fn\": \"gelux\""));
+    assertEquals("model config <json>: attention_types: unknown type \"lokal\"; allowed: global, local, linear, none"
+        + " (closest: \"local\")", message("\"attention_types\": [\"global\", \"lokal\"]"));
+    assertEquals("model config <json>: key \"precision\" must be a string (one of float32, fp32, bfloat16), got 16",
+        message("\"precision\": 16"));
+    String m = assertThrows(ConfigException.class, () -> tiny("").withOverrides(Map.of("opt_name", "lion")))
+        .getMessage();
+    assertTrue(m.contains("key \"opt_name\" is \"lion\"; allowed: adam, adafactor, sgd"), m);
+  }
+
+  @Test
+  void meshShapeAndLayoutAreParsedOnceWhenRead() {
+    GptConfig c = tiny("\"mesh_shape\": \"x:2, y:4\", \"layout\": \"batch:x; heads:y\"");
+    assertEquals(MeshShape.parse("x:2,y:4"), c.mesh());
+    assertEquals(LayoutRules.parse("batch:x,heads:y"), c.layoutRules());
+    assertEquals(LayoutRules.NONE, tiny("").layoutRules());
+    assertEquals(MeshShape.parse("x:1"), tiny("").mesh());
+    String m = message("\"layout\": \"batch\"");
+    assertTrue(m.startsWith("model config <json>: layout: "), m);
+  }
+
+  /** The keys accepted for GPT-Neo's sake that change nothing: one warning, exactly these words, only for keys set. */
+  @Test
+  void ignoredKeysGiveOneWarningNamingEachKeySet() {
+    assertEquals(Optional.empty(), tiny("").ignoredKeysWarning());
+    assertEquals(Optional.empty(), tiny("\"rotary_emb\": true, \"moe_params\": {\"moe_num_experts\": 4}")
+        .ignoredKeysWarning());
+    GptConfig c = tiny("\"recompute_grad\": true, \"eval_tasks\": [\"lambada\"], "
+        + "\"moe_params\": {\"moe_group_size\": 64}");
+    assertEquals(Optional.of("the model config sets keys that neomesh accepts but ignores: recompute_grad (nothing is "
+        + "recomputed, the backward pass keeps the forward activations); eval_tasks (the lambada task is not "
+        + "implemented, eval_steps evaluates on eval_path); moe_params.moe_group_size (one expert group per sequence, "
+        + "so the model does not depend on the layout). docs/MODEL.md lists every such key."), c.ignoredKeysWarning());
+    assertEquals(Optional.of("the model config sets keys that neomesh accepts but ignores: log_grads (no per-variable "
+        + "gradient summaries, metrics.jsonl logs the global grad_norm). docs/MODEL.md lists every such key."),
+        tiny("").withOverrides(Map.of("log_grads", "true")).ignoredKeysWarning());
+    assertEquals(Optional.empty(), tiny("\"entmax_loss\": true").withOverrides(Map.of("entmax_loss", "null"))
+        .ignoredKeysWarning());
+    List<String> all = List.of("recompute_grad", "entmax_loss", "log_grads", "input_fn", "shuffle_input_filenames",
+        "no_dataset", "eval_tasks", "remove_partial_sequences", "mlm_cls_token_id");
+    GptConfig every = tiny("\"recompute_grad\": false, \"entmax_loss\": false, \"log_grads\": false, "
+        + "\"input_fn\": \"generic_text\", \"shuffle_input_filenames\": true, \"no_dataset\": false, "
+        + "\"eval_tasks\": [], \"remove_partial_sequences\": true, \"mlm_cls_token_id\": 4, "
+        + "\"moe_params\": {\"moe_group_size\": 1024}");
+    String w = every.ignoredKeysWarning().orElseThrow();
+    for (String k : all) {
+      assertTrue(w.contains(k + " ("), k + ": " + w);
+    }
+    assertTrue(w.contains("moe_params.moe_group_size ("), w);
   }
 
   @Test

@@ -8,6 +8,7 @@ import dev.neomesh.mesh.Dim;
 import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.ir.AdamUpdateOp;
 import dev.neomesh.mesh.ir.DType;
 import dev.neomesh.mesh.ir.Gradients;
 import dev.neomesh.mesh.ir.MeshGraph;
@@ -100,26 +101,41 @@ class OptimizersTest {
   @Test
   void adamMatchesHandComputedStepsWithoutBiasCorrection() {
     for (String[] ml : new String[][] {{"x:1", ""}, {"x:2", "a:x"}}) {
-      Run r = run(new Adam(0.9, 0.95, 1e-8, 0.1, false, t -> true), Shape.of(A, B), 0.25, 3, ml[0], ml[1]);
+      Run r = run(new Adam(OptimizerSettings.adam(0.9, 0.95, 1e-8, 0.1), t -> true), Shape.of(A, B), 0.25, 3, ml[0],
+          ml[1]);
       assertClose(adamByHand(r, 0.25, 3, 0.9, 0.95, 1e-8, 0.1, false), r.w(), 1e-5);
     }
   }
 
   @Test
   void adamWithBiasCorrectionAndNoDecayForExcludedParameters() {
-    Run r = run(new Adam(0.9, 0.999, 1e-6, 0.5, true, t -> false), Shape.of(A, B), 0.25, 2, "x:1", "");
+    Run r = run(new Adam(OptimizerSettings.adam(0.9, 0.999, 1e-6, 0.5).withBiasCorrection(true), t -> false),
+        Shape.of(A, B), 0.25, 2, "x:1", "");
     assertClose(adamByHand(r, 0.25, 2, 0.9, 0.999, 1e-6, 0.0, true), r.w(), 1e-5);
   }
 
-  /** The mesh-op form (what microbatching uses, and -Dneomesh.fused=false) gives the fused kernel's values. */
+  /** The mesh-op form (what microbatching uses, and {@code fusedAdam} false) gives the fused kernel's values. */
   @Test
   void adamWithoutFusedKernelMatchesTheSameSteps() {
-    System.setProperty("neomesh.fused", "false");
-    try {
-      Run r = run(new Adam(0.9, 0.99, 1e-8, 0.1, true, t -> true), Shape.of(A, B), 0.25, 3, "x:2", "a:x");
-      assertClose(adamByHand(r, 0.25, 3, 0.9, 0.99, 1e-8, 0.1, true), r.w(), 1e-5);
-    } finally {
-      System.clearProperty("neomesh.fused");
+    OptimizerSettings unfused = OptimizerSettings.adam(0.9, 0.99, 1e-8, 0.1).withBiasCorrection(true)
+        .withFusedAdam(false);
+    Run r = run(unfused.create(t -> true), Shape.of(A, B), 0.25, 3, "x:2", "a:x");
+    assertClose(adamByHand(r, 0.25, 3, 0.9, 0.99, 1e-8, 0.1, true), r.w(), 1e-5);
+  }
+
+  /** {@code fusedAdam} alone decides between the in-place kernel and the mesh-op update (no global switch). */
+  @Test
+  void fusedAdamOptionPicksTheKernelOrTheMeshOps() {
+    for (boolean fused : new boolean[] {true, false}) {
+      MeshGraph graph = new MeshGraph(7);
+      MeshOps m = new MeshOps(graph);
+      MeshTensor w = m.variable("layer/w", m.randomNormal(Shape.of(A, B), DType.FLOAT32, "w", 0, 1));
+      MeshTensor loss = m.reduceSum(m.mul(w, w), Shape.SCALAR);
+      StepFeeds feeds = new StepFeeds(m);
+      OptimizerSettings.adam(0.9, 0.95, 1e-8, 0).withFusedAdam(fused).create(t -> true)
+          .apply(m, List.of(w), Gradients.of(loss, List.of(w)), feeds.scalar("lr", t -> 0.1), feeds);
+      assertEquals(fused ? 1 : 0, graph.ops().stream().filter(op -> op instanceof AdamUpdateOp).count(),
+          "fusedAdam " + fused);
     }
   }
 

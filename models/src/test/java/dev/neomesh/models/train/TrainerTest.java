@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.neomesh.data.CreateTfRecords;
 import dev.neomesh.data.DatasetEntry;
 import dev.neomesh.data.tokenizer.CharTokenizer;
+import dev.neomesh.mesh.LayoutRules;
+import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.NeomeshException;
 import dev.neomesh.mesh.ckpt.Checkpoints;
 import java.io.ByteArrayOutputStream;
@@ -50,7 +52,8 @@ class TrainerTest {
 
   static TrainSettings settings(Path modelPath, String mesh, String layout, long steps, Integer tokensPerMb) {
     return new TrainSettings(modelPath, data, data.resolve("dataset_configs"),
-        List.of(new DatasetEntry("tiny", 1, DatasetEntry.DOCUMENTS_RANDOM, 1.0)), mesh, layout, List.of(), 16, 256, 8, 4,
+        List.of(new DatasetEntry("tiny", 1, DatasetEntry.DOCUMENTS_RANDOM, 1.0)), MeshShape.parse(mesh),
+        LayoutRules.parse(layout), List.of(), 16, 256, 8, 4,
         2, steps, 2, 5, 2, 3, new LearningRateSchedule(0.05, LearningRateSchedule.Decay.COSINE, 8, 2),
         OptimizerSettings.adam(0.9, 0.95, 1e-8, 0.01).withClipping(1.0), tokensPerMb, 8, false);
   }

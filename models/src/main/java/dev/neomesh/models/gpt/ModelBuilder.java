@@ -5,19 +5,22 @@ import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.ir.DType;
 import dev.neomesh.mesh.ir.MeshOps;
 import dev.neomesh.mesh.ir.MeshTensor;
+import dev.neomesh.models.config.Activation;
 import dev.neomesh.models.config.GptConfig;
+import dev.neomesh.models.config.InitStyle;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * What every layer of the model shares while it is built: the ops, the config, the named dims, the
- * variables made so far (by GPT-Neo name, so {@code share_parameters} reuses them), the activation
- * dtype and the step-varying dropout. Weights start from layout-invariant random ops keyed by the
- * variable's name, so every mesh and layout starts from the same model.
+ * Builds one GPT's variables and holds what every layer shares while it is built: the ops, the
+ * config, the named dims, the activation dtype and the step-varying dropout. Each trainable variable
+ * is made once per GPT-Neo name ({@link #normal}, {@link #filled}), so {@code share_parameters}
+ * reuses it, and read cast to the activation dtype. Weights start from layout-invariant random ops
+ * keyed by the variable's name, so every mesh and layout starts from the same model.
  */
-final class Params {
+final class ModelBuilder {
   final MeshOps m;
   final GptConfig cfg;
   final boolean train;
@@ -32,7 +35,7 @@ final class Params {
   final Dim vocab;
   private final Map<String, MeshTensor> variables = new LinkedHashMap<>();
 
-  Params(MeshOps m, GptConfig cfg, Dim batch, Dim sequence, boolean train) {
+  ModelBuilder(MeshOps m, GptConfig cfg, Dim batch, Dim sequence, boolean train) {
     this.m = m;
     this.cfg = cfg;
     this.train = train;
@@ -59,7 +62,7 @@ final class Params {
    * 0.01; with Adam the fixed forward scale trains better on small models (docs/MODEL.md).
    */
   boolean nanoGptInit() {
-    return cfg.initStyle().equals("nanogpt");
+    return cfg.initStyle() == InitStyle.NANOGPT;
   }
 
   /** nanoGPT's std of a projection into the residual stream. */
@@ -67,13 +70,17 @@ final class Params {
     return 0.02 / Math.sqrt(2.0 * cfg.nLayer());
   }
 
-  /** A float32 variable initialised N(0, stddev), cast to the activation dtype; made once per name. */
+  /** A trainable float32 variable initialised N(0, stddev), cast to the activation dtype; made once per name. */
   MeshTensor normal(String name, Shape shape, double stddev) {
     return use(variables.computeIfAbsent(name,
         n -> m.variable(n, m.randomNormal(shape, DType.FLOAT32, n, 0.0, stddev))));
   }
 
-  MeshTensor constant(String name, Shape shape, double value) {
+  /**
+   * A trainable float32 variable whose every element starts at {@code value} (biases at 0, norm gains
+   * at 1), cast to the activation dtype; made once per name.
+   */
+  MeshTensor filled(String name, Shape shape, double value) {
     return use(variables.computeIfAbsent(name, n -> m.variable(n, m.constant(value, shape, DType.FLOAT32))));
   }
 
@@ -101,29 +108,28 @@ final class Params {
         : m.randomUniform(shape, DType.FLOAT32, key, 0, 1);
   }
 
-  /** The activation named by {@code name} (GPT-Neo's {@code activation_fn} choices). */
-  MeshTensor activation(String name, MeshTensor x) {
-    return switch (name) {
-      case "gelu" -> m.gelu(x);
-      case "relu" -> m.relu(x);
-      case "sigmoid" -> m.sigmoid(x);
-      case "tanh" -> m.tanh(x);
-      case "selu" -> m.mul(elu(x, 1.6732632423543772), 1.0507009873554805);
-      case "elu" -> elu(x, 1.0);
-      case "abs" -> m.abs(x);
-      case "sin" -> m.sin(x);
-      case "cos" -> m.cos(x);
-      case "sign" -> m.sign(x);
-      case "silu", "swish" -> m.mul(x, m.sigmoid(x));
-      case "softplus" -> m.softplus(x);
-      case "softsign" -> m.div(x, m.add(m.abs(x), 1.0));
-      case "mish" -> m.mul(x, m.tanh(m.softplus(x)));
-      case "square" -> m.square(x);
-      case "identity" -> x;
-      case "lrelu001" -> m.maximum(x, m.mul(x, 0.01));
-      case "lrelu01" -> m.maximum(x, m.mul(x, 0.1));
-      case "lrelu020" -> m.maximum(x, m.mul(x, 0.2));
-      default -> throw new IllegalArgumentException("no activation " + name);
+  /** {@code x} through the activation {@code a} (GPT-Neo's {@code activation_fn} choices). */
+  MeshTensor activation(Activation a, MeshTensor x) {
+    return switch (a) {
+      case GELU -> m.gelu(x);
+      case RELU -> m.relu(x);
+      case SIGMOID -> m.sigmoid(x);
+      case TANH -> m.tanh(x);
+      case SELU -> m.mul(elu(x, 1.6732632423543772), 1.0507009873554805);
+      case ELU -> elu(x, 1.0);
+      case ABS -> m.abs(x);
+      case SIN -> m.sin(x);
+      case COS -> m.cos(x);
+      case SIGN -> m.sign(x);
+      case SILU -> m.mul(x, m.sigmoid(x));
+      case SOFTPLUS -> m.softplus(x);
+      case SOFTSIGN -> m.div(x, m.add(m.abs(x), 1.0));
+      case MISH -> m.mul(x, m.tanh(m.softplus(x)));
+      case SQUARE -> m.square(x);
+      case IDENTITY -> x;
+      case LRELU001 -> m.maximum(x, m.mul(x, 0.01));
+      case LRELU01 -> m.maximum(x, m.mul(x, 0.1));
+      case LRELU020 -> m.maximum(x, m.mul(x, 0.2));
     };
   }
 

@@ -1,0 +1,95 @@
+package dev.neomesh.models.config;
+
+import java.util.List;
+
+/**
+ * The rules a config's values must keep beyond their types, checked when it is read so that a bad
+ * value stops the run before any work: the five required shape keys and n_embd divisible by n_head
+ * ({@link #shape}), then ranges and the rules between keys ({@link #values}). Each message names the
+ * key, the value and what is allowed.
+ */
+final class ConfigChecks {
+  private ConfigChecks() {}
+
+  /** The shape keys every config needs: present, positive, and n_embd divisible by n_head. */
+  static void shape(KeyValues v) {
+    for (String req : List.of("n_head", "n_embd", "n_layer", "n_ctx", "n_vocab")) {
+      if (!v.has(req)) {
+        throw v.error("missing required key \"" + req + "\" (a positive integer)");
+      }
+      positive(v, req);
+    }
+    if (v.i("n_embd") % v.i("n_head") != 0) {
+      throw v.error("n_embd (" + v.i("n_embd") + ") must be divisible by n_head (" + v.i("n_head") + ")");
+    }
+  }
+
+  /** Ranges of single keys, then the rules between keys. */
+  static void values(KeyValues v) {
+    for (String k : List.of("local_attention_radius", "train_batch_size", "eval_batch_size", "predict_batch_size",
+        "iterations", "tokens_per_mb_per_replica", "lr_decay_end", "predict_max_steps")) {
+      positive(v, k);
+    }
+    for (String k : List.of("num_mem_kv", "warmup_steps", "train_steps", "eval_steps", "predict_steps", "lr",
+        "weight_decay", "epsilon", "ada_epsilon1", "ada_epsilon2", "gradient_clipping", "z_loss")) {
+      nonNegative(v, k);
+    }
+    for (String k : List.of("embed_dropout", "res_dropout", "attn_dropout")) {
+      probability(v, k, false);
+    }
+    for (String k : List.of("beta1", "beta2", "mlm_mask_prob", "mlm_same_token_prob", "mlm_random_token_prob")) {
+      probability(v, k, true);
+    }
+    if (v.has("activation_fn") && v.has("activation_function")
+        && !v.get("activation_fn").equals(v.get("activation_function"))) {
+      throw v.error("activation_fn is \"" + v.json().get("activation_fn").asText() + "\" but its alias "
+          + "activation_function is \"" + v.json().get("activation_function").asText() + "\": keep one of them");
+    }
+    int nCtx = v.i("n_ctx");
+    List<Integer> axial = v.ints("axial_pos_emb");
+    if (!axial.isEmpty() && (axial.size() != 2 || axial.get(0) <= 0 || axial.get(1) <= 0
+        || (long) axial.get(0) * axial.get(1) < nCtx)) {
+      throw v.error("axial_pos_emb must be two positive integers [a1, a2] with a1*a2 >= n_ctx (" + nCtx + "), got "
+          + axial);
+    }
+    int nLayer = v.i("n_layer");
+    for (int l : v.ints("moe_layers")) {
+      if (l < 0 || l >= nLayer) {
+        throw v.error("moe_layers names layer " + l + " but layers are 0.." + (nLayer - 1));
+      }
+    }
+    for (String t : v.strings("eval_tasks")) {
+      if (!t.equals("lambada")) {
+        throw v.error("eval_tasks: unknown task \"" + t + "\"; the only task is \"lambada\"");
+      }
+    }
+    if (v.b("mlm_training") && !v.has("mlm_mask_id")) {
+      throw v.error("mlm_training is true but mlm_mask_id is missing: give the token id that replaces masked tokens");
+    }
+    for (Object d : (List<?>) v.get("datasets")) {
+      if (!(d instanceof String) && !(d instanceof List<?> item && !item.isEmpty() && item.get(0) instanceof String)) {
+        throw v.error("datasets: each item must be a dataset id or [id, stitch, mode, weight], got " + d);
+      }
+    }
+  }
+
+  private static void positive(KeyValues v, String key) {
+    if (v.present().get(key) instanceof Integer i && i <= 0) {
+      throw v.error("key \"" + key + "\" must be positive, got " + i);
+    }
+  }
+
+  private static void nonNegative(KeyValues v, String key) {
+    Object x = v.present().get(key);
+    if (x instanceof Number n && n.doubleValue() < 0) {
+      throw v.error("key \"" + key + "\" must not be negative, got " + x);
+    }
+  }
+
+  private static void probability(KeyValues v, String key, boolean allowOne) {
+    Object x = v.present().get(key);
+    if (x instanceof Number n && (n.doubleValue() < 0 || n.doubleValue() > 1 || !allowOne && n.doubleValue() == 1)) {
+      throw v.error("key \"" + key + "\" must be in [0, 1" + (allowOne ? "]" : ")") + ", got " + x);
+    }
+  }
+}

@@ -1,0 +1,9 @@
+package dev.neomesh.models.config;
+
+/**
+ * The activation dtype of {@code precision}: {@code float32} (also written {@code fp32}, GPT-Neo's
+ * default) or {@code bfloat16}, where activations are bf16 and variables stay float32.
+ */
+public enum Precision {
+  FLOAT32, BFLOAT16
+}
