@@ -33,16 +33,6 @@ public final class Calibration {
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  /**
-   * Where command-line front ends keep the calibration: {@code $NEOMESH_CALIBRATION}, else
-   * {@code ~/.neomesh/calibration.json}. Only they call this; the library takes constants as values.
-   */
-  public static Path defaultPath() {
-    String env = System.getenv("NEOMESH_CALIBRATION");
-    return env != null && !env.isBlank() ? Path.of(env) : Path.of(System.getProperty("user.home"), ".neomesh",
-        "calibration.json");
-  }
-
   /** The calibrated constants in {@code path}, or the documented defaults when there is no (readable) file. */
   public static MachineConstants load(Path path) {
     if (!Files.isRegularFile(path)) {
@@ -77,9 +67,13 @@ public final class Calibration {
     JSON.writerWithDefaultPrettyPrinter().writeValue(path.toFile(), n);
   }
 
-  /** {@code Calibration [path]}: measures and writes the constants (default path: see {@link #defaultPath()}). */
+  /** {@code Calibration PATH}: measures and writes the constants to PATH. */
   public static void main(String[] args) throws IOException {
-    Path path = args.length > 0 ? Path.of(args[0]) : defaultPath();
+    if (args.length != 1) {
+      System.err.println("usage: Calibration PATH (scripts/neomesh --calibrate writes the CLI's default file)");
+      System.exit(2);
+    }
+    Path path = Path.of(args[0]);
     MachineConstants m = measure();
     save(m, path);
     System.out.printf("matmul %.3g FLOP/s, elementwise %.3g elements/s, transfer %.3g B/s, %.3g s per transfer,"

@@ -158,7 +158,7 @@ public final class PlannerBench {
     String csv = flags.csv;
     minimum = flags.min;
     open = flags.open;
-    MachineConstants machine = calibrate ? Calibration.measure() : Calibration.load(Calibration.defaultPath());
+    MachineConstants machine = calibrate ? Calibration.measure() : Calibration.load(dev.neomesh.models.cli.AutoLayout.calibrationFile());
     System.out.println("machine constants: " + machine);
     Result r = run(MeshShape.parse(mesh), sizes, machine, new Timing(warmup, steps, rounds, confirm, confirmRounds),
         limit, true);

@@ -45,6 +45,17 @@ public final class AutoLayout {
   }
 
   /**
+   * Where the command-line tools keep this machine's calibration: {@code $NEOMESH_CALIBRATION},
+   * else {@code ~/.neomesh/calibration.json}. Only front ends read it; the planner takes the
+   * constants as a value.
+   */
+  public static Path calibrationFile() {
+    String env = System.getenv("NEOMESH_CALIBRATION");
+    return env != null && !env.isBlank() ? Path.of(env) : Path.of(System.getProperty("user.home"), ".neomesh",
+        "calibration.json");
+  }
+
+  /**
    * Plans {@code cfg} on {@code mesh} (or, with {@code searchMesh}, on every mesh of its device
    * count). The graph is one microbatch of the config's own microbatching
    * ({@code tokens_per_mb_per_replica} under its mesh_shape and layout), so activation memory is

@@ -289,7 +289,7 @@ public final class Main {
     MeshShape mesh = cfg.mesh();
     long budget = AutoLayout.parseBytes(memoryBudget);
     AutoLayout.Result r = AutoLayout.plan(cfg, mesh, autoLayoutAndMeshShape, budget,
-        dev.neomesh.layout.Calibration.load(dev.neomesh.layout.Calibration.defaultPath()));
+        dev.neomesh.layout.Calibration.load(AutoLayout.calibrationFile()));
     if (autoLayoutAndMeshShape) {
       out.println("Num cores:\n" + mesh.size());
     }
@@ -307,7 +307,7 @@ public final class Main {
   }
 
   private int calibrate() {
-    Path path = dev.neomesh.layout.Calibration.defaultPath();
+    Path path = AutoLayout.calibrationFile();
     out.println("measuring matmul, elementwise, transfer and collective costs on virtual CPU devices ...");
     dev.neomesh.layout.MachineConstants m = dev.neomesh.layout.Calibration.measure();
     try {
