@@ -91,7 +91,7 @@ public final class Calibration {
    * matmul rate (chains of products at three sizes), bytes/s between two devices, and the cost of
    * one transfer, fitted to real lowered allreduces (chain and ring), allconcats, alltoalls and
    * shifts over groups of 2, 4 and 8 once their ops, bytes and elements (counted as
-   * {@link CostModel.CollectiveWork} counts them) are paid. Rates are per worker: a measured wall
+   * {@link PlacementMeshImpl#work} counts them) are paid. Rates are per worker: a measured wall
    * time times the workers (min(devices, cores)) is the work.
    */
   public static MachineConstants measure() {

@@ -10,7 +10,7 @@ import java.util.Arrays;
  * one that {@link #communicates()}; the planner's cost model sums the same steps, so the two cannot
  * disagree about what an op sends.
  */
-public sealed interface Comm permits Comm.AllReduce, Comm.AllConcat, Comm.AllToAll, Comm.AllSplit, Comm.Shift {
+public sealed interface Comm permits Comm.AllReduce, Comm.OnOneAxis {
   /** The counter kind of this step; meaningful only when it {@link #communicates()}. */
   Collective kind();
 
@@ -28,6 +28,21 @@ public sealed interface Comm permits Comm.AllReduce, Comm.AllConcat, Comm.AllToA
 
   /** Whether any data moves between devices (a counter line, a cost). */
   boolean communicates();
+
+  /** A step along one mesh axis: its group is that axis's devices. */
+  sealed interface OnOneAxis extends Comm permits AllConcat, AllToAll, AllSplit, Shift {
+    int axis();
+
+    @Override
+    default int[] axes() {
+      return new int[] {axis()};
+    }
+
+    @Override
+    default boolean communicates() {
+      return groupSize() > 1;
+    }
+  }
 
   /**
    * Reduces over the devices that differ only in {@code axes}; every member gets the result. Only
@@ -67,52 +82,29 @@ public sealed interface Comm permits Comm.AllReduce, Comm.AllConcat, Comm.AllToA
   }
 
   /** Concatenates tensor dim {@code dim} of the slices along mesh axis {@code axis}. */
-  record AllConcat(int axis, int dim, long bytesPerDevice, long elementsPerDevice, int groupSize) implements Comm {
+  record AllConcat(int axis, int dim, long bytesPerDevice, long elementsPerDevice, int groupSize) implements OnOneAxis {
     @Override
     public Collective kind() {
       return Collective.ALLCONCAT;
     }
 
-    @Override
-    public int[] axes() {
-      return new int[] {axis};
-    }
-
-    @Override
-    public boolean communicates() {
-      return groupSize > 1;
-    }
   }
 
   /** Splits tensor dim {@code splitDim} over mesh axis {@code axis} while concatenating {@code concatDim}, which it was split on. */
   record AllToAll(int axis, int splitDim, int concatDim, long bytesPerDevice, long elementsPerDevice, int groupSize)
-      implements Comm {
+      implements OnOneAxis {
     @Override
     public Collective kind() {
       return Collective.ALLTOALL;
     }
 
-    @Override
-    public int[] axes() {
-      return new int[] {axis};
-    }
-
-    @Override
-    public boolean communicates() {
-      return groupSize > 1;
-    }
   }
 
   /** Keeps, on each device, its part along tensor dim {@code dim} of a value replicated over {@code axis}: local. */
-  record AllSplit(int axis, int dim, int groupSize) implements Comm {
+  record AllSplit(int axis, int dim, int groupSize) implements OnOneAxis {
     @Override
     public Collective kind() {
       return null;
-    }
-
-    @Override
-    public int[] axes() {
-      return new int[] {axis};
     }
 
     @Override
@@ -137,15 +129,10 @@ public sealed interface Comm permits Comm.AllReduce, Comm.AllConcat, Comm.AllToA
    * the offset is zero (or a whole turn, with wrap), or when every source is off the mesh.
    */
   record Shift(int axis, int offset, boolean wrap, long bytesPerDevice, long elementsPerDevice, int groupSize)
-      implements Comm {
+      implements OnOneAxis {
     @Override
     public Collective kind() {
       return Collective.SHIFT;
-    }
-
-    @Override
-    public int[] axes() {
-      return new int[] {axis};
     }
 
     /** Every device keeps its own slice. */
