@@ -338,8 +338,8 @@ class OpCommunicationTest {
       }
 
       @Override
-      public TensorLayout layout(String what, Shape shape) {
-        return rules.layoutOf(what, shape, mesh);
+      public TensorLayout layout(java.util.function.Supplier<String> what, Shape shape) {
+        return rules.layoutOf(what.get(), shape, mesh);
       }
 
       @Override
