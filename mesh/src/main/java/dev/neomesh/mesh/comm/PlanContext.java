@@ -22,6 +22,11 @@ public interface PlanContext {
   /** The mesh axes (ascending, each of size above one) over which {@code t} is still a partial sum; empty when complete. */
   int[] pendingSum(MeshTensor t);
 
+  /** The mesh axis that splits dim {@code dim} of {@code t}, or -1. */
+  default int axisOf(MeshTensor t, String dim) {
+    return layout(t).meshAxisOf(t.shape().indexOf(dim));
+  }
+
   /** Bytes of one device's slice of {@code t}. */
   default long sliceBytes(MeshTensor t) {
     return sliceElements(t) * t.dtype().bytes();

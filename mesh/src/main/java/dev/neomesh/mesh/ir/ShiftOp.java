@@ -1,6 +1,5 @@
 package dev.neomesh.mesh.ir;
 
-import dev.neomesh.mesh.TensorLayout;
 import dev.neomesh.mesh.comm.Comm;
 import dev.neomesh.mesh.comm.CommPlan;
 import dev.neomesh.mesh.comm.PlanContext;
@@ -54,11 +53,9 @@ public final class ShiftOp extends Op {
   public CommPlan plan(PlanContext c) {
     MeshTensor x = inputs().get(0);
     CommPlan.Builder b = CommPlan.builder(c).resolve(x);
-    TensorLayout layout = c.layout(x);
-    int i = x.shape().indexOf(dim);
-    int axis = layout.meshAxisOf(i);
+    int axis = c.axisOf(x, dim);
     if (axis >= 0) {
-      int block = layout.sliceShape().get(i).size();
+      int block = c.layout(x).sliceShape().dim(dim).size();
       int q = Math.floorDiv(offset, block);
       b.shift(axis, q, wrap, c.sliceBytes(x), c.sliceElements(x));
       if (Math.floorMod(offset, block) != 0) {

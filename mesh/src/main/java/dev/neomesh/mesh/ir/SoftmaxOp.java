@@ -1,7 +1,6 @@
 package dev.neomesh.mesh.ir;
 
 import dev.neomesh.mesh.Shape;
-import dev.neomesh.mesh.TensorLayout;
 import dev.neomesh.mesh.comm.Comm;
 import dev.neomesh.mesh.comm.CommPlan;
 import dev.neomesh.mesh.comm.PlanContext;
@@ -48,11 +47,9 @@ public final class SoftmaxOp extends Op {
   public CommPlan plan(PlanContext c) {
     MeshTensor x = inputs().get(0);
     CommPlan.Builder b = CommPlan.builder(c).resolve(x);
-    TensorLayout layout = c.layout(x);
-    int d = x.shape().indexOf(dim);
-    int axis = layout.meshAxisOf(d);
+    int axis = c.axisOf(x, dim);
     if (axis >= 0) {
-      long size = layout.sliceShape().get(d).size();
+      long size = c.layout(x).sliceShape().dim(dim).size();
       long elements = c.sliceElements(x) / size;
       b.allreduce(new int[] {axis}, Reduction.MAX, elements * x.dtype().bytes(), elements)
           .allreduce(new int[] {axis}, Reduction.SUM, elements * x.dtype().bytes(), elements);
