@@ -112,6 +112,37 @@ class CountersTest {
   }
 
   @Test
+  void topKOverASplitDimGathersOnlyCandidatesWhenThatIsFewerBytes() {
+    Dim vocab = new Dim("vocab", 64);
+    // x [batch:4, vocab:64] float32 with vocab:x on x:4: each device's slice is [4, 16], 4*16*4 = 256 B
+    Function<Integer, Function<MeshOps, List<MeshTensor>>> topK =
+        k -> m -> m.topK(input(m, "a", BATCH, vocab), "vocab", new Dim("k", k));
+    // k=2: k values (4 B) and k int32 indices (4 B) per row, 2*8 = 16 B < 16*4 = 64 B of the row:
+    // two allconcats of the [4, 2] candidates, 4*2*4 = 32 B each, 64 B in all (whole slices: 256 B)
+    assertEquals(Map.of("allconcat[x]", new Counters.Entry(2, 2 * (4 * 2 * 4))),
+        lower("x:4", "vocab:x", m -> topK.apply(2).apply(m).get(0)).counters());
+    // k=7: 7*8 = 56 B < 64 B a row: two allconcats of 4*7*4 = 112 B, 224 B in all
+    assertEquals(Map.of("allconcat[x]", new Counters.Entry(2, 2 * (4 * 7 * 4))),
+        lower("x:4", "vocab:x", m -> topK.apply(7).apply(m).get(0)).counters());
+    // k=8: 8*8 = 64 B, not fewer than the row's 64 B: the whole [4, 16] slice, 4*16*4 = 256 B, once
+    assertEquals(Map.of("allconcat[x]", new Counters.Entry(1, 4 * 16 * 4)),
+        lower("x:4", "vocab:x", m -> topK.apply(8).apply(m).get(0)).counters());
+    // values and indices equal one device's, on both algorithms and with the k dim split too
+    for (int k : new int[] {2, 7, 8}) {
+      for (int out = 0; out < 2; out++) {
+        int o = out;
+        Function<MeshOps, MeshTensor> p = m -> topK.apply(k).apply(m).get(o);
+        double[] ref = lower("x:1", "", p).value();
+        assertArrayEquals(ref, lower("x:4", "vocab:x", p).value(), 0, "k=" + k + " output " + o);
+        assertArrayEquals(ref, lower("x:2,y:2", "vocab:x,batch:y", p).value(), 0, "k=" + k + " output " + o);
+        if (k % 2 == 0) {
+          assertArrayEquals(ref, lower("x:2,y:2", "vocab:y,k:x", p).value(), 0, "k=" + k + " output " + o);
+        }
+      }
+    }
+  }
+
+  @Test
   void ringAllreduceForLargeTensorsGivesTheSameSum() {
     Dim big = new Dim("big", 4096);
     Dim parts = new Dim("parts", 4);

@@ -120,6 +120,30 @@ class OpEquivalenceTest {
     cs.add(c("range_times_x", List.of(AB), (m, x) -> m.mul(x.get(0), m.cast(m.range(B, DType.INT32), DType.FLOAT64))));
     cs.add(c("top_k_values", List.of(AB), (m, x) -> m.topK(x.get(0), "b", new Dim("k", 3)).get(0)));
     cs.add(c("top_k_six", List.of(AB), (m, x) -> m.topK(x.get(0), "b", new Dim("k", 6)).get(0)));
+    // b:8 split over 2 devices (slice 4) or 4 (slice 2): float64 rows are reduced to k candidates per
+    // device where k (values and indices, 12 bytes each) is fewer bytes than the slice (8 each), so
+    // k=1 everywhere and k=2 on 2 devices; k=3 and k=6 gather the whole slices
+    for (int k : new int[] {1, 2, 3, 6}) {
+      cs.add(c("top_k_indices_" + k, List.of(AB),
+          (m, x) -> m.cast(m.topK(x.get(0), "b", new Dim("k", k)).get(1), DType.FLOAT64)));
+    }
+    cs.add(c("top_k_values_two", List.of(AB), (m, x) -> m.topK(x.get(0), "b", new Dim("k", 2)).get(0)));
+    cs.add(c("top_k_values_one", List.of(AB), (m, x) -> m.topK(x.get(0), "b", new Dim("k", 1)).get(0)));
+    // the dim in the middle of three: the candidates' indices are gathered with two batch dims
+    cs.add(c("top_k_middle_dim", List.of(Shape.of(A, B, C)), (m, x) -> {
+      List<MeshTensor> top = m.topK(x.get(0), "b", new Dim("k", 2));
+      return m.add(top.get(0), m.mul(m.cast(top.get(1), DType.FLOAT64), 100.0));
+    }));
+    // ties: row a holds (a + b) mod 3, so equal values sit on one device and on several; the indices
+    // must follow the single device's tie-break (lower index first)
+    for (int k : new int[] {1, 2, 4}) {
+      cs.add(c("top_k_ties_indices_" + k, List.of(AB), (m, x) -> {
+        MeshTensor pattern = m.cast(m.floorMod(m.add(m.range(A, DType.INT32), m.range(B, DType.INT32)),
+            m.scalar(3, DType.INT32)), DType.FLOAT64);
+        MeshTensor tied = m.add(m.mul(x.get(0), 0.0), pattern);
+        return m.cast(m.topK(tied, "b", new Dim("k", k)).get(1), DType.FLOAT64);
+      }));
+    }
     cs.add(c("cumsum", List.of(AB), (m, x) -> m.cumsum(x.get(0), "b", false)));
     cs.add(c("cumsum_exclusive", List.of(AB), (m, x) -> m.cumsum(x.get(0), "a", true)));
     cs.add(c("stop_gradient", List.of(AB), (m, x) -> m.add(m.stopGradient(m.square(x.get(0))), x.get(0))));

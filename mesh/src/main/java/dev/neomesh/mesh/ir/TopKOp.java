@@ -1,7 +1,9 @@
 package dev.neomesh.mesh.ir;
 
 import dev.neomesh.mesh.Dim;
+import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.TensorLayout;
 import dev.neomesh.mesh.comm.Comm;
 import dev.neomesh.mesh.comm.CommPlan;
 import dev.neomesh.mesh.comm.PlanContext;
@@ -14,12 +16,20 @@ import java.util.List;
 import java.util.stream.IntStream;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Gather;
 import org.tensorflow.op.nn.TopK;
 
 /**
  * The k largest values along a dim and their indices (int32), in a new dim {@code kDim} at the
- * same position. A split dim is first gathered over its mesh axis (allconcat), since the top k
- * of the whole dim may sit on any device.
+ * same position; ties go to the lower index, as TensorFlow's TopK breaks them. A dim split over a
+ * mesh axis of n devices is reduced to candidates when that moves fewer bytes ({@code
+ * candidateAxis}): each device takes the top k of its slice (indices made global), the n k
+ * candidates are gathered over the axis (allconcat of the values and of the indices: k per row and
+ * device instead of the slice length D/n), and a top k of the candidates picks the result, its
+ * indices gathered from the candidates'. The top k of the whole dim is among the candidates, since
+ * fewer than k elements of its own slice precede any of its members; and concatenated in device
+ * order the candidates of equal value stand in the order of their global indices, so the tie-break
+ * is the single device's. Otherwise (k near or above the slice length) the whole slices are gathered.
  */
 public final class TopKOp extends Op {
   private final String dim;
@@ -39,17 +49,45 @@ public final class TopKOp extends Op {
     return dim;
   }
 
+  private int k() {
+    return output().shape().get(inputs().get(0).shape().indexOf(dim)).size();
+  }
+
   /**
-   * The input whole; a split dim gathered over its axis (allconcat); when the layout splits the k
-   * dim of the outputs, each device keeps its part of the k results (allsplit, local).
+   * The mesh axis over which the input's slices are reduced to k candidates each before they are
+   * gathered: the axis splitting the dim, when it has more than one device and k values and k int32
+   * indices per row are fewer bytes than the slice's row (so k is below the slice length: below half
+   * of it for float32, two thirds for float64). -1 when the whole slices are gathered or nothing is.
+   */
+  private static int candidateAxis(TensorLayout xLayout, MeshShape mesh, int i, int k, DType dtype) {
+    int axis = xLayout.meshAxisOf(i);
+    boolean split = axis >= 0 && mesh.axisSize(axis) > 1;
+    long sliceLength = xLayout.sliceShape().get(i).size();
+    return split && (long) k * (dtype.bytes() + DType.INT32.bytes()) < sliceLength * dtype.bytes() ? axis : -1;
+  }
+
+  /**
+   * The input whole. A split dim is gathered over its axis: as k candidates per device (two
+   * allconcats, of the values and of the int32 indices, each of the slice's elements times k over
+   * the slice length) where that is fewer bytes, else as the whole slices (one allconcat). When
+   * the layout splits the k dim of the outputs, each device keeps its part of the k results
+   * (allsplit, local).
    */
   @Override
   public CommPlan plan(PlanContext c) {
     MeshTensor x = inputs().get(0);
     CommPlan.Builder b = CommPlan.builder(c).resolve(x);
     int i = x.shape().indexOf(dim);
-    int axis = c.layout(x).meshAxisOf(i);
-    if (axis >= 0 && c.mesh().axisSize(axis) > 1) {
+    TensorLayout xLayout = c.layout(x);
+    int axis = xLayout.meshAxisOf(i);
+    int k = k();
+    if (candidateAxis(xLayout, c.mesh(), i, k, x.dtype()) >= 0) {
+      // the candidates are kept with the dim last (as TopK works on it), so they join on that dim
+      int last = x.shape().rank() - 1;
+      long candidates = c.sliceElements(x) / xLayout.sliceShape().get(i).size() * k;
+      b.allconcat(axis, last, candidates * x.dtype().bytes(), candidates);
+      b.allconcat(axis, last, candidates * DType.INT32.bytes(), candidates);
+    } else if (axis >= 0 && c.mesh().axisSize(axis) > 1) {
       b.allconcat(axis, i, c.sliceBytes(x), c.sliceElements(x));
     }
     int kAxis = c.layout(output()).meshAxisOf(i);
@@ -63,13 +101,15 @@ public final class TopKOp extends Op {
   public void lower(LoweringContext l) {
     MeshTensor x = inputs().get(0);
     int i = x.shape().indexOf(dim);
-    LaidOutTensor v = l.get(x);
+    int k = k();
+    TensorLayout xLayout = l.layout(x);
+    List<Comm> concats = new ArrayList<>();
     Comm split = null;
     for (Comm step : l.plan().steps()) {
       if (step instanceof Comm.AllSplit) {
         split = step;
       } else {
-        v = l.run(step, v);
+        concats.add(step);
       }
     }
     int rank = x.shape().rank();
@@ -78,14 +118,39 @@ public final class TopKOp extends Op {
     for (int d = 0; d < rank; d++) {
       back[toLast[d]] = d;
     }
-    int k = output().shape().get(i).size();
+    LaidOutTensor v = l.get(x);
     List<Operand<?>> values = new ArrayList<>();
     List<Operand<?>> indices = new ArrayList<>();
-    for (int p = 0; p < l.mesh().size(); p++) {
-      Ops tf = l.tf(p);
-      TopK<?, ?> top = topK(tf, Tf.transpose(tf, v.slice(p), toLast), k);
-      values.add(Tf.transpose(tf, top.values(), back));
-      indices.add(Tf.transpose(tf, top.indices(), back));
+    if (candidateAxis(xLayout, l.mesh(), i, k, x.dtype()) >= 0) {
+      // each device's top k of its slice, the indices offset to positions in the whole dim
+      List<Operand<?>> localValues = new ArrayList<>();
+      List<Operand<?>> localIndices = new ArrayList<>();
+      for (int p = 0; p < l.mesh().size(); p++) {
+        Ops tf = l.tf(p);
+        TopK<?, ?> top = topK(tf, Tf.transpose(tf, v.slice(p), toLast), k);
+        localValues.add(top.values());
+        localIndices.add(Tf.add(tf, top.indices(), tf.constant((int) xLayout.sliceBegin(p)[i])));
+      }
+      // n k candidates per row on every device of the axis, in device order
+      LaidOutTensor candidateValues = l.run(concats.get(0), LaidOutTensor.of(localValues));
+      LaidOutTensor candidateIndices = l.run(concats.get(1), LaidOutTensor.of(localIndices));
+      for (int p = 0; p < l.mesh().size(); p++) {
+        Ops tf = l.tf(p);
+        TopK<?, ?> top = topK(tf, candidateValues.slice(p), k);
+        Operand<?> picked = gatherLast(tf, candidateIndices.slice(p), top.indices(), rank);
+        values.add(Tf.transpose(tf, top.values(), back));
+        indices.add(Tf.transpose(tf, picked, back));
+      }
+    } else {
+      for (Comm step : concats) {
+        v = l.run(step, v);
+      }
+      for (int p = 0; p < l.mesh().size(); p++) {
+        Ops tf = l.tf(p);
+        TopK<?, ?> top = topK(tf, Tf.transpose(tf, v.slice(p), toLast), k);
+        values.add(Tf.transpose(tf, top.values(), back));
+        indices.add(Tf.transpose(tf, top.indices(), back));
+      }
     }
     // every device computed the whole k dim; keep its own part if the layout splits the k dim
     LaidOutTensor topValues = LaidOutTensor.of(values);
@@ -97,6 +162,12 @@ public final class TopKOp extends Op {
   @SuppressWarnings({"unchecked", "rawtypes"})
   private static TopK<?, ?> topK(Ops tf, Operand x, int k) {
     return tf.nn.topK(x, tf.constant(k), org.tensorflow.types.TInt32.class, TopK.sorted(true));
+  }
+
+  /** {@code params[..., positions[..., j]]} along the last dim, every leading dim a batch dim. */
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  private static Operand<?> gatherLast(Ops tf, Operand params, Operand positions, int rank) {
+    return tf.gather(params, positions, tf.constant(rank - 1), Gather.batchDims((long) (rank - 1)));
   }
 
   @Override
