@@ -86,10 +86,14 @@ public final class LoweringContext {
     return lowering.impl().slicewise(fn, inputs);
   }
 
-  /** Carries out {@code step}, one of {@code plan().steps()}; the collectives must run in plan order. */
+  /**
+   * Carries out {@code step}, one of the objects in {@code plan().steps()} (not an equal copy: the
+   * plan is the one decision); the collectives must run in plan order.
+   */
   public LaidOutTensor run(Comm step, LaidOutTensor x) {
-    if (!plan.steps().contains(step)) {
-      throw new IllegalStateException(op + " ran " + step + ", which its plan " + plan.steps() + " does not hold");
+    if (plan.steps().stream().noneMatch(s -> s == step)) {
+      throw new IllegalStateException(op + " ran " + step + ", which is not one of its plan's steps " + plan.steps()
+          + " (run the plan's own step objects)");
     }
     if (step.communicates()) {
       if (ran >= planned.size() || planned.get(ran) != step) {
