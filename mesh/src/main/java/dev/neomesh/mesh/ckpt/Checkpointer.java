@@ -52,7 +52,9 @@ public final class Checkpointer {
   private final Op saveTarget;
   private final int dataShards;
   private final Placeholder<TString> restorePrefix;
-  private final List<Op> restoreTargets = new ArrayList<>();
+  private final List<Op> restoreTargets;
+  private final String[] host;
+  private final Ops root;
 
   /** Builds the save and restore ops of every variable of {@code runtime}. */
   public Checkpointer(MeshRuntime runtime) {
@@ -113,29 +115,46 @@ public final class Checkpointer {
         savePrefix, MergeV2Checkpoints.deleteOldDirs(true));
     dataShards = n;
 
-    // Restore: per device, one RestoreV2 (on its host) of the slices the current layout needs.
+    this.host = host;
+    this.root = root;
     restorePrefix = firstHost.withName("restore_prefix").placeholder(TString.class);
+    restoreTargets = restoreOps(vars, restorePrefix);
+  }
+
+  /**
+   * Restores {@code vars} from the checkpoint fed to {@code prefix}: per device, one RestoreV2 (on
+   * its host) of the slices the current layout needs, assigned to that device's variables.
+   */
+  private List<Op> restoreOps(List<LoweredVariable> vars, Placeholder<TString> prefix) {
+    Lowering l = runtime.lowering();
     String[] names = vars.stream().map(v -> v.variable().name()).toArray(String[]::new);
     List<Class<? extends TType>> dtypes = vars.stream()
         .<Class<? extends TType>>map(v -> v.variable().output().dtype().tfType()).toList();
-    for (int p = 0; p < devices; p++) {
+    List<Op> targets = new ArrayList<>();
+    for (int p = 0; p < l.mesh().size(); p++) {
       Ops h = root.withDevice(hostCpu(host[p]));
       String[] specs = new String[vars.size()];
       for (int i = 0; i < specs.length; i++) {
         specs[i] = sliceSpec(vars.get(i).layout(), p);
       }
-      Restore r = h.train.restore(restorePrefix, h.array(names), h.array(specs), dtypes);
+      Restore r = h.train.restore(prefix, h.array(names), h.array(specs), dtypes);
       Ops dev = l.tf(p).withSubScope("neomesh_ckpt_assign");
       for (int i = 0; i < specs.length; i++) {
-        restoreTargets.add(dev.assignVariableOp(vars.get(i).handles().get(p), r.tensors().get(i)));
+        targets.add(dev.assignVariableOp(vars.get(i).handles().get(p), r.tensors().get(i)));
       }
     }
+    return targets;
   }
 
   private static final class HostSave {
     final List<String> names = new ArrayList<>();
     final List<String> specs = new ArrayList<>();
     final List<Operand<?>> tensors = new ArrayList<>();
+  }
+
+  /** What a checkpoint of this runtime holds: every variable's name, dtype and full shape. */
+  public List<Manifest.Entry> entries() {
+    return entries;
   }
 
   // ------------------------------------------------------------------------------------- saving
@@ -188,11 +207,34 @@ public final class Checkpointer {
    * checkpoint entries are ignored.
    */
   public void restore(Checkpoint checkpoint) {
-    check(checkpoint);
+    check(checkpoint, entries);
+    run(checkpoint, restorePrefix, restoreTargets);
+  }
+
+  /**
+   * Restores only the variables named {@code names} from {@code checkpoint}; every other variable
+   * keeps its value. For starting from imported weights: the model's parameters come from the
+   * checkpoint, the optimizer's state starts as initialised. Adds restore ops to the graph, so call
+   * it once per runtime, not every step.
+   */
+  public void restoreOnly(Checkpoint checkpoint, java.util.Collection<String> names) {
+    List<LoweredVariable> vars = runtime.lowering().variables().stream()
+        .filter(v -> names.contains(v.variable().name())).toList();
+    if (vars.size() != names.size()) {
+      List<String> known = runtime.lowering().variables().stream().map(v -> v.variable().name()).toList();
+      throw new IllegalArgumentException("not variables of the program: "
+          + names.stream().filter(n -> !known.contains(n)).toList());
+    }
+    check(checkpoint, entries.stream().filter(e -> names.contains(e.name())).toList());
+    Placeholder<TString> prefix = root.withDevice(hostCpu(host[0])).placeholder(TString.class);
+    run(checkpoint, prefix, restoreOps(vars, prefix));
+  }
+
+  private void run(Checkpoint checkpoint, Placeholder<TString> prefixInput, List<Op> targets) {
     checkpoint.requireReadable();
     try (TString prefix = TString.scalarOf(checkpoint.prefixString())) {
-      Session.Runner r = runtime.session().runner().feed(restorePrefix, prefix);
-      restoreTargets.forEach(r::addTarget);
+      Session.Runner r = runtime.session().runner().feed(prefixInput, prefix);
+      targets.forEach(r::addTarget);
       r.run().close();
     } catch (TensorFlowException e) {
       throw new NeomeshException("cannot restore checkpoint " + checkpoint.prefix() + " (step " + checkpoint.step()
@@ -203,9 +245,9 @@ public final class Checkpointer {
     }
   }
 
-  private void check(Checkpoint c) {
+  private static void check(Checkpoint c, List<Manifest.Entry> wanted) {
     Manifest m = c.manifest();
-    for (Manifest.Entry want : entries) {
+    for (Manifest.Entry want : wanted) {
       Manifest.Entry have = m.entry(want.name());
       if (have == null) {
         throw new NeomeshException("variable \"" + want.name() + "\" " + want.shapeText() + " is not in checkpoint "

@@ -8,7 +8,11 @@ import dev.neomesh.data.InputPipeline;
 import dev.neomesh.data.tokenizer.Tokenizer;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.NeomeshException;
+import dev.neomesh.mesh.ckpt.Checkpoints;
 import dev.neomesh.models.config.GptConfig;
+import dev.neomesh.models.interop.HfExport;
+import dev.neomesh.models.interop.WeightImports;
+import dev.neomesh.models.train.InitialWeights;
 import dev.neomesh.models.train.LearningRateSchedule;
 import dev.neomesh.models.train.OptimizerSettings;
 import dev.neomesh.models.train.TrainProgram;
@@ -74,6 +78,17 @@ public final class Main {
 
   @Option(name = "--prompt", metaVar = "PATH", usage = "prompt file for --predict (\"\": GPT-Neo's unicorn prompt)")
   String prompt;
+
+  @Option(name = "--init_from", metaVar = "DIR",
+      usage = "start from a HuggingFace GPT-Neo folder or GPT-Neo checkpoint folder (with --eval/--predict/--score: use it)")
+  String initFrom;
+
+  @Option(name = "--export_hf", metaVar = "DIR",
+      usage = "write the latest (or --step) checkpoint as a HuggingFace GPT-Neo folder, then exit")
+  String exportHf;
+
+  @Option(name = "--step", metaVar = "N", usage = "with --export_hf: the checkpoint step to use (default: the latest)")
+  Long step;
 
   @Option(name = "--check_dataset", usage = "check the config's datasets, then exit")
   boolean checkDataset;
@@ -235,8 +250,17 @@ public final class Main {
       List<DatasetConfig> configs = sources.stream().map(InputPipeline.Source::config).toList();
       return CheckDataset.run(configs, cfg.nVocab(), root, out).ok() ? 0 : 1;
     }
-    Trainer trainer = new Trainer(s, new GptLanguageModel(cfg), out);
+    if (exportHf != null) {
+      return exportHf(cfg, s, sources.get(0).config());
+    }
+    try (InitialWeights initial = initFrom == null ? null : WeightImports.open(resolve(initFrom), cfg)) {
+      return run(cfg, s, sources, new Trainer(s, new GptLanguageModel(cfg), out, initial));
+    }
+  }
+
+  private int run(GptConfig cfg, TrainSettings s, List<InputPipeline.Source> sources, Trainer trainer) {
     boolean train = !eval && !predict;
+    trainer.checkInitialWeights();
     // everything a run needs is checked before it starts, not when training is done: the prompt and
     // tokenizer of the samples after training, and (before --new deletes anything) the trainer's checks
     Prompt samplePrompt = predict || train && cfg.predictSteps() > 0 ? prompt(sources.get(0).config()) : null;
@@ -258,6 +282,24 @@ public final class Main {
     if (samplePrompt != null) {
       sample(trainer, samplePrompt);
     }
+    return 0;
+  }
+
+  private Path resolve(String path) {
+    Path p = Path.of(path);
+    return p.isAbsolute() || Files.exists(p) ? p : root.resolve(path);
+  }
+
+  /** {@code --export_hf DIR}: the latest (or {@code --step}) checkpoint of model_path as a HuggingFace folder. */
+  private int exportHf(GptConfig cfg, TrainSettings s, DatasetConfig dataset) {
+    Checkpoints.Checkpoint c = step != null ? Checkpoints.find(s.modelPath(), step)
+        : Checkpoints.latest(s.modelPath()).orElseThrow(() -> new NeomeshException("no checkpoint in "
+            + s.modelPath() + " to export: train first, or point model_path at a trained run"));
+    Path dir = resolve(exportHf);
+    HfExport.Result r = HfExport.write(cfg, c, dir, dataset.eosId(), dataset.eosId());
+    out.printf(java.util.Locale.ROOT, "exported checkpoint step %d of %s to %s: %d tensors, %.1f MB (load it with "
+        + "transformers.GPTNeoForCausalLM.from_pretrained(\"%s\"))%n", c.step(), s.modelPath(), r.dir(), r.tensors(),
+        r.bytes() / 1e6, r.dir());
     return 0;
   }
 

@@ -8,13 +8,19 @@ import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.NeomeshException;
 import dev.neomesh.mesh.ckpt.Checkpointer;
 import dev.neomesh.mesh.ckpt.Checkpoints;
+import dev.neomesh.mesh.ckpt.Manifest;
+import dev.neomesh.mesh.ckpt.WholeTensors;
+import dev.neomesh.mesh.ir.VariableOp;
 import dev.neomesh.mesh.ir.MeshGraph;
 import dev.neomesh.mesh.ir.MeshOps;
 import dev.neomesh.mesh.ir.MeshTensor;
 import dev.neomesh.mesh.lower.Devices;
 import dev.neomesh.mesh.lower.HostTensors;
 import dev.neomesh.mesh.lower.MeshRuntime;
+import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -39,11 +45,22 @@ public final class Trainer {
   private final TrainSettings s;
   private final LanguageModel lm;
   private final PrintStream out;
+  private final InitialWeights initial;
 
   public Trainer(TrainSettings settings, LanguageModel model, PrintStream out) {
+    this(settings, model, out, null);
+  }
+
+  /**
+   * A trainer whose runs start from {@code initial} (null: the model's random initialisation) where
+   * {@code model_path} has no checkpoint yet; evaluation, sampling and scoring use {@code initial}
+   * instead of model_path's checkpoints.
+   */
+  public Trainer(TrainSettings settings, LanguageModel model, PrintStream out, InitialWeights initial) {
     this.s = settings;
     this.lm = model;
     this.out = out;
+    this.initial = initial;
   }
 
   /** What a training run did: the first step it ran, the step it reached, and each step's loss. */
@@ -96,6 +113,7 @@ public final class Trainer {
    */
   public void check() {
     devices();
+    checkInitialWeights();
     List<InputPipeline.Source> sources = sources();
     for (InputPipeline.Source src : sources) {
       RecordIndex.resolve(src.config().path(), s.baseDir(), String.valueOf(src.config().source()));
@@ -110,6 +128,64 @@ public final class Trainer {
             + replicas + " (e.g. --set eval_batch_size=" + replicas * Math.max(1, s.evalBatchSize() / replicas)
             + "), or eval_steps to 0");
       }
+    }
+  }
+
+  /**
+   * The initial weights (when given) hold every trainable parameter of the model with its shape:
+   * checked on the model's mesh graph alone, before anything is lowered or written.
+   */
+  public void checkInitialWeights() {
+    if (initial != null) {
+      Forward f = forward(1);
+      List<Manifest.Entry> params = new ArrayList<>();
+      for (MeshTensor t : f.model().parameters()) {
+        params.add(new Manifest.Entry(((VariableOp) t.op()).name(), t.dtype().name(), t.shape().names(),
+            t.shape().sizes()));
+      }
+      initial.check(params);
+    }
+  }
+
+  /**
+   * Restores the trainable {@code parameters} of {@code rt} from the initial weights: writes them as
+   * a checkpoint in a temporary folder (one tensor at a time) and restores that with the run's
+   * layout, so each device reads only its slices; every other variable keeps its initial value.
+   */
+  private void startFromInitialWeights(MeshRuntime rt, Checkpointer ckpt, List<MeshTensor> parameters) {
+    List<String> names = parameters.stream().map(t -> ((VariableOp) t.op()).name()).toList();
+    List<Manifest.Entry> entries = ckpt.entries().stream().filter(e -> names.contains(e.name())).toList();
+    Path tmp;
+    try {
+      tmp = Files.createTempDirectory("neomesh-import");
+    } catch (IOException e) {
+      throw new NeomeshException("cannot create a temporary folder for the imported weights: " + e
+          + "; set java.io.tmpdir (JAVA_TOOL_OPTIONS=-Djava.io.tmpdir=DIR) to a writable folder", e);
+    }
+    try (WholeTensors w = new WholeTensors()) {
+      Checkpoints.Checkpoint c = w.writeCheckpoint(tmp, 0, entries, initial::values, "imported");
+      ckpt.restoreOnly(c, names);
+    } finally {
+      try (java.util.stream.Stream<Path> walk = Files.walk(tmp)) {
+        for (Path f : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+          Files.deleteIfExists(f);
+        }
+      } catch (IOException e) {
+        out.println("note: could not delete the temporary import folder " + tmp + ": " + e);
+      }
+    }
+    out.println("started from " + initial.source());
+  }
+
+  /**
+   * When {@code model_path} holds GPT-Neo's own checkpoint files but no neomesh checkpoint, a run
+   * would silently start afresh beside them: refuse, and say how to import them.
+   */
+  private void refuseForeignCheckpoint() {
+    if (initial == null && GptNeoFiles.present(s.modelPath())) {
+      throw new NeomeshException("model_path " + s.modelPath() + " holds GPT-Neo checkpoint files (model.ckpt-N) but "
+          + "no neomesh checkpoint: start from them with --init_from " + s.modelPath() + ", or choose another "
+          + "model_path to train from scratch");
     }
   }
 
@@ -137,9 +213,15 @@ public final class Trainer {
     try (MeshRuntime rt = lower(p.graph())) {
       rt.initialize();
       Checkpointer ckpt = new Checkpointer(rt);
-      long start = ckpt.restoreLatest(s.modelPath()).map(Checkpoints.Checkpoint::step).orElse(0L);
-      if (start > 0) {
-        out.println("resumed from checkpoint step " + start + " in " + s.modelPath());
+      Optional<Checkpoints.Checkpoint> latest = ckpt.restoreLatest(s.modelPath());
+      long start = latest.map(Checkpoints.Checkpoint::step).orElse(0L);
+      if (latest.isPresent()) {
+        out.println("resumed from checkpoint step " + start + " in " + s.modelPath()
+            + (initial != null ? " (--init_from is used only to start a run)" : ""));
+      } else if (initial != null) {
+        startFromInitialWeights(rt, ckpt, p.parameters());
+      } else {
+        refuseForeignCheckpoint();
       }
       if (start >= s.trainSteps()) {
         out.println("already trained to step " + start + " (train_steps " + s.trainSteps() + ")");
@@ -243,13 +325,23 @@ public final class Trainer {
     return new Forward(g, tokens, labels, new LanguageModel.Outputs(o.loss(), logits, o.parameters(), o.decays()));
   }
 
-  private Checkpoints.Checkpoint restoreOrFail(MeshRuntime rt, String what) {
-    Optional<Checkpoints.Checkpoint> c = new Checkpointer(rt).restoreLatest(s.modelPath());
+  /**
+   * Loads the weights an evaluation or sample uses: the initial weights when given, else the latest
+   * checkpoint of model_path; the step it stands for (0 for imported weights).
+   */
+  private long restoreOrFail(MeshRuntime rt, List<MeshTensor> parameters, String what) {
+    Checkpointer ckpt = new Checkpointer(rt);
+    if (initial != null) {
+      startFromInitialWeights(rt, ckpt, parameters);
+      return 0;
+    }
+    Optional<Checkpoints.Checkpoint> c = ckpt.restoreLatest(s.modelPath());
     if (c.isEmpty()) {
+      refuseForeignCheckpoint();
       throw new NeomeshException("no checkpoint in " + s.modelPath() + " to " + what + ": train first (run without "
           + "--eval/--predict), or point model_path at a trained run");
     }
-    return c.get();
+    return c.get().step();
   }
 
   /**
@@ -270,7 +362,7 @@ public final class Trainer {
         InputPipeline data = InputPipeline.eval(sources, InputPipeline.Options.of(s.nCtx(), s.evalBatchSize(),
             s.seed(), s.baseDir()))) {
       rt.initialize();
-      Checkpoints.Checkpoint c = restoreOrFail(rt, "evaluate");
+      long step = restoreOrFail(rt, f.model().parameters(), "evaluate");
       double sum = 0;
       double ppl = 0;
       for (long i = 0; i < s.evalSteps(); i++) {
@@ -283,7 +375,7 @@ public final class Trainer {
         }
       }
       double loss = sum / s.evalSteps();
-      return new EvalResult(c.step(), loss, ppl / s.evalSteps(), loss * tokensPerByte / Math.log(2));
+      return new EvalResult(step, loss, ppl / s.evalSteps(), loss * tokensPerByte / Math.log(2));
     }
   }
 
@@ -331,10 +423,10 @@ public final class Trainer {
     Forward f = forward(batch);
     java.util.Random random = new java.util.Random(s.seed());
     boolean[] done = new boolean[batch];
-    Checkpoints.Checkpoint c;
+    long step;
     try (MeshRuntime rt = lower(f.graph())) {
       rt.initialize();
-      c = restoreOrFail(rt, "sample from");
+      step = restoreOrFail(rt, f.model().parameters(), "sample from");
       int vocab = s.nVocab();
       for (int k = 0; k < steps; k++) {
         int len = seqs.get(0).size();
@@ -389,7 +481,7 @@ public final class Trainer {
       String text = tokenizer.decode(row.subList(0, end).stream().mapToInt(Integer::intValue).toArray());
       samples.add(text);
     }
-    java.nio.file.Path path = s.modelPath().resolve("predictions_" + c.step() + ".txt");
+    java.nio.file.Path path = s.modelPath().resolve("predictions_" + step + ".txt");
     Predictions predictions = new Predictions(samples, path);
     try {
       java.nio.file.Files.writeString(path, predictions.text());
