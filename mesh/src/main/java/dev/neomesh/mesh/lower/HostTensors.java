@@ -4,6 +4,7 @@ import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.ir.DType;
 import org.tensorflow.Tensor;
 import org.tensorflow.ndarray.buffer.DataBuffers;
+import org.tensorflow.types.TBfloat16;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TFloat64;
 import org.tensorflow.types.TInt32;
@@ -54,13 +55,19 @@ public final class HostTensors {
     return TInt32.tensorOf(tfShape(shape), DataBuffers.of(values, true, false));
   }
 
-  /** The values of a float, double, int or bool tensor as doubles, row-major. */
+  /** The values of a float, bfloat16, double, int or bool tensor as doubles, row-major (exact: each widens). */
   public static double[] toDoubles(Tensor t) {
     int n = (int) t.shape().size();
     double[] out = new double[n];
     if (t instanceof TFloat32 f) {
       float[] v = new float[n];
       f.copyTo(DataBuffers.of(v, false, false));
+      for (int i = 0; i < n; i++) {
+        out[i] = v[i];
+      }
+    } else if (t instanceof TBfloat16 h) {
+      float[] v = new float[n]; // TensorFlow Java widens bfloat16 to float exactly
+      h.copyTo(DataBuffers.of(v, false, false));
       for (int i = 0; i < n; i++) {
         out[i] = v[i];
       }
