@@ -296,7 +296,7 @@ public final class Main {
         : Checkpoints.latest(s.modelPath()).orElseThrow(() -> new NeomeshException("no checkpoint in "
             + s.modelPath() + " to export: train first, or point model_path at a trained run"));
     Path dir = resolve(exportHf);
-    HfExport.Result r = HfExport.write(cfg, c, dir, dataset.eosId(), dataset.eosId());
+    HfExport.Result r = HfExport.write(cfg, c, dir, dataset.tokenizer(root));
     out.printf(java.util.Locale.ROOT, "exported checkpoint step %d of %s to %s: %d tensors, %.1f MB (load it with "
         + "transformers.GPTNeoForCausalLM.from_pretrained(\"%s\"))%n", c.step(), s.modelPath(), r.dir(), r.tensors(),
         r.bytes() / 1e6, r.dir());

@@ -5,6 +5,9 @@ import dev.neomesh.mesh.NeomeshException;
 import dev.neomesh.mesh.ckpt.Checkpoints;
 import dev.neomesh.mesh.ckpt.Manifest;
 import dev.neomesh.mesh.ckpt.WholeTensors;
+import dev.neomesh.data.tokenizer.Gpt2Files;
+import dev.neomesh.data.tokenizer.Gpt2Tokenizer;
+import dev.neomesh.data.tokenizer.Tokenizer;
 import dev.neomesh.models.config.GptConfig;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -30,9 +33,10 @@ public final class HfExport {
 
   /**
    * Writes {@code checkpoint} of {@code cfg}'s model into {@code dir} (created; refused when it already
-   * holds a HuggingFace model). {@code bosId}/{@code eosId} are the tokenizer's ids for config.json.
+   * holds a HuggingFace model). The dataset's {@code tokenizer} gives config.json's bos/eos ids; GPT-2's
+   * tokenizer is also written as HuggingFace's files, so {@code AutoTokenizer.from_pretrained(dir)} works.
    */
-  public static Result write(GptConfig cfg, Checkpoints.Checkpoint checkpoint, Path dir, int bosId, int eosId) {
+  public static Result write(GptConfig cfg, Checkpoints.Checkpoint checkpoint, Path dir, Tokenizer tokenizer) {
     List<String> bad = HfGptNeo.inexpressible(cfg);
     if (!bad.isEmpty()) {
       throw new NeomeshException("cannot export " + cfg.source() + " to HuggingFace's GPT-Neo, which cannot express "
@@ -71,8 +75,33 @@ public final class HfExport {
         bytes += 4L * v.length;
       }
     }
-    writeAtomically(dir.resolve(HfWeights.CONFIG), HfGptNeo.config(cfg, bosId, eosId));
+    if (tokenizer instanceof Gpt2Tokenizer) {
+      writeGpt2Tokenizer(dir, cfg.nCtx());
+    }
+    writeAtomically(dir.resolve(HfWeights.CONFIG), HfGptNeo.config(cfg, tokenizer.eosId(), tokenizer.eosId()));
     return new Result(dir, weights.size(), bytes);
+  }
+
+  /** vocab.json, merges.txt and the configs that make them GPT-2's tokenizer for HuggingFace. */
+  private static void writeGpt2Tokenizer(Path dir, int nCtx) {
+    Gpt2Files.Files files = Gpt2Files.derive();
+    writeAtomically(dir.resolve("vocab.json"), files.vocab());
+    Path merges = dir.resolve("merges.txt");
+    try {
+      Files.writeString(merges, files.mergesText(), java.nio.charset.StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new NeomeshException("cannot write " + merges + ": " + e + "; check the folder is writable", e);
+    }
+    Map<String, Object> special = new LinkedHashMap<>();
+    special.put("bos_token", Gpt2Files.EOS_TEXT);
+    special.put("eos_token", Gpt2Files.EOS_TEXT);
+    special.put("unk_token", Gpt2Files.EOS_TEXT);
+    writeAtomically(dir.resolve("special_tokens_map.json"), special);
+    Map<String, Object> config = new LinkedHashMap<>(special);
+    config.put("tokenizer_class", "GPT2Tokenizer");
+    config.put("model_max_length", nCtx);
+    config.put("add_prefix_space", false);
+    writeAtomically(dir.resolve("tokenizer_config.json"), config);
   }
 
   static void writeAtomically(Path target, Object json) {
