@@ -102,8 +102,12 @@ public final class WholeTensors implements AutoCloseable {
       written.add(part);
     }
 
-    /** Joins the parts into the bundle {@code target.index} / {@code target.data-00000-of-00001}. */
-    public void finish() {
+    /**
+     * Joins the parts into the bundle {@code target.index}; MergeV2Checkpoints renames each part's
+     * data file into place rather than copying, so the bundle has one data file per tensor
+     * ({@code target.data-0000i-of-0000n}, n returned).
+     */
+    public int finish() {
       try (Graph g = new Graph(); Session s = new Session(g)) {
         Ops tf = Ops.create(g);
         org.tensorflow.op.Op merge = tf.train.mergeV2Checkpoints(tf.array(written.toArray(String[]::new)),
@@ -118,6 +122,7 @@ public final class WholeTensors implements AutoCloseable {
       } catch (IOException e) {
         // MergeV2Checkpoints removed the parts; an empty folder left behind loses nothing
       }
+      return written.size();
     }
   }
 
@@ -147,6 +152,7 @@ public final class WholeTensors implements AutoCloseable {
   public Checkpoints.Checkpoint writeCheckpoint(Path dir, long step, List<Manifest.Entry> variables, Values values,
       String source) {
     Checkpoints.Pending pending = Checkpoints.begin(dir, step);
+    int shards;
     try {
       Bundle bundle = beginWrite(pending.tmp());
       for (Manifest.Entry v : variables) {
@@ -155,12 +161,12 @@ public final class WholeTensors implements AutoCloseable {
         }
         bundle.add(v.name(), v.sizes(), values.of(v));
       }
-      bundle.finish();
+      shards = bundle.finish();
     } catch (RuntimeException e) {
       pending.abandon();
       throw e;
     }
-    return pending.commit(new Manifest(step, 1, source, "", variables), 0);
+    return pending.commit(new Manifest(step, shards, source, "", variables), 0);
   }
 
   @Override

@@ -16,6 +16,10 @@ public final class WeightImports {
       throw new NeomeshException("--init_from " + dir + " is not a folder: pass a HuggingFace GPT-Neo folder "
           + "(config.json + model.safetensors) or a GPT-Neo checkpoint folder (model.ckpt-N.index ...)");
     }
+    // GPT-Neo's folder first: its model_path may also hold a (GPT-Neo, not HuggingFace) config.json
+    if (GptNeoWeights.looksLike(dir)) {
+      return GptNeoWeights.open(dir);
+    }
     if (HfWeights.looksLike(dir)) {
       return HfWeights.open(dir, cfg);
     }
