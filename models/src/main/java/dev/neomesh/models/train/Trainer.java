@@ -20,7 +20,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Optional;
 import org.tensorflow.Tensor;
 
 /**
@@ -73,7 +72,18 @@ public final class Trainer {
     return Devices.parse(s.devices());
   }
 
-  private MeshRuntime lower(MeshGraph g) {
+  /** The settings this trainer runs with. */
+  TrainSettings settings() {
+    return s;
+  }
+
+  /** {@code wanted} rows rounded up to a multiple of the replicas, as the batch dim must divide over its mesh axis. */
+  int batchFor(int wanted) {
+    int replicas = Microbatching.replicas(mesh(), s.layout());
+    return (wanted + replicas - 1) / replicas * replicas;
+  }
+
+  MeshRuntime lower(MeshGraph g) {
     return MeshRuntime.create(g, mesh(), s.layout(), devices());
   }
 
@@ -228,10 +238,15 @@ public final class Trainer {
 
   // ------------------------------------------------------------------------------ evaluation
 
-  /** A forward-only program (no dropout) with the given batch, for eval and sampling. */
-  private record Forward(MeshGraph graph, MeshTensor tokens, MeshTensor labels, LanguageModel.Outputs model) {}
+  /**
+   * A forward-only program (no dropout) with the given batch, for eval, sampling and scoring; its
+   * logits ({@code model().logits()}) are row-major {@code [batch, sequence, vocab]} and logProbs
+   * ({@link TokenLogProbs} of the labels) row-major {@code [batch, sequence]} on the host.
+   */
+  record Forward(MeshGraph graph, MeshTensor tokens, MeshTensor labels, LanguageModel.Outputs model,
+                 MeshTensor logProbs) {}
 
-  private Forward forward(int batch) {
+  Forward forward(int batch) {
     MeshGraph g = new MeshGraph(s.seed());
     MeshOps m = new MeshOps(g);
     MeshTensor tokens = TrainProgram.tokensImport(m, "tokens", batch, s.nCtx());
@@ -240,16 +255,29 @@ public final class Trainer {
     dev.neomesh.mesh.Shape order = dev.neomesh.mesh.Shape.of(tokens.shape().dim("batch"),
         tokens.shape().dim("sequence"), o.logits().shape().dim("vocab"));
     MeshTensor logits = m.transpose(o.logits(), order); // row-major [batch, sequence, vocab] on the host
-    return new Forward(g, tokens, labels, new LanguageModel.Outputs(o.loss(), logits, o.parameters(), o.decays()));
+    MeshTensor logProbs = m.transpose(TokenLogProbs.of(m, o.logits(), labels, order.dim("vocab")).logProbs(),
+        tokens.shape());
+    return new Forward(g, tokens, labels, new LanguageModel.Outputs(o.loss(), logits, o.parameters(), o.decays()),
+        logProbs);
+  }
+
+  /**
+   * The checkpoint to {@code what} ("evaluate", "score", ...): step {@code step}'s, or the latest when
+   * null; a clear error when there is none. Found without building a graph, so a caller can check first.
+   */
+  Checkpoints.Checkpoint checkpoint(Long step, String what) {
+    if (step != null) {
+      return Checkpoints.find(s.modelPath(), step);
+    }
+    return Checkpoints.latest(s.modelPath()).orElseThrow(() -> new NeomeshException("no checkpoint in "
+        + s.modelPath() + " to " + what + ": train first (run without --eval/--predict/--score), or point model_path "
+        + "at a trained run"));
   }
 
   private Checkpoints.Checkpoint restoreOrFail(MeshRuntime rt, String what) {
-    Optional<Checkpoints.Checkpoint> c = new Checkpointer(rt).restoreLatest(s.modelPath());
-    if (c.isEmpty()) {
-      throw new NeomeshException("no checkpoint in " + s.modelPath() + " to " + what + ": train first (run without "
-          + "--eval/--predict), or point model_path at a trained run");
-    }
-    return c.get();
+    Checkpoints.Checkpoint c = checkpoint(null, what);
+    new Checkpointer(rt).restore(c);
+    return c;
   }
 
   /**
@@ -312,8 +340,7 @@ public final class Trainer {
    */
   public Predictions predict(String prompt, Tokenizer tokenizer, int eosId, int paddingId) {
     int wanted = s.predictBatchSize();
-    int replicas = Microbatching.replicas(mesh(), s.layout());
-    int batch = (wanted + replicas - 1) / replicas * replicas; // the batch dim must divide over its mesh axis
+    int batch = batchFor(wanted);
     int n = s.nCtx();
     int[] ids = tokenizer.encode(prompt);
     if (ids.length == 0) {
