@@ -11,6 +11,7 @@ import dev.neomesh.mesh.NeomeshException;
 import dev.neomesh.models.config.GptConfig;
 import dev.neomesh.models.train.LearningRateSchedule;
 import dev.neomesh.models.train.OptimizerSettings;
+import dev.neomesh.models.train.Scorer;
 import dev.neomesh.models.train.TrainProgram;
 import dev.neomesh.models.train.TrainSettings;
 import dev.neomesh.models.train.Trainer;
@@ -36,8 +37,8 @@ import org.kohsuke.args4j.Option;
 /**
  * {@code scripts/neomesh}: GPT-Neo's {@code main.py} on neomesh. Reads the model config
  * ({@code --model} is a path, or a name under {@code configs/}), applies {@code --set key=value}
- * overrides, then checks the dataset, plans a layout, evaluates, samples, or trains (resuming from
- * the latest checkpoint in {@code model_path}). A user error prints its message, without a stack
+ * overrides, then checks the dataset, plans a layout, evaluates, samples, scores, or trains (resuming
+ * from the latest checkpoint in {@code model_path}). A user error prints its message, without a stack
  * trace unless {@code --verbose}, and exits 1; a bad flag exits 2. Nothing but {@code --new}
  * deletes anything.
  */
@@ -71,6 +72,16 @@ public final class Main {
 
   @Option(name = "--predict", usage = "sample from the latest checkpoint, then exit")
   boolean predict;
+
+  @Option(name = "--score", metaVar = "IN.jsonl",
+      usage = "log-probs of each line ({\"text\": ...} or {\"ids\": [...]}) by the latest checkpoint to --output")
+  String score;
+
+  @Option(name = "--output", metaVar = "OUT.jsonl", usage = "with --score: the lines with ids, logprobs and sum_logprob")
+  String output;
+
+  @Option(name = "--step", metaVar = "N", usage = "with --score: restore checkpoint N instead of the latest")
+  Long step;
 
   @Option(name = "--prompt", metaVar = "PATH", usage = "prompt file for --predict (\"\": GPT-Neo's unicorn prompt)")
   String prompt;
@@ -217,6 +228,7 @@ public final class Main {
   }
 
   int execute() {
+    checkScoreFlags();
     GptConfig cfg = config();
     cfg.ignoredKeysWarning().ifPresent(w -> err.println("neomesh: warning: " + w));
     if (autoLayout || autoLayoutAndMeshShape) {
@@ -230,6 +242,15 @@ public final class Main {
             + " but the model's n_vocab is " + cfg.nVocab() + ": raise n_vocab (e.g. --set n_vocab="
             + src.config().nVocab() + ")");
       }
+    }
+    if (score != null) {
+      if (cfg.mlmTraining()) {
+        throw new NeomeshException("--score gives next-token log-probs of a causal model, but this config trains a "
+            + "masked LM (mlm_training): score a config without mlm_training");
+      }
+      ScoreCommand.run(new Scorer(new Trainer(s, new GptLanguageModel(cfg), out)), Path.of(score), Path.of(output),
+          step, () -> sources.get(0).config().tokenizer(root), cfg.nVocab(), out);
+      return 0;
     }
     if (checkDataset) {
       List<DatasetConfig> configs = sources.stream().map(InputPipeline.Source::config).toList();
@@ -259,6 +280,32 @@ public final class Main {
       sample(trainer, samplePrompt);
     }
     return 0;
+  }
+
+  /** --score's flags go together, and with no other action. */
+  private void checkScoreFlags() {
+    if (score == null) {
+      if (output != null || step != null) {
+        throw new NeomeshException((output != null ? "--output" : "--step") + " is only used with --score IN.jsonl: "
+            + "add --score, or drop it");
+      }
+      return;
+    }
+    if (output == null) {
+      throw new NeomeshException("--score needs --output OUT.jsonl, the file the scored lines are written to");
+    }
+    Map<String, Boolean> others = new LinkedHashMap<>();
+    others.put("--eval", eval);
+    others.put("--predict", predict);
+    others.put("--new", fresh); // it would delete the checkpoints to score
+    others.put("--check_dataset", checkDataset);
+    others.put("--auto_layout", autoLayout);
+    others.put("--auto_layout_and_mesh_shape", autoLayoutAndMeshShape);
+    for (Map.Entry<String, Boolean> other : others.entrySet()) {
+      if (other.getValue()) {
+        throw new NeomeshException("--score cannot be combined with " + other.getKey() + ": run them one at a time");
+      }
+    }
   }
 
   /** What sampling feeds the model: the prompt's text and the first dataset's tokenizer and ids. */
