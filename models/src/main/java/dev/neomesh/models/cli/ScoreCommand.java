@@ -52,7 +52,7 @@ final class ScoreCommand {
       }
       Files.writeString(tmp, text, StandardCharsets.UTF_8);
       Files.move(tmp, output, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-      out.println("scored " + lines.size() + " sequences (" + tokens + " token log-probs) with checkpoint step "
+      out.println("scored " + lines.size() + (lines.size() == 1 ? " sequence (" : " sequences (") + tokens + " token log-probs) with checkpoint step "
           + scores.step() + ": wrote " + output);
     } catch (IOException e) {
       throw new NeomeshException("cannot write --output " + output + ": " + e + "; pass a path in a writable "
