@@ -15,6 +15,7 @@ import dev.neomesh.models.interop.WeightImports;
 import dev.neomesh.models.train.InitialWeights;
 import dev.neomesh.models.train.LearningRateSchedule;
 import dev.neomesh.models.train.OptimizerSettings;
+import dev.neomesh.models.train.Scorer;
 import dev.neomesh.models.train.TrainProgram;
 import dev.neomesh.models.train.TrainSettings;
 import dev.neomesh.models.train.Trainer;
@@ -40,8 +41,8 @@ import org.kohsuke.args4j.Option;
 /**
  * {@code scripts/neomesh}: GPT-Neo's {@code main.py} on neomesh. Reads the model config
  * ({@code --model} is a path, or a name under {@code configs/}), applies {@code --set key=value}
- * overrides, then checks the dataset, plans a layout, evaluates, samples, or trains (resuming from
- * the latest checkpoint in {@code model_path}). A user error prints its message, without a stack
+ * overrides, then checks the dataset, plans a layout, evaluates, samples, scores, or trains (resuming
+ * from the latest checkpoint in {@code model_path}). A user error prints its message, without a stack
  * trace unless {@code --verbose}, and exits 1; a bad flag exits 2. Nothing but {@code --new}
  * deletes anything.
  */
@@ -76,6 +77,16 @@ public final class Main {
   @Option(name = "--predict", usage = "sample from the latest checkpoint, then exit")
   boolean predict;
 
+  @Option(name = "--score", metaVar = "IN.jsonl",
+      usage = "log-probs of each line ({\"text\": ...} or {\"ids\": [...]}) by the latest checkpoint to --output")
+  String score;
+
+  @Option(name = "--output", metaVar = "OUT.jsonl", usage = "with --score: the lines with ids, logprobs and sum_logprob")
+  String output;
+
+  @Option(name = "--step", metaVar = "N", usage = "with --score or --export_hf: checkpoint N instead of the latest")
+  Long step;
+
   @Option(name = "--prompt", metaVar = "PATH", usage = "prompt file for --predict (\"\": GPT-Neo's unicorn prompt)")
   String prompt;
 
@@ -86,9 +97,6 @@ public final class Main {
   @Option(name = "--export_hf", metaVar = "DIR",
       usage = "write the latest (or --step) checkpoint as a HuggingFace GPT-Neo folder, then exit")
   String exportHf;
-
-  @Option(name = "--step", metaVar = "N", usage = "with --export_hf: the checkpoint step to use (default: the latest)")
-  Long step;
 
   @Option(name = "--check_dataset", usage = "check the config's datasets, then exit")
   boolean checkDataset;
@@ -232,6 +240,7 @@ public final class Main {
   }
 
   int execute() {
+    checkScoreFlags();
     GptConfig cfg = config();
     cfg.ignoredKeysWarning().ifPresent(w -> err.println("neomesh: warning: " + w));
     if (autoLayout || autoLayoutAndMeshShape) {
@@ -254,13 +263,23 @@ public final class Main {
       return exportHf(cfg, s, sources.get(0).config());
     }
     try (InitialWeights initial = initFrom == null ? null : WeightImports.open(resolve(initFrom), cfg)) {
-      return run(cfg, s, sources, new Trainer(s, new GptLanguageModel(cfg), out, initial));
+      Trainer trainer = new Trainer(s, new GptLanguageModel(cfg), out, initial);
+      trainer.checkInitialWeights();
+      if (score != null) {
+        if (cfg.mlmTraining()) {
+          throw new NeomeshException("--score gives next-token log-probs of a causal model, but this config trains a "
+              + "masked LM (mlm_training): score a config without mlm_training");
+        }
+        ScoreCommand.run(new Scorer(trainer), Path.of(score), Path.of(output), step,
+            () -> sources.get(0).config().tokenizer(root), cfg.nVocab(), out);
+        return 0;
+      }
+      return run(cfg, s, sources, trainer);
     }
   }
 
   private int run(GptConfig cfg, TrainSettings s, List<InputPipeline.Source> sources, Trainer trainer) {
     boolean train = !eval && !predict;
-    trainer.checkInitialWeights();
     // everything a run needs is checked before it starts, not when training is done: the prompt and
     // tokenizer of the samples after training, and (before --new deletes anything) the trainer's checks
     Prompt samplePrompt = predict || train && cfg.predictSteps() > 0 ? prompt(sources.get(0).config()) : null;
@@ -301,6 +320,35 @@ public final class Main {
         + "transformers.GPTNeoForCausalLM.from_pretrained(\"%s\"))%n", c.step(), s.modelPath(), r.dir(), r.tensors(),
         r.bytes() / 1e6, r.dir());
     return 0;
+  }
+
+  /** --score's flags go together, and with no other action. */
+  private void checkScoreFlags() {
+    if (score == null) {
+      if (output != null) {
+        throw new NeomeshException("--output is only used with --score IN.jsonl: add --score, or drop --output");
+      }
+      if (step != null && exportHf == null) {
+        throw new NeomeshException("--step is only used with --score IN.jsonl or --export_hf DIR: add one, or drop "
+            + "--step");
+      }
+      return;
+    }
+    if (output == null) {
+      throw new NeomeshException("--score needs --output OUT.jsonl, the file the scored lines are written to");
+    }
+    Map<String, Boolean> others = new LinkedHashMap<>();
+    others.put("--eval", eval);
+    others.put("--predict", predict);
+    others.put("--new", fresh); // it would delete the checkpoints to score
+    others.put("--check_dataset", checkDataset);
+    others.put("--auto_layout", autoLayout);
+    others.put("--auto_layout_and_mesh_shape", autoLayoutAndMeshShape);
+    for (Map.Entry<String, Boolean> other : others.entrySet()) {
+      if (other.getValue()) {
+        throw new NeomeshException("--score cannot be combined with " + other.getKey() + ": run them one at a time");
+      }
+    }
   }
 
   /** What sampling feeds the model: the prompt's text and the first dataset's tokenizer and ids. */

@@ -6,6 +6,7 @@ import dev.neomesh.mesh.ir.DType;
 import dev.neomesh.mesh.ir.MeshOps;
 import dev.neomesh.mesh.ir.MeshTensor;
 import dev.neomesh.models.config.GptConfig;
+import dev.neomesh.models.train.TokenLogProbs;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -82,16 +83,16 @@ public final class Gpt {
   }
 
   /**
-   * {@code sum(weights * (logsumexp - z_label + zLoss * logsumexp^2))} in float32, with weights
+   * {@code sum(weights * (-log p(label) + zLoss * logsumexp^2))}, where {@code -log p(label) =
+   * logsumexp - z_label} ({@link TokenLogProbs}), in float32, with weights
    * {@code 1/(batch*sequence)} when null (the mean over tokens).
    */
   static MeshTensor crossEntropy(MeshOps m, MeshTensor logits, MeshTensor labels, Dim vocab, double zLoss,
                                  MeshTensor weights) {
-    MeshTensor lse = m.logSumExp(logits, vocab.name());
-    MeshTensor zLabel = m.einsum(List.of(logits, m.oneHot(labels, vocab, DType.FLOAT32)), labels.shape());
-    MeshTensor perToken = m.sub(lse, zLabel);
+    TokenLogProbs lp = TokenLogProbs.of(m, logits, labels, vocab);
+    MeshTensor perToken = m.neg(lp.logProbs());
     if (zLoss > 0) {
-      perToken = m.add(perToken, m.mul(m.square(lse), zLoss));
+      perToken = m.add(perToken, m.mul(m.square(lp.logSumExp()), zLoss));
     }
     MeshTensor weighted = weights == null ? m.mul(perToken, 1.0 / labels.shape().size()) : m.mul(perToken, weights);
     return m.reduceSum(weighted, Shape.SCALAR);

@@ -90,7 +90,18 @@ public final class Trainer {
     return Devices.parse(s.devices());
   }
 
-  private MeshRuntime lower(MeshGraph g) {
+  /** The settings this trainer runs with. */
+  TrainSettings settings() {
+    return s;
+  }
+
+  /** {@code wanted} rows rounded up to a multiple of the replicas, as the batch dim must divide over its mesh axis. */
+  int batchFor(int wanted) {
+    int replicas = Microbatching.replicas(mesh(), s.layout());
+    return (wanted + replicas - 1) / replicas * replicas;
+  }
+
+  MeshRuntime lower(MeshGraph g) {
     return MeshRuntime.create(g, mesh(), s.layout(), devices());
   }
 
@@ -310,10 +321,15 @@ public final class Trainer {
 
   // ------------------------------------------------------------------------------ evaluation
 
-  /** A forward-only program (no dropout) with the given batch, for eval and sampling. */
-  private record Forward(MeshGraph graph, MeshTensor tokens, MeshTensor labels, LanguageModel.Outputs model) {}
+  /**
+   * A forward-only program (no dropout) with the given batch, for eval, sampling and scoring; its
+   * logits ({@code model().logits()}) are row-major {@code [batch, sequence, vocab]} and logProbs
+   * ({@link TokenLogProbs} of the labels) row-major {@code [batch, sequence]} on the host.
+   */
+  record Forward(MeshGraph graph, MeshTensor tokens, MeshTensor labels, LanguageModel.Outputs model,
+                 MeshTensor logProbs) {}
 
-  private Forward forward(int batch) {
+  Forward forward(int batch) {
     MeshGraph g = new MeshGraph(s.seed());
     MeshOps m = new MeshOps(g);
     MeshTensor tokens = TrainProgram.tokensImport(m, "tokens", batch, s.nCtx());
@@ -322,26 +338,53 @@ public final class Trainer {
     dev.neomesh.mesh.Shape order = dev.neomesh.mesh.Shape.of(tokens.shape().dim("batch"),
         tokens.shape().dim("sequence"), o.logits().shape().dim("vocab"));
     MeshTensor logits = m.transpose(o.logits(), order); // row-major [batch, sequence, vocab] on the host
-    return new Forward(g, tokens, labels, new LanguageModel.Outputs(o.loss(), logits, o.parameters(), o.decays()));
+    MeshTensor logProbs = m.transpose(TokenLogProbs.of(m, o.logits(), labels, order.dim("vocab")).logProbs(),
+        tokens.shape());
+    return new Forward(g, tokens, labels, new LanguageModel.Outputs(o.loss(), logits, o.parameters(), o.decays()),
+        logProbs);
   }
 
   /**
-   * Loads the weights an evaluation or sample uses: the initial weights when given, else the latest
-   * checkpoint of model_path; the step it stands for (0 for imported weights).
+   * The checkpoint to {@code what} ("evaluate", "score", ...): step {@code step}'s, or the latest when
+   * null; a clear error when there is none. Found without building a graph, so a caller can check first.
    */
-  private long restoreOrFail(MeshRuntime rt, List<MeshTensor> parameters, String what) {
+  Checkpoints.Checkpoint checkpoint(Long step, String what) {
+    if (step != null) {
+      return Checkpoints.find(s.modelPath(), step);
+    }
+    return Checkpoints.latest(s.modelPath()).orElseThrow(() -> new NeomeshException("no checkpoint in "
+        + s.modelPath() + " to " + what + ": train first (run without --eval/--predict/--score), or point model_path "
+        + "at a trained run"));
+  }
+
+  /**
+   * Loads the weights an evaluation, sample or score uses into {@code rt}: the initial weights when
+   * given, else checkpoint {@code step} of model_path (the latest when null); the step they stand
+   * for (0 for imported weights).
+   */
+  long loadWeights(MeshRuntime rt, List<MeshTensor> parameters, Long step, String what) {
     Checkpointer ckpt = new Checkpointer(rt);
     if (initial != null) {
       startFromInitialWeights(rt, ckpt, parameters);
       return 0;
     }
-    Optional<Checkpoints.Checkpoint> c = ckpt.restoreLatest(s.modelPath());
-    if (c.isEmpty()) {
-      refuseForeignCheckpoint();
-      throw new NeomeshException("no checkpoint in " + s.modelPath() + " to " + what + ": train first (run without "
-          + "--eval/--predict), or point model_path at a trained run");
+    Checkpoints.Checkpoint c = requireWeights(step, what);
+    ckpt.restore(c);
+    return c.step();
+  }
+
+  /**
+   * The checkpoint {@link #loadWeights} will restore (null when the initial weights are used); a
+   * clear error when there is none. Found without building a graph, so a caller can check first.
+   */
+  Checkpoints.Checkpoint requireWeights(Long step, String what) {
+    if (initial != null) {
+      return null;
     }
-    return c.get().step();
+    if (step == null && Checkpoints.latest(s.modelPath()).isEmpty()) {
+      refuseForeignCheckpoint();
+    }
+    return checkpoint(step, what);
   }
 
   /**
@@ -362,7 +405,7 @@ public final class Trainer {
         InputPipeline data = InputPipeline.eval(sources, InputPipeline.Options.of(s.nCtx(), s.evalBatchSize(),
             s.seed(), s.baseDir()))) {
       rt.initialize();
-      long step = restoreOrFail(rt, f.model().parameters(), "evaluate");
+      long step = loadWeights(rt, f.model().parameters(), null, "evaluate");
       double sum = 0;
       double ppl = 0;
       for (long i = 0; i < s.evalSteps(); i++) {
@@ -404,8 +447,7 @@ public final class Trainer {
    */
   public Predictions predict(String prompt, Tokenizer tokenizer, int eosId, int paddingId) {
     int wanted = s.predictBatchSize();
-    int replicas = Microbatching.replicas(mesh(), s.layout());
-    int batch = (wanted + replicas - 1) / replicas * replicas; // the batch dim must divide over its mesh axis
+    int batch = batchFor(wanted);
     int n = s.nCtx();
     int[] ids = tokenizer.encode(prompt);
     if (ids.length == 0) {
@@ -426,7 +468,7 @@ public final class Trainer {
     long step;
     try (MeshRuntime rt = lower(f.graph())) {
       rt.initialize();
-      step = restoreOrFail(rt, f.model().parameters(), "sample from");
+      step = loadWeights(rt, f.model().parameters(), null, "sample from");
       int vocab = s.nVocab();
       for (int k = 0; k < steps; k++) {
         int len = seqs.get(0).size();

@@ -70,7 +70,8 @@ class HuggingFaceReferenceTest {
          "layout": "", "train_batch_size": 4, "eval_batch_size": 4, "train_steps": 50, "eval_steps": 0,
          "predict_steps": 0, "iterations": 1, "lr": 0.003, "lr_decay": "constant", "warmup_steps": 0,
          "opt_name": "adam", "bias_correction": true, "weight_decay": 0.0, "gradient_clipping": 0.0,
-         "embed_dropout": 0.0, "attn_dropout": 0.0, "res_dropout": 0.0, "seed": 1234}
+         "embed_dropout": 0.0, "attn_dropout": 0.0, "res_dropout": 0.0, "seed": 1234,
+         "z_loss": 0.0, "beta1": 0.9, "beta2": 0.95}
         """);
   }
 
@@ -222,7 +223,7 @@ class HuggingFaceReferenceTest {
     Files.writeString(batch, JSON.writeValueAsString(java.util.Map.of("inputs", rows(inputs, 16), "labels",
         rows(labels, 16))));
     JsonNode torch = JSON.readTree(py.run("hf_gptneo.py", PY, "train_step", hf.toString(), batch.toString(),
-        root.resolve("step-torch").toString(), "--lr", "0.001", "--eps", "1e-4"));
+        root.resolve("step-torch").toString(), "--lr", "0.001", "--beta1", "0.9", "--beta2", "0.95", "--eps", "1e-4"));
     double loss = firstLoss(root.resolve("runs/step/metrics.jsonl"));
     double lossRel = Math.abs(loss - torch.get("loss").asDouble()) / Math.abs(torch.get("loss").asDouble());
     double worst = 0;

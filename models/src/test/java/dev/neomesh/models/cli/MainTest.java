@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.neomesh.data.CreateTfRecords;
 import dev.neomesh.data.tokenizer.CharTokenizer;
 import java.io.ByteArrayInputStream;
@@ -13,6 +15,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
@@ -200,6 +203,112 @@ class MainTest {
     }
     assertTrue(Files.exists(run.resolve("marker")), "--new deleted nothing");
     assertFalse(Files.exists(run.resolve("metrics.jsonl")), "no step ran");
+  }
+
+  /** A trained run of the tiny config for the --score tests (2 steps, checkpoints 1 and 2). */
+  private static String[] scoreRun() {
+    String[] run = {"--model", "tiny", "--set", "model_path=runs/score", "--set", "eval_steps=0", "--set",
+        "predict_steps=0", "--set", "train_steps=2"};
+    if (!Files.exists(root.resolve("runs/score/ckpt-2.manifest.json"))) {
+      Run trained = main("", concat(run, "--steps_per_checkpoint", "1", "--no_progress"));
+      assertEquals(0, trained.status(), trained.err());
+    }
+    return run;
+  }
+
+  @Test
+  void scoreWritesEachLineWithItsIdsAndLogProbs() throws IOException {
+    String[] run = scoreRun();
+    Path in = root.resolve("score_in.jsonl");
+    String longText = "to be or not to be, that is the question"; // 40 characters: 2.5 windows of n_ctx 16
+    Files.writeString(in, "{\"text\": \"" + longText + "\"}\n{\"ids\": [116, 111, 32], \"name\": \"kept\"}\n\n"
+        + "{\"ids\": [65]}\n");
+    Path output = root.resolve("score_out.jsonl");
+    Run r = main("", concat(run, "--score", in.toString(), "--output", output.toString()));
+    assertEquals(0, r.status(), r.err());
+    assertTrue(r.out().contains("scored 3 sequences (41 token log-probs) with checkpoint step 2: wrote " + output),
+        r.out());
+    List<JsonNode> lines = new ArrayList<>();
+    for (String line : Files.readAllLines(output)) {
+      lines.add(new ObjectMapper().readTree(line));
+    }
+    assertEquals(3, lines.size(), "one line per non-blank input line");
+    int[] chars = new CharTokenizer().encode(longText);
+    assertEquals(longText, lines.get(0).get("text").asText());
+    assertEquals(chars.length, lines.get(0).get("ids").size());
+    assertEquals(chars[5], lines.get(0).get("ids").get(5).asInt());
+    assertEquals("kept", lines.get(1).get("name").asText(), "the input's own fields stay");
+    for (JsonNode line : lines) {
+      JsonNode lp = line.get("logprobs");
+      assertEquals(line.get("ids").size() - 1, lp.size(), line.toString());
+      double sum = 0;
+      for (JsonNode v : lp) {
+        assertTrue(v.asDouble() < 0, line.toString());
+        sum += v.asDouble();
+      }
+      assertEquals(sum, line.get("sum_logprob").asDouble(), 1e-4, line.toString());
+    }
+    assertEquals(0.0, lines.get(2).get("sum_logprob").asDouble(), "one token: nothing to predict");
+
+    Path first = root.resolve("score_step1.jsonl");
+    Run step1 = main("", concat(run, "--score", in.toString(), "--output", first.toString(), "--step", "1"));
+    assertEquals(0, step1.status(), step1.err());
+    assertTrue(step1.out().contains("with checkpoint step 1"), step1.out());
+    assertFalse(Files.readString(first).equals(Files.readString(output)), "another checkpoint, other log-probs");
+  }
+
+  /** Each bad input stops --score before a graph is built, with one message, exit 1, and no output file. */
+  @Test
+  void scoreRejectsEachBadInputAndWritesNothing() throws IOException {
+    String[] run = scoreRun();
+    Path output = root.resolve("score_bad/out.jsonl");
+    Files.createDirectories(output.getParent());
+    String[][] cases = {
+        {"{\"ids\": [1, 2]}\nnot json\n", "line 2: not JSON"},
+        {"[1, 2]\n", "line 1: not a JSON object"},
+        {"{\"ids\": [1, 2]}\n{\"name\": \"x\"}\n", "line 2: has neither \"text\" nor \"ids\""},
+        {"{\"text\": \"ab\", \"ids\": [1, 2]}\n", "line 1: has both \"text\" and \"ids\""},
+        {"{\"ids\": [1, 300]}\n", "line 1: id 300 at index 1 is outside [0, 256)"},
+        {"{\"ids\": [1, -1]}\n", "line 1: id -1 at index 1 is outside [0, 256)"},
+        {"{\"ids\": [1, \"a\"]}\n", "line 1: \"ids\"[1] is \"a\", not an integer token id"},
+        {"{\"ids\": []}\n", "line 1: empty sequence"},
+        {"{\"ids\": [1]}\n{\"text\": \"\"}\n", "line 2: empty sequence"},
+        {"\n", "has no lines to score"}};
+    Path in = root.resolve("score_bad/in.jsonl");
+    for (String[] c : cases) {
+      Files.writeString(in, c[0]);
+      Run r = main("", concat(run, "--score", in.toString(), "--output", output.toString()));
+      assertEquals(1, r.status(), c[1] + ": " + r.out());
+      assertTrue(r.err().contains(c[1]), c[1] + ": " + r.err());
+      boolean badShape = !c[1].contains("outside") && !c[1].contains("empty sequence");
+      assertTrue(!badShape || r.err().contains("{\"text\": \"...\"} or {\"ids\": [1, 2, 3]}"),
+          "a malformed line's message shows the format: " + r.err());
+    }
+    Files.writeString(in, "{\"ids\": [1, 2]}\n");
+    String[][] flags = {
+        {"--score", root.resolve("nosuch.jsonl").toString(), "--output", output.toString(), "cannot read --score"},
+        {"--score", in.toString(), "--output", root.resolve("nosuch/out.jsonl").toString(), "cannot write --output"},
+        {"--score", in.toString(), "--output", root.resolve("score_bad").toString(), "is a directory"},
+        {"--score", in.toString(), "--score needs --output OUT.jsonl"},
+        {"--score", in.toString(), "--output", output.toString(), "--eval", "cannot be combined with --eval"},
+        {"--score", in.toString(), "--output", output.toString(), "--predict", "cannot be combined with --predict"},
+        {"--score", in.toString(), "--output", output.toString(), "--new", "--yes", "cannot be combined with --new"},
+        {"--output", output.toString(), "--output is only used with --score"},
+        {"--score", in.toString(), "--output", output.toString(), "--step", "7", "no complete checkpoint for step 7"}};
+    for (String[] f : flags) {
+      Run r = main("", concat(run, Arrays.copyOf(f, f.length - 1)));
+      assertEquals(1, r.status(), f[f.length - 1] + ": " + r.out());
+      assertTrue(r.err().contains(f[f.length - 1]), f[f.length - 1] + ": " + r.err());
+      assertFalse(r.err().contains("\tat "), r.err());
+    }
+    Run noRun = main("", "--model", "tiny", "--set", "model_path=runs/never", "--score", in.toString(), "--output",
+        output.toString());
+    assertEquals(1, noRun.status(), noRun.out());
+    assertTrue(noRun.err().contains("no checkpoint in") && noRun.err().contains("to score"), noRun.err());
+    try (var left = Files.list(output.getParent())) {
+      assertEquals(List.of("in.jsonl"), left.map(p -> p.getFileName().toString()).toList(),
+          "no output and no temporary file");
+    }
   }
 
   private static String[] concat(String[] a, String... b) {
