@@ -86,7 +86,7 @@ public final class BundleIndex {
       return parse(file, bytes);
     } catch (Corrupt | InvalidProtocolBufferException e) {
       throw new NeomeshException("TensorFlow checkpoint index " + file + " is corrupt or not an index: "
-          + e.getMessage() + ". Copy the checkpoint again (the .index with its .data-* files), or use an older one", e);
+          + e.getMessage().replaceAll("[.\\s]+$", "") + ". Copy the checkpoint again (the .index with its .data-* files), or use an older one", e);
     }
   }
 

@@ -170,6 +170,50 @@ class BundleIndexTest {
         e.getMessage());
   }
 
+  @Test
+  void refusesSnappyCompressedBlocks() throws IOException {
+    Path snappy = tmp.resolve("snappy.index");
+    Files.write(snappy, table(1));
+    assertBroken(snappy, "data block at offset 0 is snappy-compressed; TensorFlow writes checkpoint bundles uncompressed");
+    // the same hand-made table uncompressed is read (and refused only for lacking a bundle header)
+    Path plain = tmp.resolve("plain.index");
+    Files.write(plain, table(0));
+    assertBroken(plain, "it has no bundle header");
+  }
+
+  /**
+   * A minimal SSTable as LevelDB lays it out: one data block holding {@code "a" -> ""} with
+   * compression type {@code type}, an empty metaindex block, the index block, the footer.
+   */
+  private static byte[] table(int type) {
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    byte[] data = {0, 1, 0, 'a', 0, 0, 0, 0, 1, 0, 0, 0}; // shared 0, unshared 1, value 0 bytes, "a"; restarts [0], 1
+    block(out, data, type);
+    int metaOffset = out.size();
+    byte[] meta = {0, 0, 0, 0, 1, 0, 0, 0};
+    block(out, meta, 0);
+    int indexOffset = out.size();
+    byte[] index = {0, 1, 2, 'z', 0, (byte) data.length, 0, 0, 0, 0, 1, 0, 0, 0}; // "z" -> handle(0, size)
+    block(out, index, 0);
+    byte[] footer = new byte[48];
+    byte[] handles = {(byte) metaOffset, (byte) meta.length, (byte) indexOffset, (byte) index.length};
+    System.arraycopy(handles, 0, footer, 0, handles.length);
+    java.nio.ByteBuffer.wrap(footer, 40, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(0xdb4775248b80fb57L);
+    out.writeBytes(footer);
+    return out.toByteArray();
+  }
+
+  private static void block(java.io.ByteArrayOutputStream out, byte[] contents, int type) {
+    out.writeBytes(contents);
+    out.write(type);
+    java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+    crc.update(contents);
+    crc.update(type);
+    int c = (int) crc.getValue();
+    int masked = ((c >>> 15) | (c << 17)) + 0xa282ead8;
+    out.writeBytes(java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(masked).array());
+  }
+
   private static void assertBroken(Path file, String reason) {
     NeomeshException e = assertThrows(NeomeshException.class, () -> BundleIndex.read(file));
     assertTrue(e.getMessage().startsWith("TensorFlow checkpoint index " + file + " is corrupt or not an index: ")

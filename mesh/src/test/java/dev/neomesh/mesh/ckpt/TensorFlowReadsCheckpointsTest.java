@@ -2,7 +2,9 @@ package dev.neomesh.mesh.ckpt;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.neomesh.mesh.Dim;
 import dev.neomesh.mesh.LayoutRules;
@@ -67,6 +69,13 @@ class TensorFlowReadsCheckpointsTest {
         saved.put(m.variableOp(vars.get(i)).name(), values.get(i));
       }
     }
+
+    // the premise: the split variables are stored as slices, the replicated one whole
+    BundleIndex index = BundleIndex.read(c.prefix());
+    for (String split : List.of("embed/table", "dense/kernel", "dense/bias", "positions")) {
+      assertTrue(index.tensor(split).sliced(), split);
+    }
+    assertFalse(index.tensor("scale").sliced());
 
     Map<String, long[]> listed = new LinkedHashMap<>();
     Map<String, PyTensor> read = new LinkedHashMap<>();

@@ -38,10 +38,10 @@ public final class PythonReference {
   /** The interpreter to use instead of {@code <repo root>/.venv/bin/python}. */
   public static final String PYTHON_ENV = "NEOMESH_PYTHON";
 
-  private static final String MAKE_IT = "run .ci/run (it creates .venv with the pinned packages), or: "
-      + "python3 -m venv .venv && .venv/bin/pip install --retries 0 torch==2.13.0+cpu transformers==5.17.0 "
-      + "safetensors==0.8.0 tensorflow-cpu==2.21.0 h5py (in the repository root); or point " + PYTHON_ENV
-      + " at an interpreter that has them";
+  /** The packages' pins live once, in tests/python/requirements.txt (what .ci/run installs). */
+  private static final String MAKE_IT = "run .ci/run (it creates .venv with the pinned packages), or, in the "
+      + "repository root: python3 -m venv .venv && .venv/bin/pip install --retries 0 -r tests/python/requirements.txt"
+      + "; or point " + PYTHON_ENV + " at an interpreter that has them";
 
   /** Import checks already done in this JVM (importing TensorFlow takes seconds): interpreter+modules → missing. */
   private static final Map<String, String> CHECKED = new ConcurrentHashMap<>();
