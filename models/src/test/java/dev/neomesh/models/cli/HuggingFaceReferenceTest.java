@@ -251,6 +251,121 @@ class HuggingFaceReferenceTest {
     assertTrue(worst < 1e-5, "updated " + worstName + " differs from PyTorch's by " + worst + " of its largest value");
   }
 
+  @Test
+  void aGptNeoMeshTensorFlowCheckpointImportsAndScoresLikeHuggingFacesConversion() throws IOException {
+    PythonReference py = PythonReference.require("torch", "transformers", "tensorflow");
+    Path gptneo = root.resolve("gptneo-ckpt");
+    py.run("make_gptneo_tf_checkpoint.py", PY, gptneo.toString(), "--n_layer", "2", "--n_embd", "32", "--n_head", "4",
+        "--n_ctx", "16", "--vocab", "256", "--padded_vocab", "320", "--seed", "5");
+    Path converted = root.resolve("gptneo-as-hf");
+    py.run("hf_gptneo.py", PY, "from_gptneo", gptneo.toString(), converted.toString(), "--layers", "global");
+    List<int[]> seqs = sequences(21);
+    Path in = writeIds(seqs, "gptneo-ids");
+    List<double[]> want = hfScores(JSON.readTree(py.run("hf_gptneo.py", PY, "score", converted.toString(),
+        root.resolve("gptneo-ids.json").toString())));
+    double d = maxDiff(neomeshScores(in, "gptneo", "--init_from", gptneo.toString(), "--set",
+        "attention_types=[[[\"global\"],2]]", "--set", "mesh_shape=x:2", "--set", "layout=vocab:x"), want);
+    System.out.printf(Locale.ROOT, "GPT-Neo checkpoint import: largest log-prob difference %.2e%n", d);
+    assertTrue(d < 1e-4, "imported GPT-Neo checkpoint differs from HuggingFace's conversion by " + d);
+  }
+
+  /** Each bad --init_from: one message naming the problem, exit 1, nothing written to model_path. */
+  @Test
+  void badImportsAreRefusedAndWriteNothing() throws IOException {
+    PythonReference py = PythonReference.require("torch", "transformers", "safetensors");
+    Path good = root.resolve("hf-bad-base");
+    py.run("hf_gptneo.py", PY, "make", good.toString(), "--seed", "9", "--layers", "global,local", "--n_embd", "32",
+        "--n_head", "4", "--n_ctx", "16", "--vocab", "256", "--window", "4");
+    Path neither = Files.createDirectories(root.resolve("neither"));
+    Files.writeString(neither.resolve("notes.txt"), "not weights");
+    Path truncated = copy(good, "truncated");
+    byte[] bytes = Files.readAllBytes(truncated.resolve("model.safetensors"));
+    Files.write(truncated.resolve("model.safetensors"), java.util.Arrays.copyOf(bytes, bytes.length - 100));
+    Path missing = copy(good, "missing");
+    rewrite(missing, name -> name.equals("transformer.h.1.mlp.c_fc.bias") ? null : name, false);
+    Path shape = copy(good, "shape");
+    rewrite(shape, name -> name, true);
+    Object[][] cases = {
+        {neither, "is neither a HuggingFace GPT-Neo folder"},
+        {truncated, "is truncated"},
+        {missing, "tensor transformer.h.1.mlp.c_fc.bias [128] is missing"},
+        {shape, "tensor transformer.wpe.weight is [15, 32], expected [16, 32]"},
+        {good, "n_embd: config has 64, HF config has hidden_size 32"},
+    };
+    for (Object[] c : cases) {
+      List<String> args = new ArrayList<>(List.of("--model", "hf", "--init_from", c[0].toString(), "--set",
+          "model_path=runs/bad", "--no_progress"));
+      if (c[0] == good) {
+        args.addAll(List.of("--set", "n_embd=64"));
+      }
+      String e = fails(args.toArray(String[]::new)).err();
+      assertTrue(e.contains((String) c[1]), c[0] + ": " + e);
+      assertEquals(1, e.lines().filter(l -> l.startsWith("neomesh: ")).count(), e);
+      assertTrue(!Files.exists(root.resolve("runs/bad")), c[0] + " wrote to model_path");
+    }
+  }
+
+  @Test
+  void aFolderOfGptNeoFilesIsNotSilentlyStartedAfreshAndInexpressibleConfigsDoNotExport() throws IOException {
+    Path foreign = Files.createDirectories(root.resolve("runs/foreign"));
+    Files.writeString(foreign.resolve("model.ckpt-500.index"), "");
+    Files.writeString(foreign.resolve("checkpoint"), "model_checkpoint_path: \"model.ckpt-500\"\n");
+    Run r = fails("--model", "hf", "--set", "model_path=runs/foreign", "--no_progress");
+    assertTrue(r.err().contains("holds GPT-Neo checkpoint files (model.ckpt-N) but no neomesh checkpoint: start from "
+        + "them with --init_from"), r.err());
+    main("--model", "hf", "--set", "model_path=runs/rotary", "--set", "rotary_emb=true", "--set", "train_steps=1",
+        "--no_progress");
+    r = fails("--model", "hf", "--set", "model_path=runs/rotary", "--set", "rotary_emb=true", "--set",
+        "mlp_glu=true", "--export_hf", root.resolve("rotary-export").toString());
+    assertTrue(r.err().contains("cannot express rotary_emb: true; mlp_glu: true"), r.err());
+    assertTrue(!Files.exists(root.resolve("rotary-export")));
+  }
+
+  static Run fails(String... args) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int status = new Main(new PrintStream(out, true), new PrintStream(err, true),
+        new ByteArrayInputStream(new byte[0]), root).run(args);
+    Run r = new Run(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    assertEquals(1, r.status(), String.join(" ", args) + "\n" + r.out() + r.err());
+    return r;
+  }
+
+  private static Path copy(Path from, String name) throws IOException {
+    Path to = Files.createDirectories(root.resolve(name));
+    for (String f : new String[] {"config.json", "model.safetensors"}) {
+      Files.copy(from.resolve(f), to.resolve(f));
+    }
+    return to;
+  }
+
+  /** Rewrites dir's safetensors: each tensor renamed by {@code rename} (null drops it); {@code shortWpe} drops wpe's last row. */
+  private static void rewrite(Path dir, java.util.function.UnaryOperator<String> rename, boolean shortWpe)
+      throws IOException {
+    Path file = dir.resolve("model.safetensors");
+    java.util.Map<String, long[]> shapes = new java.util.LinkedHashMap<>();
+    java.util.Map<String, float[]> values = new java.util.LinkedHashMap<>();
+    try (Safetensors.Reader r = Safetensors.open(file)) {
+      for (Safetensors.Entry e : r.entries().values()) {
+        String name = rename.apply(e.name());
+        if (name == null) {
+          continue;
+        }
+        float[] v = r.floats(e.name());
+        long[] s = e.shape();
+        if (shortWpe && name.equals("transformer.wpe.weight")) {
+          s = new long[] {s[0] - 1, s[1]};
+          v = java.util.Arrays.copyOf(v, (int) (s[0] * s[1]));
+        }
+        shapes.put(name, s);
+        values.put(name, v);
+      }
+    }
+    try (Safetensors.Writer w = Safetensors.create(file, shapes, java.util.Map.of("format", "pt"))) {
+      values.forEach(w::write);
+    }
+  }
+
   private static int[][] rows(int[] flat, int n) {
     int[][] out = new int[flat.length / n][];
     for (int r = 0; r < out.length; r++) {
