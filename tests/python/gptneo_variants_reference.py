@@ -9,7 +9,10 @@ WEIGHTS holds every parameter under GPT-Neo's variable names and shapes (``gpt2/
 the model config as GPT-Neo reads it (missing keys take GPT-Neo's defaults), the batch, and for
 masked-LM the 0/1 mask of the masked positions (``tokens`` are then the masked inputs and
 ``labels`` the original tokens). Prints one JSON object: ``loss`` (float64), ``loss_float32``,
-``aux_loss`` (the MoE part) and ``moe_dropped`` (token-to-expert assignments past capacity);
+``aux_loss`` (the MoE part), ``moe_dropped`` (token-to-expert assignments past capacity),
+``moe_second_skipped`` (second choices the second-expert policy removed) and
+``logits`` (float64 [batch, sequence, vocab] flattened in C order: with random labels the mean loss
+is nearly blind to a wrong feature, the logits are not);
 one line per pair, so one interpreter start (torch takes seconds to import) serves many runs.
 
 Written from GPT-Neo's description (EleutherAI/gpt-neo models/gpt2/gpt2.py ``block`` and
@@ -70,6 +73,7 @@ class GptNeo:
                                      self.c["n_layer"])
         self.moe = {**MOE_DEFAULTS, **self.c["moe_params"]}
         self.moe_dropped = 0
+        self.moe_second_skipped = 0
 
     def flag(self, key):
         return bool(self.c.get(key, False))
@@ -187,13 +191,14 @@ class GptNeo:
         gate_1, gate_2 = gate_1 / denom, gate_2 / denom
         # load-balancing loss: mean over groups and experts of mean_s(gates) * mean_s(top-1 mask), * E^2
         aux = (gates.mean(1) * mask_1.mean(1)).mean() * n_exp * n_exp * hp["moe_loss_coef"]
-        policy = hp["moe_second_policy_eval"]
+        policy, second = hp["moe_second_policy_eval"], mask_2.sum()
         if policy == "none":
             mask_2 = mask_2 * 0
         elif policy == "threshold":
             mask_2 = mask_2 * (gate_2 > hp["moe_second_threshold_eval"]).to(x.dtype)[..., None]
         elif policy != "all":
             raise ValueError("the reference needs a deterministic second-expert policy, not " + policy)
+        self.moe_second_skipped += int(second - mask_2.sum())
         wanted = mask_1.sum() + mask_2.sum()
         # positions in each expert's buffer, in arrival order; first choices go first
         pos_1 = (mask_1.cumsum(1) - mask_1) * mask_1
@@ -248,7 +253,7 @@ class GptNeo:
             ce = per_token.mean()
         else:  # masked LM: mean over the masked positions (BERT), as neomesh documents
             ce = (per_token * loss_mask).sum() / loss_mask.sum().clamp(min=1)
-        return ce + aux_total, aux_total
+        return ce + aux_total, aux_total, logits
 
 
 def reference(weights_file, run_file):
@@ -260,11 +265,13 @@ def reference(weights_file, run_file):
         model = GptNeo(run["config"], weights)
         mask = torch.tensor(run["loss_mask"], dtype=dtype) if "loss_mask" in run else None
         with torch.no_grad():
-            loss, aux = model.loss(torch.tensor(run["tokens"]), torch.tensor(run["labels"]), mask)
+            loss, aux, logits = model.loss(torch.tensor(run["tokens"]), torch.tensor(run["labels"]), mask)
         out[key] = float(loss)
         if dtype == torch.float64:
             out["aux_loss"] = float(aux)
             out["moe_dropped"] = model.moe_dropped
+            out["moe_second_skipped"] = model.moe_second_skipped
+            out["logits"] = logits.flatten().tolist()
     return out
 
 

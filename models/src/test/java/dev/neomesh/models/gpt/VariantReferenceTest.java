@@ -44,9 +44,13 @@ import org.tensorflow.Tensor;
  * <em>perturbed</em> by one assignment run (every bias, norm gain and ReZero scalar, i.e. every name
  * ending in {@code /g}, {@code /b}, {@code bias} or {@code o_b}, gets {@code + N(0, 0.3)} from a
  * layout-invariant random op, so ReZero's zero gains and the unit norm gains hide nothing), then its
- * loss and every parameter's whole value are fetched. The weights go to Python as safetensors, the
- * config and batch as JSON, and the two losses must agree to 1e-4 <em>relative</em> to the float64
- * reference loss. A combined config repeats this on {@code x:2,y:2} with {@code batch:x,heads:y}.
+ * loss, logits and every parameter's whole value are fetched. The weights go to Python as
+ * safetensors, the config and batch as JSON, and the two losses must agree to 1e-4 <em>relative</em>
+ * to the float64 reference loss, every logit to 1e-4 <em>absolute</em> (the logits are O(1)). The
+ * logits are the sharp check: with random labels the mean loss moves only to second order when a
+ * feature is computed wrong (swapping GLU's halves or not halving macaron's main MLP changes it by
+ * about 2e-4 relative), the logits to first order; the loss covers what the logits cannot see, the
+ * MLM loss mask and the MoE auxiliary loss (its coefficient is 1 here so it weighs). A combined config repeats this on {@code x:2,y:2} with {@code batch:x,heads:y}.
  * All runs share one Python start (importing torch takes seconds).
  */
 class VariantReferenceTest {
@@ -66,8 +70,8 @@ class VariantReferenceTest {
   }
 
   static final String MOE = "\"moe_layers\": [1], \"moe_params\": {\"moe_num_experts\": 4, \"moe_hidden_size\": 32,"
-      + " \"moe_capacity_factor_eval\": 1.0, \"moe_second_policy_eval\": \"threshold\","
-      + " \"moe_second_threshold_eval\": 0.4, \"moe_loss_coef\": 1.0}";
+      + " \"moe_capacity_factor_eval\": 1.5, \"moe_second_policy_eval\": \"threshold\","
+      + " \"moe_second_threshold_eval\": 0.3, \"moe_loss_coef\": 1.0}";
 
   static List<Feature> features() {
     return List.of(
@@ -83,14 +87,17 @@ class VariantReferenceTest {
             "\"mlm_training\": true, \"mlm_mask_id\": 63, \"mlm_mask_prob\": 0.4, \"mlm_random_token_prob\": 0.1,"
                 + " \"mlm_mask_ignore_ids\": [5], \"attention_types\": [\"local\", \"linear\"],"
                 + " \"local_attention_radius\": 3"),
-        new Feature("MoE (top-2, threshold second expert, capacity 2 with drops, aux loss)", MOE),
+        new Feature("MoE (top-2, threshold second expert, capacity 3 with drops, aux loss)", MOE),
         new Feature("combined on x:2,y:2 (rotary, mem_kv, macaron, glu, rezero, MoE)",
             "\"rotary_emb\": true, \"num_mem_kv\": 2, \"macaron\": true, \"mlp_glu\": true, \"rezero\": true, " + MOE,
             "x:2,y:2", "batch:x,heads:y"));
   }
 
-  /** neomesh's loss and the reference's output, per feature. */
-  record Result(double neomesh, JsonNode reference) {}
+  /** neomesh's loss and logits (float32 [batch, sequence, vocab]) and the reference's output, per feature. */
+  record Result(double loss, double[] logits, JsonNode reference) {}
+
+  /** What {@link #exportRun} returns: neomesh's loss and logits. */
+  record Neomesh(double loss, double[] logits) {}
 
   static final Map<String, Result> RESULTS = new LinkedHashMap<>();
 
@@ -98,12 +105,12 @@ class VariantReferenceTest {
   static void runAll(@TempDir Path dir) throws IOException {
     PythonReference py = PythonReference.require("torch", "safetensors");
     List<String> args = new ArrayList<>();
-    List<Double> losses = new ArrayList<>();
+    List<Neomesh> runs = new ArrayList<>();
     int i = 0;
     for (Feature f : features()) {
       Path weights = dir.resolve("weights" + i + ".safetensors");
       Path run = dir.resolve("run" + i + ".json");
-      losses.add(exportRun(f, weights, run));
+      runs.add(exportRun(f, weights, run));
       args.add(weights.toString());
       args.add(run.toString());
       i++;
@@ -112,7 +119,8 @@ class VariantReferenceTest {
         .strip().lines().toList();
     assertEquals(features().size(), lines.size(), "one line per run: " + lines);
     for (int k = 0; k < lines.size(); k++) {
-      RESULTS.put(features().get(k).name(), new Result(losses.get(k), JSON.readTree(lines.get(k))));
+      Neomesh n = runs.get(k);
+      RESULTS.put(features().get(k).name(), new Result(n.loss(), n.logits(), JSON.readTree(lines.get(k))));
     }
   }
 
@@ -121,15 +129,29 @@ class VariantReferenceTest {
     return features().stream().map(f -> DynamicTest.dynamicTest(f.name() + " on " + f.mesh(), () -> {
       Result r = RESULTS.get(f.name());
       double ref = r.reference().get("loss").asDouble();
-      double diff = Math.abs(r.neomesh() - ref);
-      System.out.printf("VariantReferenceTest %-70s neomesh %.8f reference %.8f (float32 %.8f) |diff| %.2e"
-              + " relative %.2e aux %.5f dropped %d%n", f.name(), r.neomesh(), ref,
-          r.reference().get("loss_float32").asDouble(), diff, diff / Math.abs(ref),
-          r.reference().get("aux_loss").asDouble(), r.reference().get("moe_dropped").asInt());
+      double diff = Math.abs(r.loss() - ref);
+      JsonNode refLogits = r.reference().get("logits");
+      assertEquals(r.logits().length, refLogits.size(), "logits [batch, sequence, vocab]");
+      double logitDiff = 0;
+      double logitMax = 0;
+      int worst = 0;
+      for (int k = 0; k < r.logits().length; k++) {
+        double d = Math.abs(r.logits()[k] - refLogits.get(k).asDouble());
+        worst = d > logitDiff ? k : worst;
+        logitDiff = Math.max(logitDiff, d);
+        logitMax = Math.max(logitMax, Math.abs(refLogits.get(k).asDouble()));
+      }
+      System.out.printf("VariantReferenceTest %-70s loss neomesh %.8f reference %.8f |diff| %.2e relative %.2e;"
+              + " logits max |diff| %.2e (largest %.3f); aux %.5f dropped %d skipped %d%n", f.name(), r.loss(), ref, diff,
+          diff / Math.abs(ref), logitDiff, logitMax, r.reference().get("aux_loss").asDouble(),
+          r.reference().get("moe_dropped").asInt(), r.reference().get("moe_second_skipped").asInt());
       assertTrue(Double.isFinite(ref) && ref > 0, f.name() + ": reference loss " + ref);
-      assertEquals(ref, r.neomesh(), TOLERANCE * Math.abs(ref), f.name() + ": loss against the PyTorch reference");
+      assertEquals(ref, r.loss(), TOLERANCE * Math.abs(ref), f.name() + ": loss against the PyTorch reference");
+      assertTrue(logitDiff <= TOLERANCE, f.name() + ": logit " + worst + " is " + r.logits()[worst] + ", the reference "
+          + refLogits.get(worst).asDouble() + " (tolerance " + TOLERANCE + " absolute)");
       if (f.json().contains("moe_layers")) {
         assertTrue(r.reference().get("moe_dropped").asInt() > 0, "the MoE config must drop tokens past capacity");
+        assertTrue(r.reference().get("moe_second_skipped").asInt() > 0, "the threshold policy must skip a second expert");
       }
     }));
   }
@@ -206,9 +228,9 @@ class VariantReferenceTest {
   /**
    * Builds the feature's GPT on its mesh, perturbs the initial weights (see the class comment),
    * writes every parameter to {@code weights} and the config and batch to {@code run}, and returns
-   * neomesh's loss.
+   * neomesh's loss and logits.
    */
-  static double exportRun(Feature f, Path weights, Path run) throws IOException {
+  static Neomesh exportRun(Feature f, Path weights, Path run) throws IOException {
     String json = "{" + TINY + ", " + f.json() + "}";
     GptConfig cfg = GptConfig.fromJson(json);
     MeshGraph g = new MeshGraph(4321);
@@ -237,7 +259,7 @@ class VariantReferenceTest {
          Tensor l = HostTensors.ofInts(shape, lab)) {
       rt.initialize();
       rt.step().feed(tokens, t).feed(labels, l).fetch(gpt.loss()).withUpdates().run(); // the perturbation
-      MeshRuntime.Step step = rt.step().feed(tokens, t).feed(labels, l).fetch(gpt.loss());
+      MeshRuntime.Step step = rt.step().feed(tokens, t).feed(labels, l).fetch(gpt.loss()).fetch(gpt.logits());
       params.forEach(step::fetch);
       if (masked != null) {
         step.fetch(masked.inputs()).fetch(masked.lossWeights());
@@ -250,7 +272,7 @@ class VariantReferenceTest {
     }
     try (Safetensors.Writer w = Safetensors.create(weights, shapes, Map.of("format", "pt"))) {
       for (int i = 0; i < params.size(); i++) {
-        double[] v = out.get(1 + i);
+        double[] v = out.get(2 + i);
         float[] fv = new float[v.length];
         for (int k = 0; k < v.length; k++) {
           fv[k] = (float) v[k];
@@ -261,8 +283,8 @@ class VariantReferenceTest {
     ObjectNode doc = JSON.createObjectNode();
     doc.set("config", JSON.readTree(json));
     if (masked != null) { // masked inputs fed, original tokens as labels, loss on the masked positions
-      double[] inputs = out.get(1 + params.size());
-      double[] lossWeights = out.get(2 + params.size());
+      double[] inputs = out.get(2 + params.size());
+      double[] lossWeights = out.get(3 + params.size());
       int[] mask = new int[lossWeights.length];
       int[] in = new int[inputs.length];
       for (int k = 0; k < mask.length; k++) {
@@ -277,7 +299,7 @@ class VariantReferenceTest {
       doc.set("labels", rows(lab));
     }
     Files.writeString(run, JSON.writeValueAsString(doc));
-    return out.get(0)[0];
+    return new Neomesh(out.get(0)[0], out.get(1));
   }
 
   static JsonNode rows(int[] flat) {
