@@ -136,9 +136,9 @@ class GptNeo:
         visible = torch.ones(s, s, dtype=torch.bool)
         if self.causal:
             visible &= j <= i
-        if kind == "local":  # mtf local_attention_1d: causal window (i-R, i], else |i-j| < R
+        if kind == "local":  # mtf local_attention_1d: -R < j - i <= (0 if causal else R)
             r = self.c["local_attention_radius"]
-            visible &= (j > i - r) if self.causal else ((i - j).abs() < r)
+            visible &= (j > i - r) & (j <= i + (0 if self.causal else r))
         scores = torch.einsum("bqhd,bkhd->bhqk", q, k) + (~visible).to(q.dtype) * -1e10
         if kind == "global" and self.c["num_mem_kv"] > 0:
             # All-attention memory: learned keys/values prepended, seen by every query.
