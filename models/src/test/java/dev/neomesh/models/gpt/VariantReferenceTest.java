@@ -159,10 +159,11 @@ class VariantReferenceTest {
   /**
    * The masking's statistics, which the loss comparison takes as given: on 128 x 128 tokens (a tenth
    * 0, a tenth each of the ignore ids 5 and 7), 0 and the ignore ids are never masked; the masked
-   * fraction of the maskable tokens is mlm_mask_prob (0.15, to 0.01, about 4 sigma); of the masked
-   * tokens a fraction p_same + p_rand/V stays itself, p_rand (V-2)/V becomes another random token and
-   * the rest (plus p_rand/V) becomes mlm_mask_id (p_same 0.1, p_rand 0.2, V 64, each to 0.03); every
-   * unmasked token is fed unchanged and every fed token is in [0, V).
+   * fraction of the maskable tokens is mlm_mask_prob (0.15, to 0.01, about 4 sigma); random tokens
+   * come from [1, V) (V = 64, so 63 values) and a drawn ignore id falls back to the mask id, so of the
+   * masked tokens p_same + p_rand/63 stay themselves, p_rand 59/63 become another random token and
+   * the rest becomes mlm_mask_id (p_same 0.1, p_rand 0.2, each to 0.03); no masked position is fed 0
+   * or an ignore id; every unmasked token is fed unchanged and every fed token is in [0, V).
    */
   @Test
   void mlmMaskingStatistics() {
@@ -207,6 +208,9 @@ class VariantReferenceTest {
       nMasked++;
       same += (int) inputs[i] == tok[i] ? 1 : 0;
       mask += (int) inputs[i] == maskId && tok[i] != maskId ? 1 : 0;
+      int fed = (int) inputs[i];
+      assertTrue(fed == tok[i] || fed != 0 && fed != 5 && fed != 7, "masked token " + i + " fed as " + fed
+          + ": a random substitution must not be 0 or an ignore id");
     }
     double fraction = (double) nMasked / maskable;
     double fSame = (double) same / nMasked;
@@ -215,9 +219,9 @@ class VariantReferenceTest {
     System.out.printf("VariantReferenceTest MLM masking: %d maskable, masked %.4f, same %.4f, random %.4f, mask id %.4f%n",
         maskable, fraction, fSame, fRandom, fMask);
     assertEquals(0.15, fraction, 0.01, "masked fraction of the maskable tokens");
-    assertEquals(0.1 + 0.2 / VOCAB, fSame, 0.03, "masked tokens fed as themselves");
-    assertEquals(0.2 * (VOCAB - 2) / VOCAB, fRandom, 0.03, "masked tokens fed as another random token");
-    assertEquals(0.7 + 0.2 / VOCAB, fMask, 0.03, "masked tokens fed as mlm_mask_id");
+    assertEquals(0.1 + 0.2 / 63, fSame, 0.03, "masked tokens fed as themselves");
+    assertEquals(0.2 * 59 / 63, fRandom, 0.03, "masked tokens fed as another random token");
+    assertEquals(0.7 + 0.2 * 3 / 63, fMask, 0.03, "masked tokens fed as mlm_mask_id");
     double total = 0;
     for (double w : weights) {
       total += w;
