@@ -8,12 +8,12 @@ WEIGHTS holds every parameter under GPT-Neo's variable names and shapes (``gpt2/
 ``{"config": {GPT-Neo model keys}, "tokens": [[...]], "labels": [[...]], "loss_mask": [[...]]}``:
 the model config as GPT-Neo reads it (missing keys take GPT-Neo's defaults), the batch, and for
 masked-LM the 0/1 mask of the masked positions (``tokens`` are then the masked inputs and
-``labels`` the original tokens). Prints one JSON object: ``loss`` (float64), ``loss_float32``,
+``labels`` the original tokens). Prints, one line per pair (one interpreter start, as importing
+torch takes seconds, serves many runs), a JSON object: ``loss`` (float64), ``loss_float32``,
 ``aux_loss`` (the MoE part), ``moe_dropped`` (token-to-expert assignments past capacity),
-``moe_second_skipped`` (second choices the second-expert policy removed) and
-``logits`` (float64 [batch, sequence, vocab] flattened in C order: with random labels the mean loss
-is nearly blind to a wrong feature, the logits are not);
-one line per pair, so one interpreter start (torch takes seconds to import) serves many runs.
+``moe_second_skipped`` (second choices the second-expert policy removed) and ``logits`` (float64
+[batch, sequence, vocab] flattened in C order: with random labels the mean loss is nearly blind to
+a wrong feature, the logits are not).
 
 Written from GPT-Neo's description (EleutherAI/gpt-neo models/gpt2/gpt2.py ``block`` and
 ``model``, models/layers.py, models/activations.py) and Mesh-TensorFlow's
@@ -30,7 +30,6 @@ Evaluation mode only: no dropout, MoE uses capacity_factor_eval and the eval sec
 (a deterministic one: "all", "none" or "threshold").
 """
 import json
-import math
 import sys
 
 import torch
@@ -38,8 +37,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 # GPT-Neo's defaults for the keys this script reads (configs.py, models/gpt2/gpt2.py).
-DEFAULTS = {"local_attention_radius": 256, "activation_fn": "gelu", "z_loss": 1e-4, "num_mem_kv": 0,
+DEFAULTS = {"local_attention_radius": 256, "z_loss": 1e-4, "num_mem_kv": 0,
             "moe_layers": [], "moe_params": {}, "moe_activation": "relu"}
+# Keys this reference does not implement: refuse rather than silently compute another model.
+UNSUPPORTED = ("no_weight_tie", "precision", "init_style")
 # Mesh-TensorFlow's set_default_moe_hparams, plus GPT-Neo's moe_min_expert_capacity = 1.
 MOE_DEFAULTS = {"moe_num_experts": 16, "moe_loss_coef": 1e-2, "moe_capacity_factor_eval": 2.0,
                 "moe_hidden_size": 4096, "moe_second_policy_eval": "random",
@@ -65,9 +66,12 @@ class GptNeo:
     """GPT-Neo's forward pass (models/gpt2/gpt2.py) on plain tensors [batch, sequence, embd]."""
 
     def __init__(self, config, weights):
+        unsupported = [k for k in UNSUPPORTED if k in config]
+        assert not unsupported, "the reference does not implement " + ", ".join(unsupported)
         self.c = {**DEFAULTS, **config}
         self.w = weights
-        self.act = ACTIVATIONS[self.c["activation_fn"]]
+        # neomesh honours activation_function as an alias (GPT-Neo ignores it; docs/MODEL.md)
+        self.act = ACTIVATIONS[config.get("activation_fn", config.get("activation_function", "gelu"))]
         self.causal = not self.c.get("mlm_training", False)  # configs.py: causal = not mlm_training
         self.types = attention_types(self.c.get("attention_types", [[["global"], self.c["n_layer"]]]),
                                      self.c["n_layer"])

@@ -38,19 +38,22 @@ import org.tensorflow.Tensor;
 /**
  * neomesh against an independent PyTorch GPT-Neo ({@code tests/python/gptneo_variants_reference.py},
  * written from GPT-Neo's and Mesh-TensorFlow's code and the papers) for each feature HuggingFace's
- * GPT-Neo lacks. Per feature: the tiny GPT (n_layer 2, n_embd 16, n_head 4, n_ctx 8, n_vocab 64,
- * batch 2, eval mode: no dropout, MoE eval capacity) is built on {@code x:1}, its random init is
- * <em>perturbed</em> by one assignment run (every bias, norm gain and ReZero scalar, i.e. every name
- * ending in {@code /g}, {@code /b}, {@code bias} or {@code o_b}, gets {@code + N(0, 0.3)} from a
- * layout-invariant random op, so ReZero's zero gains and the unit norm gains hide nothing), then its
- * loss, logits and every parameter's whole value are fetched. The weights go to Python as
- * safetensors, the config and batch as JSON, and the two losses must agree to 1e-4 <em>relative</em>
- * to the float64 reference loss, every logit to 1e-4 <em>absolute</em> (the logits are O(1)). The
- * logits are the sharp check: with random labels the mean loss moves only to second order when a
- * feature is computed wrong (swapping GLU's halves or not halving macaron's main MLP changes it by
- * about 2e-4 relative), the logits to first order; the loss covers what the logits cannot see, the
- * MLM loss mask and the MoE auxiliary loss (its coefficient is 1 here so it weighs). A combined config repeats this on {@code x:2,y:2} with {@code batch:x,heads:y}.
- * All runs share one Python start (importing torch takes seconds).
+ * GPT-Neo lacks, and the MLM masking's statistics.
+ *
+ * <p>Per feature, the tiny GPT (n_layer 2, n_embd 16, n_head 4, n_ctx 8, n_vocab 64, batch 2, eval
+ * mode: no dropout, MoE eval capacity) is built on {@code x:1} and its init is <em>perturbed</em> by
+ * one assignment run: every weight matrix is scaled by {@link #WEIGHT_SCALE} (so logits and attention
+ * are far from uniform) and every bias, norm gain and ReZero scalar (names ending in {@code /g},
+ * {@code /b}, {@code bias}, {@code o_b}) gets {@code + N(0, 0.3)} from a layout-invariant random op
+ * (so ReZero's zero gains and the unit norm gains hide nothing). Its loss, logits and every
+ * parameter's whole value are then fetched; the weights go to Python as safetensors, the config and
+ * batch as JSON. The losses must agree to 1e-4 <em>relative</em> to the float64 reference, every
+ * logit to 1e-4 <em>absolute</em> (the logits are O(1)). The logits are the sharp check: with random
+ * labels the mean loss moves only to second order when a feature is computed wrong (swapping GLU's
+ * halves or not halving macaron's main MLP changes it by about 2e-4 relative, the logits by 2e-2);
+ * the loss covers what the logits cannot see, the MLM loss mask and the MoE auxiliary loss (its
+ * coefficient is 1 here so it weighs). A combined config repeats this on {@code x:2,y:2} with
+ * {@code batch:x,heads:y}. All runs share one Python start (importing torch takes seconds).
  */
 class VariantReferenceTest {
   static final ObjectMapper JSON = new ObjectMapper();
