@@ -19,7 +19,8 @@ import java.util.List;
  * <li>global: causal bias -1e10 for key j > query i (none when not causal, e.g. MLM), then softmax and
  *     attn_dropout.
  * <li>local: the same plus keys at or before i - R masked: the causal window (i-R, i] (non-causal:
- *     |i-j| < R). A banded mask over the full sequence, O(n^2) like global; not blocked.
+ *     (i-R, i+R], as mtf {@code local_attention_1d}: {@code -R < j-i <= R}). A banded mask over the full
+ *     sequence, O(n^2) like global; not blocked.
  * <li>linear: causal {@code out_i = sum_{j<=i} (q_i.k_j) v_j / (sum_{j<=i} q_i.k_j + 1e-6)} with q
  *     softmaxed over kv and k = exp(k); non-causal {@code softmax_kv(q) . sum_j softmax_j(k) v_j}.
  *     Both in the quadratic (masked scores) form, which equals the cumulative form of GPT-Neo.
@@ -70,7 +71,7 @@ final class Attention {
     if (type == AttentionType.LOCAL) {
       MeshTensor r = m.scalar(b.cfg.localAttentionRadius(), DType.INT32);
       MeshTensor window = b.cfg.causal() ? m.greater(j, m.sub(i, r))
-          : m.logicalAnd(m.greater(j, m.sub(i, r)), m.less(j, m.add(i, r)));
+          : m.logicalAnd(m.greater(j, m.sub(i, r)), m.lessEqual(j, m.add(i, r)));
       ok = ok == null ? window : m.logicalAnd(ok, window);
     }
     return ok == null ? null : m.cast(ok, DType.FLOAT32);

@@ -9,7 +9,9 @@ import dev.neomesh.mesh.ir.MeshTensor;
  * Masked-LM input masking, in the graph: a token is maskable when it is not 0 and not in
  * {@code mlm_mask_ignore_ids}; it is masked with probability {@code mlm_mask_prob}; a masked token
  * stays itself with probability {@code mlm_same_token_prob}, becomes a random token with probability
- * {@code mlm_random_token_prob}, else {@code mlm_mask_id}. The loss is on the masked positions (GPT-Neo
+ * {@code mlm_random_token_prob}, else {@code mlm_mask_id}. As GPT-Neo, the random token is drawn from
+ * [1, n_vocab) and never fed when it is an ignore id (the position then gets {@code mlm_mask_id}, as
+ * GPT-Neo's mask overrides a rejected substitution), so neither 0 nor an ignore id is fed. The loss is on the masked positions (GPT-Neo
  * inverts its labels and lands the loss on the unmasked ones; that is its bug, not followed here).
  */
 final class Mlm {
@@ -31,8 +33,11 @@ final class Mlm {
     double random = b.cfg.mlmRandomTokenProb();
     MeshTensor keepSame = m.less(choice, m.scalar(same, DType.FLOAT32));
     MeshTensor useRandom = m.logicalAnd(m.logicalNot(keepSame), m.less(choice, m.scalar(same + random, DType.FLOAT32)));
-    MeshTensor randomToken = m.cast(m.floor(m.mul(b.stepUniform(shape, "gpt2/mlm/random_token"),
-        (double) b.cfg.nVocab())), DType.INT32);
+    MeshTensor randomToken = m.add(m.cast(m.floor(m.mul(b.stepUniform(shape, "gpt2/mlm/random_token"),
+        (double) (b.cfg.nVocab() - 1))), DType.INT32), m.scalar(1, DType.INT32));
+    for (int id : b.cfg.mlmMaskIgnoreIds()) {
+      useRandom = m.logicalAnd(useRandom, m.notEqual(randomToken, m.scalar(id, DType.INT32)));
+    }
     MeshTensor replaced = m.where(useRandom, randomToken, m.constant(b.cfg.mlmMaskId(), shape, DType.INT32));
     MeshTensor inputs = m.where(m.logicalAnd(masked, m.logicalNot(keepSame)), replaced, tokens);
     MeshTensor maskF = m.cast(masked, DType.FLOAT32);
