@@ -63,7 +63,10 @@ class SafetensorsTest {
   @Test
   void anUnfinishedWriteLeavesNoFile() {
     Path f = dir.resolve("x.safetensors");
-    Safetensors.Writer w = Safetensors.create(f, Map.of("a", new long[] {2}, "b", new long[] {2}), Map.of());
+    Map<String, long[]> shapes = new LinkedHashMap<>();
+    shapes.put("a", new long[] {2});
+    shapes.put("b", new long[] {2});
+    Safetensors.Writer w = Safetensors.create(f, shapes, Map.of());
     w.write("a", new float[] {1, 2});
     w.close();
     assertFalse(Files.exists(f));
