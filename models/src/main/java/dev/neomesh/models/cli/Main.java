@@ -260,12 +260,13 @@ public final class Main {
       return CheckDataset.run(configs, cfg.nVocab(), root, out).ok() ? 0 : 1;
     }
     if (exportHf != null) {
-      return exportHf(cfg, s, sources.get(0).config());
+      return exportHf(cfg, new Trainer(s, new GptLanguageModel(cfg), out).checkpoint(step, "export"),
+          sources.get(0).config());
     }
     try (InitialWeights initial = initFrom == null ? null : WeightImports.open(resolve(initFrom), cfg)) {
       Trainer trainer = new Trainer(s, new GptLanguageModel(cfg), out, initial);
-      trainer.checkInitialWeights();
       if (score != null) {
+        trainer.checkInitialWeights();
         if (cfg.mlmTraining()) {
           throw new NeomeshException("--score gives next-token log-probs of a causal model, but this config trains a "
               + "masked LM (mlm_training): score a config without mlm_training");
@@ -284,7 +285,9 @@ public final class Main {
     // tokenizer of the samples after training, and (before --new deletes anything) the trainer's checks
     Prompt samplePrompt = predict || train && cfg.predictSteps() > 0 ? prompt(sources.get(0).config()) : null;
     if (train) {
-      trainer.check();
+      trainer.check(); // includes the initial weights' check
+    } else {
+      trainer.checkInitialWeights();
     }
     if (fresh && !removeModelPath(s.modelPath())) {
       return 0;
@@ -309,15 +312,12 @@ public final class Main {
     return p.isAbsolute() || Files.exists(p) ? p : root.resolve(path);
   }
 
-  /** {@code --export_hf DIR}: the latest (or {@code --step}) checkpoint of model_path as a HuggingFace folder. */
-  private int exportHf(GptConfig cfg, TrainSettings s, DatasetConfig dataset) {
-    Checkpoints.Checkpoint c = step != null ? Checkpoints.find(s.modelPath(), step)
-        : Checkpoints.latest(s.modelPath()).orElseThrow(() -> new NeomeshException("no checkpoint in "
-            + s.modelPath() + " to export: train first, or point model_path at a trained run"));
+  /** {@code --export_hf DIR}: checkpoint {@code c} (model_path's latest, or {@code --step}'s) as a HuggingFace folder. */
+  private int exportHf(GptConfig cfg, Checkpoints.Checkpoint c, DatasetConfig dataset) {
     Path dir = resolve(exportHf);
     HfExport.Result r = HfExport.write(cfg, c, dir, dataset.tokenizer(root));
     out.printf(java.util.Locale.ROOT, "exported checkpoint step %d of %s to %s: %d tensors, %.1f MB (load it with "
-        + "transformers.GPTNeoForCausalLM.from_pretrained(\"%s\"))%n", c.step(), s.modelPath(), r.dir(), r.tensors(),
+        + "transformers.GPTNeoForCausalLM.from_pretrained(\"%s\"))%n", c.step(), c.prefix().getParent(), r.dir(), r.tensors(),
         r.bytes() / 1e6, r.dir());
     return 0;
   }

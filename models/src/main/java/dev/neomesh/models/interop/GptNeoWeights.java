@@ -97,17 +97,14 @@ final class GptNeoWeights implements InitialWeights {
     if (stored.length == p.sizes().length) {
       return Arrays.equals(stored, p.sizes());
     }
-    return Arrays.stream(stored).reduce(1, (a, b) -> a * b) == Arrays.stream(p.sizes()).reduce(1, (a, b) -> a * b);
+    return Safetensors.elements(stored) == Safetensors.elements(p.sizes());
   }
 
   @Override
   public float[] values(Manifest.Entry parameter) {
     BundleIndex.Tensor t = index.tensor(parameter.name());
     float[] v = tensors.read(prefix.toString(), parameter.name(), t.dtype() == DataType.DT_BFLOAT16);
-    long n = 1;
-    for (long s : parameter.sizes()) {
-      n *= s;
-    }
+    long n = Safetensors.elements(parameter.sizes());
     return v.length == n ? v : Arrays.copyOf(v, (int) n); // wte: the rows past n_vocab are GPT-Neo's padding
   }
 

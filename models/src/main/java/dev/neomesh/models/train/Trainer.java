@@ -348,7 +348,7 @@ public final class Trainer {
    * The checkpoint to {@code what} ("evaluate", "score", ...): step {@code step}'s, or the latest when
    * null; a clear error when there is none. Found without building a graph, so a caller can check first.
    */
-  Checkpoints.Checkpoint checkpoint(Long step, String what) {
+  public Checkpoints.Checkpoint checkpoint(Long step, String what) {
     if (step != null) {
       return Checkpoints.find(s.modelPath(), step);
     }

@@ -77,14 +77,31 @@ class HuggingFaceReferenceTest {
 
   record Run(int status, String out, String err) {}
 
-  static Run main(String... args) {
+  /** Runs the command line in {@code root}; fails unless it exits with {@code status}. */
+  static Run run(int status, String... args) {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int status = new Main(new PrintStream(out, true), new PrintStream(err, true),
+    int exit = new Main(new PrintStream(out, true), new PrintStream(err, true),
         new ByteArrayInputStream(new byte[0]), root).run(args);
-    Run r = new Run(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-    assertEquals(0, r.status(), String.join(" ", args) + "\n" + r.out() + r.err());
+    Run r = new Run(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    assertEquals(status, r.status(), String.join(" ", args) + "\n" + r.out() + r.err());
     return r;
+  }
+
+  static Run main(String... args) {
+    return run(0, args);
+  }
+
+  static Run fails(String... args) {
+    return run(1, args);
+  }
+
+  /** A seeded random HuggingFace GPT-Neo of the hf config's shape (global + local, window 4) saved in {@code dir}. */
+  static Path makeHfModel(PythonReference py, String dir, int seed) {
+    Path out = root.resolve(dir);
+    py.run("hf_gptneo.py", PY, "make", out.toString(), "--seed", Integer.toString(seed), "--layers", "global,local",
+        "--n_embd", "32", "--n_head", "4", "--n_ctx", "16", "--vocab", "256", "--window", "4");
+    return out;
   }
 
   /** Random id sequences of at most n_ctx = 16 tokens (HuggingFace's positions end there). */
@@ -159,9 +176,7 @@ class HuggingFaceReferenceTest {
   @Test
   void anImportedHuggingFaceModelScoresHuggingFacesLogProbsOnEveryLayout() throws IOException {
     PythonReference py = PythonReference.require("torch", "transformers", "safetensors");
-    Path hf = root.resolve("hf-random");
-    py.run("hf_gptneo.py", PY, "make", hf.toString(), "--seed", "7", "--layers", "global,local", "--n_embd", "32",
-        "--n_head", "4", "--n_ctx", "16", "--vocab", "256", "--window", "4");
+    Path hf = makeHfModel(py, "hf-random", 7);
     List<int[]> seqs = sequences(11);
     Path in = writeIds(seqs, "random-ids");
     List<double[]> want = hfScores(JSON.readTree(py.run("hf_gptneo.py", PY, "score", hf.toString(),
@@ -195,9 +210,7 @@ class HuggingFaceReferenceTest {
   @Test
   void oneAdamStepFromImportedWeightsMatchesPyTorch() throws IOException {
     PythonReference py = PythonReference.require("torch", "transformers", "safetensors");
-    Path hf = root.resolve("hf-step");
-    py.run("hf_gptneo.py", PY, "make", hf.toString(), "--seed", "8", "--layers", "global,local", "--n_embd", "32",
-        "--n_head", "4", "--n_ctx", "16", "--vocab", "256", "--window", "4");
+    Path hf = makeHfModel(py, "hf-step", 8);
     // epsilon 1e-4, not 1e-8: Adam's first step is about lr * sign(g), which float noise in a tiny
     // gradient could flip; a larger epsilon makes the update a smooth function of the gradient
     String[] step = {"--set", "model_path=runs/step", "--set", "train_steps=1", "--set", "epsilon=1e-4",
@@ -273,9 +286,7 @@ class HuggingFaceReferenceTest {
   @Test
   void badImportsAreRefusedAndWriteNothing() throws IOException {
     PythonReference py = PythonReference.require("torch", "transformers", "safetensors");
-    Path good = root.resolve("hf-bad-base");
-    py.run("hf_gptneo.py", PY, "make", good.toString(), "--seed", "9", "--layers", "global,local", "--n_embd", "32",
-        "--n_head", "4", "--n_ctx", "16", "--vocab", "256", "--window", "4");
+    Path good = makeHfModel(py, "hf-bad-base", 9);
     Path neither = Files.createDirectories(root.resolve("neither"));
     Files.writeString(neither.resolve("notes.txt"), "not weights");
     Path truncated = copy(good, "truncated");
@@ -319,16 +330,6 @@ class HuggingFaceReferenceTest {
         "mlp_glu=true", "--export_hf", root.resolve("rotary-export").toString());
     assertTrue(r.err().contains("cannot express rotary_emb: true; mlp_glu: true"), r.err());
     assertTrue(!Files.exists(root.resolve("rotary-export")));
-  }
-
-  static Run fails(String... args) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int status = new Main(new PrintStream(out, true), new PrintStream(err, true),
-        new ByteArrayInputStream(new byte[0]), root).run(args);
-    Run r = new Run(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-    assertEquals(1, r.status(), String.join(" ", args) + "\n" + r.out() + r.err());
-    return r;
   }
 
   private static Path copy(Path from, String name) throws IOException {
