@@ -3,6 +3,7 @@ package dev.neomesh.layout;
 import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.ir.AdamUpdateOp;
 import dev.neomesh.mesh.ir.AssignOp;
+import dev.neomesh.mesh.ir.StateWriteOp;
 import dev.neomesh.mesh.ir.BinaryOp;
 import dev.neomesh.mesh.ir.CastOp;
 import dev.neomesh.mesh.ir.ConcatOp;
@@ -136,6 +137,11 @@ record OpWork(boolean matmul, Shape shape, double perElement, int tfOps) {
 
     @Override
     public OpWork visit(AssignOp op) {
+      return NONE;
+    }
+
+    @Override
+    public OpWork visit(StateWriteOp op) {
       return NONE;
     }
 

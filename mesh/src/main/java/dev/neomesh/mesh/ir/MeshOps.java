@@ -102,6 +102,23 @@ public final class MeshOps {
     new AssignOp(g, variableOp(variableValue), newValue);
   }
 
+  /**
+   * Sets state variable {@code variableValue} to {@code newValue} when the output is computed, and
+   * returns its value after the write ({@link StateWriteOp}).
+   */
+  public MeshTensor writeState(MeshTensor variableValue, MeshTensor newValue) {
+    return new StateWriteOp(g, variableOp(variableValue), newValue, null, null).output();
+  }
+
+  /**
+   * Writes {@code block} into state variable {@code variableValue} at {@code [offset, offset+B)} of
+   * {@code dim}, in place, where the block has the variable's dims with {@code dim} replaced by an
+   * unsplit dim of size B; returns the variable's value after the write ({@link StateWriteOp}).
+   */
+  public MeshTensor writeStateBlock(MeshTensor variableValue, MeshTensor block, String dim, MeshTensor offset) {
+    return new StateWriteOp(g, variableOp(variableValue), block, offset, dim).output();
+  }
+
   // ---- einsum and relayout ----------------------------------------------------------------------
 
   public MeshTensor einsum(List<MeshTensor> xs, Shape output) {

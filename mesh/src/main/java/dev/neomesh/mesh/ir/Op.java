@@ -19,8 +19,8 @@ import java.util.List;
  * {@link OpVisitor}, which the compiler checks for completeness.
  */
 public abstract sealed class Op permits AdamUpdateOp, AssignOp, BinaryOp, CastOp, ConcatOp, ConstantOp, EinsumOp,
-    ImportOp, OneHotOp, PadOp, RandomOp, RangeOp, ReduceOp, ReshapeOp, ShiftOp, SliceOp, SoftmaxOp, StopGradientOp,
-    TopKOp, UnaryOp, VariableOp, WhereOp {
+    ImportOp, OneHotOp, PadOp, RandomOp, RangeOp, ReduceOp, ReshapeOp, ShiftOp, SliceOp, SoftmaxOp, StateWriteOp,
+    StopGradientOp, TopKOp, UnaryOp, VariableOp, WhereOp {
   private final MeshGraph graph;
   private final String name;
   private final List<MeshTensor> inputs;

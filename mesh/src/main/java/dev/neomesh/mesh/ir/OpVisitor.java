@@ -38,6 +38,8 @@ public interface OpVisitor<R> {
 
   R visit(ShiftOp op);
 
+  R visit(StateWriteOp op);
+
   R visit(SliceOp op);
 
   R visit(SoftmaxOp op);

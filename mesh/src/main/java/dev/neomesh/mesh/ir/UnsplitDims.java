@@ -14,7 +14,8 @@ final class UnsplitDims {
     op.outputs().forEach(t -> require(l, t, dim, op.name()));
   }
 
-  private static void require(LoweringContext l, MeshTensor t, String dim, String opName) {
+  /** Tensor {@code t} must leave {@code dim} unsplit. */
+  static void require(LoweringContext l, MeshTensor t, String dim, String opName) {
     TensorLayout layout = l.layout(t);
     int i = t.shape().indexOf(dim);
     int axis = layout.meshAxisOf(i);

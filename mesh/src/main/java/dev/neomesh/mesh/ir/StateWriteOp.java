@@ -1,0 +1,167 @@
+package dev.neomesh.mesh.ir;
+
+import dev.neomesh.mesh.Dim;
+import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.TensorLayout;
+import dev.neomesh.mesh.lower.LaidOutTensor;
+import dev.neomesh.mesh.lower.LoweringContext;
+import java.util.ArrayList;
+import java.util.List;
+import org.tensorflow.Operand;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TInt32;
+
+/**
+ * Writes into a state variable while a run computes (a key/value cache, a running sum: state that
+ * is not trained) and outputs the variable's value after the write. Unlike {@link AssignOp},
+ * whose updates a step runs all together after the fetches, the write runs as soon as anything
+ * downstream of the output is fetched, and everything reading the output sees the new value; so
+ * one graph can hold several programs (a prefill, a one-token step), each writing only its own
+ * state. A program must read the state through this output, not the variable's start-of-run value.
+ *
+ * <ul>
+ * <li>Whole: the value has the variable's dims; each device assigns its slice.
+ * <li>Block: the value has the variable's dims with {@code dim} replaced by a block dim of B
+ *     entries, which must be unsplit; it is written at {@code [offset, offset+B)} of {@code dim}
+ *     (a run-time int32 scalar), in place, so a step costs the block, not the whole variable.
+ *     {@code dim} may be split: each device writes the part of the block inside its slice (which
+ *     may be none), so a cache split along its length still takes one write per device. A block
+ *     running past the end of {@code dim} is cut there.
+ * </ul>
+ */
+public final class StateWriteOp extends Op {
+  private final VariableOp variable;
+  private final String dim;
+  private final String blockDim;
+
+  StateWriteOp(MeshGraph g, VariableOp variable, MeshTensor value, MeshTensor offset, String dim) {
+    super(g, "write_" + variable.name(), offset == null ? List.of(value) : List.of(value, offset));
+    Shape target = variable.output().shape();
+    if (value.dtype() != variable.output().dtype()) {
+      throw new IllegalArgumentException("cannot write " + value.dtype() + " into " + variable.output());
+    }
+    if (variable.trainable()) {
+      throw new IllegalArgumentException("state writes are for state variables, not trainable " + variable.name());
+    }
+    this.variable = variable;
+    this.dim = dim;
+    if (offset == null) {
+      if (!value.shape().sameDims(target)) {
+        throw new IllegalArgumentException("cannot write " + value + " into variable " + variable.output());
+      }
+      this.blockDim = null;
+    } else {
+      if (offset.shape().rank() != 0 || offset.dtype() != DType.INT32) {
+        throw new IllegalArgumentException("a block's offset is an int32 scalar, got " + offset);
+      }
+      Dim block = blockDimOf(value.shape(), target, dim);
+      this.blockDim = block.name();
+    }
+    addOutput(target, variable.output().dtype());
+  }
+
+  /** The dim of {@code value} standing for {@code dim} of the target: the one the target lacks. */
+  private static Dim blockDimOf(Shape value, Shape target, String dim) {
+    if (value.rank() != target.rank() || !target.contains(dim)) {
+      throw new IllegalArgumentException("a block of " + target + " along " + dim + " cannot be " + value);
+    }
+    Dim block = null;
+    for (Dim d : value.dims()) {
+      if (!target.contains(d.name())) {
+        if (block != null) {
+          throw new IllegalArgumentException("a block of " + target + " along " + dim + " cannot be " + value);
+        }
+        block = d;
+      } else if (target.dim(d.name()).size() != d.size() || d.name().equals(dim)) {
+        throw new IllegalArgumentException("a block of " + target + " along " + dim + " cannot be " + value);
+      }
+    }
+    if (block == null) {
+      throw new IllegalArgumentException("a block of " + target + " along " + dim + " cannot be " + value);
+    }
+    return block;
+  }
+
+  public VariableOp variable() {
+    return variable;
+  }
+
+  @Override
+  public boolean hasGradient() {
+    return false;
+  }
+
+  @Override
+  public void lower(LoweringContext l) {
+    MeshTensor value = inputs().get(0);
+    List<Operand<?>> handles = l.variable(variable).handles();
+    Shape target = variable.output().shape();
+    // the value's dims in the variable's order, the block dim standing for dim
+    int[] perm = new int[target.rank()];
+    for (int i = 0; i < perm.length; i++) {
+      String name = target.get(i).name();
+      perm[i] = value.shape().indexOf(name.equals(dim) ? blockDim : name);
+    }
+    if (blockDim != null) {
+      UnsplitDims.require(l, value, blockDim, name());
+    }
+    LaidOutTensor v = l.get(value);
+    LaidOutTensor offset = blockDim == null ? null : l.get(inputs().get(1));
+    TensorLayout layout = l.layout(output());
+    List<Operand<?>> after = new ArrayList<>();
+    for (int p = 0; p < l.mesh().size(); p++) {
+      Ops tf = l.tf(p);
+      Operand<?> slice = dev.neomesh.mesh.lower.Tf.transpose(tf, v.slice(p), perm);
+      org.tensorflow.op.Op write = blockDim == null
+          ? tf.assignVariableOp(handles.get(p), slice)
+          : writeBlock(tf, handles.get(p), slice, offset.slice(p), layout, p);
+      after.add(tf.withControlDependencies(List.of(write)).readVariableOp(handles.get(p),
+          output().dtype().tfType()));
+    }
+    l.set(output(), LaidOutTensor.of(after));
+  }
+
+  /**
+   * Device {@code p}'s part of the block: the entries {@code [lo, hi)} of its slice, clamped to it,
+   * taken from the block at {@code lo + begin - offset}; an empty range writes nothing.
+   */
+  private org.tensorflow.op.Op writeBlock(Ops tf, Operand<?> handle, Operand<?> block, Operand<?> offset,
+      TensorLayout layout, int p) {
+    Shape target = variable.output().shape();
+    int i = target.indexOf(dim);
+    long[] sliceSizes = layout.sliceShape().sizes();
+    int length = (int) sliceSizes[i];
+    int begin = (int) layout.sliceBegin(p)[i];
+    int blockSize = inputs().get(0).shape().dim(blockDim).size();
+    @SuppressWarnings("unchecked")
+    Operand<TInt32> off = (Operand<TInt32>) offset;
+    Operand<TInt32> zero = tf.constant(0);
+    Operand<TInt32> len = tf.constant(length);
+    Operand<TInt32> local = tf.math.sub(off, tf.constant(begin));
+    Operand<TInt32> lo = tf.math.minimum(tf.math.maximum(local, zero), len);
+    Operand<TInt32> hi = tf.math.minimum(tf.math.maximum(tf.math.add(local, tf.constant(blockSize)), zero), len);
+    int rank = target.rank();
+    int[] unit = new int[rank];
+    int[] full = new int[rank];
+    for (int d = 0; d < rank; d++) {
+      unit[d] = d == i ? 1 : 0;
+      full[d] = d == i ? 0 : (int) sliceSizes[d];
+    }
+    Operand<TInt32> e = tf.constant(unit);
+    // block entries from lo - local; clamped into the block, as an empty part may start anywhere there
+    Operand<TInt32> first = tf.math.minimum(tf.math.maximum(tf.math.sub(lo, local), zero), tf.constant(blockSize));
+    Operand<TInt32> from = tf.math.mul(e, first);
+    Operand<TInt32> size = tf.math.add(tf.constant(full), tf.math.mul(e, tf.math.sub(hi, lo)));
+    Operand<?> part = tf.slice(block, from, size);
+    Operand<TInt32> start = tf.math.mul(e, lo);
+    Operand<TInt32> end = tf.math.add(tf.constant(full), tf.math.mul(e, hi));
+    int[] ones = new int[rank];
+    java.util.Arrays.fill(ones, 1);
+    return tf.resourceStridedSliceAssign(handle, start, end, tf.constant(ones), part);
+  }
+
+  @Override
+  public <R> R accept(OpVisitor<R> v) {
+    return v.visit(this);
+  }
+}
