@@ -4,6 +4,7 @@ import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.ir.AdamUpdateOp;
 import dev.neomesh.mesh.ir.AssignOp;
 import dev.neomesh.mesh.ir.StateWriteOp;
+import dev.neomesh.mesh.ir.CumsumOp;
 import dev.neomesh.mesh.ir.BinaryOp;
 import dev.neomesh.mesh.ir.CastOp;
 import dev.neomesh.mesh.ir.ConcatOp;
@@ -141,8 +142,13 @@ record OpWork(boolean matmul, Shape shape, double perElement, int tfOps) {
     }
 
     @Override
+    public OpWork visit(CumsumOp op) {
+      return elementwise(op.output().shape(), 1);
+    }
+
+    @Override
     public OpWork visit(StateWriteOp op) {
-      return NONE;
+      return elementwise(op.inputs().get(0).shape(), 1); // the written block (or the whole state)
     }
 
     @Override

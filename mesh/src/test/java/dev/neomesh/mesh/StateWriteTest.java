@@ -27,31 +27,35 @@ class StateWriteTest {
   static final Dim KV = new Dim("kv", 2);
   static final Dim BLOCK = new Dim("block", 3);
 
-  @ParameterizedTest(name = "{0} {1}")
-  @CsvSource(delimiter = ';', value = {"x:1;''", "x:2;memory_length:x", "x:4;memory_length:x", "x:2;batch:x",
-      "x:2,y:2;batch:x,memory_length:y", "x:2,y:2;kv:x,memory_length:y"})
-  void blocksLandAtTheirOffsetOnEveryLayout(String mesh, String layout) {
+  @ParameterizedTest(name = "{0} {1} ring={2}")
+  @CsvSource(delimiter = ';', value = {"x:1;'';false", "x:2;memory_length:x;false", "x:4;memory_length:x;false",
+      "x:2;batch:x;false", "x:2,y:2;batch:x,memory_length:y;false", "x:2,y:2;kv:x,memory_length:y;false",
+      "x:1;'';true", "x:4;memory_length:x;true", "x:2,y:2;batch:x,memory_length:y;true"})
+  void blocksLandAtTheirOffsetOnEveryLayout(String mesh, String layout, boolean ring) {
     MeshGraph g = new MeshGraph(1);
     MeshOps m = new MeshOps(g);
     MeshTensor cache = m.variable("cache", m.zeros(Shape.of(BATCH, LENGTH, KV), DType.FLOAT32), false);
     MeshTensor block = m.importTensor("block", Shape.of(BATCH, BLOCK, KV), DType.FLOAT32);
     MeshTensor offset = m.importTensor("offset", Shape.SCALAR, DType.INT32);
-    MeshTensor after = m.writeStateBlock(cache, block, LENGTH.name(), offset);
+    MeshTensor after = ring ? m.writeStateRing(cache, block, LENGTH.name(), offset)
+        : m.writeStateBlock(cache, block, LENGTH.name(), offset);
     MeshTensor sum = m.reduceSum(after, Shape.SCALAR); // a consumer in the same run sees the write
     double[] expected = new double[BATCH.size() * LENGTH.size() * KV.size()];
     try (MeshRuntime rt = MeshRuntime.onVirtualCpus(g, MeshShape.parse(mesh), LayoutRules.parse(layout))) {
       rt.initialize();
       int run = 0;
-      for (int at : new int[] {2, 6, 0, 3}) { // 6: runs past the end, cut to two entries
+      // 6: runs past the end, cut to two entries (a ring wraps the third to 0); 13: a ring's 5
+      for (int at : ring ? new int[] {2, 6, 13, 0} : new int[] {2, 6, 0, 3}) {
         run++;
         double[] values = new double[BATCH.size() * BLOCK.size() * KV.size()];
         for (int i = 0; i < values.length; i++) {
           values[i] = run * 100 + i;
         }
         for (int b = 0; b < BATCH.size(); b++) {
-          for (int j = 0; j < BLOCK.size() && at + j < LENGTH.size(); j++) {
+          for (int j = 0; j < BLOCK.size() && (ring || at + j < LENGTH.size()); j++) {
+            int slot = (at + j) % LENGTH.size();
             for (int k = 0; k < KV.size(); k++) {
-              expected[(b * LENGTH.size() + at + j) * KV.size() + k] = values[(b * BLOCK.size() + j) * KV.size() + k];
+              expected[(b * LENGTH.size() + slot) * KV.size() + k] = values[(b * BLOCK.size() + j) * KV.size() + k];
             }
           }
         }

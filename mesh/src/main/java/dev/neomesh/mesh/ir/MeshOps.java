@@ -107,7 +107,7 @@ public final class MeshOps {
    * returns its value after the write ({@link StateWriteOp}).
    */
   public MeshTensor writeState(MeshTensor variableValue, MeshTensor newValue) {
-    return new StateWriteOp(g, variableOp(variableValue), newValue, null, null).output();
+    return new StateWriteOp(g, variableOp(variableValue), newValue, null, null, false).output();
   }
 
   /**
@@ -116,7 +116,15 @@ public final class MeshOps {
    * unsplit dim of size B; returns the variable's value after the write ({@link StateWriteOp}).
    */
   public MeshTensor writeStateBlock(MeshTensor variableValue, MeshTensor block, String dim, MeshTensor offset) {
-    return new StateWriteOp(g, variableOp(variableValue), block, offset, dim).output();
+    return new StateWriteOp(g, variableOp(variableValue), block, offset, dim, false).output();
+  }
+
+  /**
+   * {@link #writeStateBlock} into a ring buffer: the offset is taken modulo the size of {@code dim},
+   * and a block running past the end continues at its start.
+   */
+  public MeshTensor writeStateRing(MeshTensor variableValue, MeshTensor block, String dim, MeshTensor offset) {
+    return new StateWriteOp(g, variableOp(variableValue), block, offset, dim, true).output();
   }
 
   // ---- einsum and relayout ----------------------------------------------------------------------
@@ -327,6 +335,11 @@ public final class MeshOps {
   /** The k largest values along {@code dim} and their int32 indices, in new dim {@code kDim}. */
   public List<MeshTensor> topK(MeshTensor x, String dim, Dim kDim) {
     return new TopKOp(g, x, dim, kDim).outputs();
+  }
+
+  /** Cumulative sum along unsplit {@code dim} in linear time ({@link CumsumOp}); not differentiable. */
+  public MeshTensor cumsumUnsplit(MeshTensor x, String dim, boolean exclusive) {
+    return new CumsumOp(g, x, dim, exclusive).output();
   }
 
   /**

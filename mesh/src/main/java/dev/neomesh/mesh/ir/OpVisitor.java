@@ -20,6 +20,8 @@ public interface OpVisitor<R> {
 
   R visit(ConstantOp op);
 
+  R visit(CumsumOp op);
+
   R visit(EinsumOp op);
 
   R visit(ImportOp op);

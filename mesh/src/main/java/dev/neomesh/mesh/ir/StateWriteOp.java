@@ -27,14 +27,17 @@ import org.tensorflow.types.TInt32;
  *     {@code dim} may be split: each device writes the part of the block inside its slice (which
  *     may be none), so a cache split along its length still takes one write per device. A block
  *     running past the end of {@code dim} is cut there.
+ * <li>Ring: a block whose offset is taken modulo the dim's size, and which continues at the start
+ *     of the dim where it runs past the end (a ring buffer of the last entries written).
  * </ul>
  */
 public final class StateWriteOp extends Op {
   private final VariableOp variable;
   private final String dim;
   private final String blockDim;
+  private final boolean ring;
 
-  StateWriteOp(MeshGraph g, VariableOp variable, MeshTensor value, MeshTensor offset, String dim) {
+  StateWriteOp(MeshGraph g, VariableOp variable, MeshTensor value, MeshTensor offset, String dim, boolean ring) {
     super(g, "write_" + variable.name(), offset == null ? List.of(value) : List.of(value, offset));
     Shape target = variable.output().shape();
     if (value.dtype() != variable.output().dtype()) {
@@ -45,6 +48,7 @@ public final class StateWriteOp extends Op {
     }
     this.variable = variable;
     this.dim = dim;
+    this.ring = ring;
     if (offset == null) {
       if (!value.shape().sameDims(target)) {
         throw new IllegalArgumentException("cannot write " + value + " into variable " + variable.output());
@@ -55,6 +59,9 @@ public final class StateWriteOp extends Op {
         throw new IllegalArgumentException("a block's offset is an int32 scalar, got " + offset);
       }
       Dim block = blockDimOf(value.shape(), target, dim);
+      if (ring && block.size() > target.dim(dim).size()) {
+        throw new IllegalArgumentException("a block of " + block.size() + " does not fit a ring of " + target.dim(dim));
+      }
       this.blockDim = block.name();
     }
     addOutput(target, variable.output().dtype());
@@ -112,10 +119,21 @@ public final class StateWriteOp extends Op {
     for (int p = 0; p < l.mesh().size(); p++) {
       Ops tf = l.tf(p);
       Operand<?> slice = dev.neomesh.mesh.lower.Tf.transpose(tf, v.slice(p), perm);
-      org.tensorflow.op.Op write = blockDim == null
-          ? tf.assignVariableOp(handles.get(p), slice)
-          : writeBlock(tf, handles.get(p), slice, offset.slice(p), layout, p);
-      after.add(tf.withControlDependencies(List.of(write)).readVariableOp(handles.get(p),
+      List<org.tensorflow.op.Op> writes = new ArrayList<>();
+      if (blockDim == null) {
+        writes.add(tf.assignVariableOp(handles.get(p), slice));
+      } else if (!ring) {
+        writes.add(writeBlock(tf, handles.get(p), slice, offset.slice(p), layout, p));
+      } else {
+        // at offset mod n, and the part past the end at offset mod n - n, which lands at 0
+        @SuppressWarnings("unchecked")
+        Operand<TInt32> off = (Operand<TInt32>) offset.slice(p);
+        Operand<TInt32> n = tf.constant(target.dim(dim).size());
+        Operand<TInt32> wrapped = tf.math.floorMod(off, n);
+        writes.add(writeBlock(tf, handles.get(p), slice, wrapped, layout, p));
+        writes.add(writeBlock(tf, handles.get(p), slice, tf.math.sub(wrapped, n), layout, p));
+      }
+      after.add(tf.withControlDependencies(writes).readVariableOp(handles.get(p),
           output().dtype().tfType()));
     }
     l.set(output(), LaidOutTensor.of(after));
@@ -123,7 +141,8 @@ public final class StateWriteOp extends Op {
 
   /**
    * Device {@code p}'s part of the block: the entries {@code [lo, hi)} of its slice, clamped to it,
-   * taken from the block at {@code lo + begin - offset}; an empty range writes nothing.
+   * taken from the block at {@code lo + begin - offset}; an empty range writes nothing. The offset
+   * may be negative: the block's entries before 0 are cut.
    */
   private org.tensorflow.op.Op writeBlock(Ops tf, Operand<?> handle, Operand<?> block, Operand<?> offset,
       TensorLayout layout, int p) {
