@@ -50,12 +50,17 @@ final class Attention {
       q = m.mul(q, Math.pow(d, -0.5)); // the scores' 1/sqrt(d_head), fixed instead of learned through q's init
     }
     if (b.cfg.rotaryEmb()) {
-      q = Embeddings.rotary(b, q, b.sequence);
-      k = Embeddings.rotary(b, k, b.sequence);
+      q = Embeddings.rotary(b, q);
+      k = Embeddings.rotary(b, k);
     }
-    k = m.rename(k, b.sequence.name(), b.memory.name());
-    v = m.rename(v, b.sequence.name(), b.memory.name());
-    MeshTensor out = type == AttentionType.LINEAR ? linear(b, q, k, v) : softmax(b, q, k, v, scope, type);
+    MeshTensor out;
+    if (b.decoding != null) {
+      out = CachedAttention.attend(b, q, k, v, scope, type);
+    } else {
+      k = m.rename(k, b.sequence.name(), b.memory.name());
+      v = m.rename(v, b.sequence.name(), b.memory.name());
+      out = type == AttentionType.LINEAR ? linear(b, q, k, v) : softmax(b, q, k, v, b.memory, visible(b, type), scope, type);
+    }
     MeshTensor o = b.normal(scope + "/o", Shape.of(b.heads, b.kv, b.embd), nano ? b.nanoGptResidualStd() : Math.pow(e, -0.5));
     MeshTensor y = m.einsum(List.of(out, o), b.stream());
     y = m.add(y, b.filled(scope + "/compute_output_bias/o_b", Shape.of(b.embd), 0.0));
@@ -77,18 +82,22 @@ final class Attention {
     return ok == null ? null : m.cast(ok, DType.FLOAT32);
   }
 
-  private static MeshTensor softmax(ModelBuilder b, MeshTensor q, MeshTensor k, MeshTensor v, String scope,
-      AttentionType type) {
+  /**
+   * Softmax attention of queries {@code q [batch, sequence, heads, kv]} over keys and values
+   * {@code [batch, memory, heads, kv]}, where {@code visible} (float32 1/0 over the sequence and
+   * memory dims, null: all) says which keys each query sees.
+   */
+  static MeshTensor softmax(ModelBuilder b, MeshTensor q, MeshTensor k, MeshTensor v, Dim memory, MeshTensor visible,
+      String scope, AttentionType type) {
     MeshOps m = b.m;
-    Shape scoreShape = Shape.of(b.batch, b.heads, b.sequence, b.memory);
+    Shape scoreShape = Shape.of(b.batch, b.heads, b.sequence, memory);
     MeshTensor scores = m.cast(m.einsum(List.of(q, k), scoreShape), DType.FLOAT32);
-    MeshTensor visible = visible(b, type);
     if (visible != null) {
       scores = m.add(scores, m.mul(m.sub(1.0, visible), MASK));
     }
     int memKv = type == AttentionType.GLOBAL ? b.cfg.numMemKv() : 0;
     if (memKv == 0) {
-      MeshTensor w = m.softmax(scores, b.memory.name());
+      MeshTensor w = m.softmax(scores, memory.name());
       if (type == AttentionType.GLOBAL) {
         w = b.dropout(w, b.cfg.attnDropout(), scope + "/attn_dropout");
       }
@@ -101,8 +110,8 @@ final class Attention {
     MeshTensor memV = b.normal(scope + "/mem_v", memShape, std);
     MeshTensor memScores = m.cast(m.einsum(List.of(q, memK), Shape.of(b.batch, b.heads, b.sequence, mem)),
         DType.FLOAT32);
-    MeshTensor max = m.stopGradient(m.maximum(m.reduceMax(scores, b.memory.name()), m.reduceMax(memScores, mem.name())));
-    MeshTensor sum = m.add(m.reduceSum(m.exp(m.sub(scores, max)), b.memory.name()),
+    MeshTensor max = m.stopGradient(m.maximum(m.reduceMax(scores, memory.name()), m.reduceMax(memScores, mem.name())));
+    MeshTensor sum = m.add(m.reduceSum(m.exp(m.sub(scores, max)), memory.name()),
         m.reduceSum(m.exp(m.sub(memScores, max)), mem.name()));
     MeshTensor lse = m.add(m.log(sum), max);
     MeshTensor w = b.dropout(m.exp(m.sub(scores, lse)), b.cfg.attnDropout(), scope + "/attn_dropout");

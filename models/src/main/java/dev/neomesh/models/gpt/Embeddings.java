@@ -30,7 +30,15 @@ final class Embeddings {
     return m.add(h, b.dropout(pos, b.cfg.embedDropout(), "gpt2/embed_dropout/wpe"));
   }
 
-  /** {@code [sequence, embd]}, or null when positions come from rotary embeddings. */
+  /**
+   * int32 positions of the tokens: {@code [sequence]} 0, 1, ... for a whole sequence, {@code [batch,
+   * sequence]} when decoding (each row's tokens stand after its left padding).
+   */
+  static MeshTensor positionIds(ModelBuilder b) {
+    return b.decoding == null ? b.m.range(b.sequence, DType.INT32) : b.decoding.positions(b);
+  }
+
+  /** {@code [sequence, embd]} ({@code [batch, sequence, embd]} when decoding), or null under rotary embeddings. */
   private static MeshTensor positions(ModelBuilder b) {
     MeshOps m = b.m;
     if (b.cfg.rotaryEmb()) {
@@ -42,13 +50,16 @@ final class Embeddings {
       Dim d2 = new Dim("axial_dim_1", axial.get(1));
       MeshTensor w1 = b.normal("gpt2/axial_wpe_1", Shape.of(d1, b.embd), 0.01);
       MeshTensor w2 = b.normal("gpt2/axial_wpe_2", Shape.of(d2, b.embd), 0.01);
-      MeshTensor pos = m.range(b.sequence, DType.INT32);
+      MeshTensor pos = positionIds(b);
       MeshTensor a2 = m.scalar(axial.get(1), DType.INT32);
       MeshTensor e = m.add(m.gather(w1, m.floorDiv(pos, a2), d1.name()), m.gather(w2, m.floorMod(pos, a2), d2.name()));
       return m.mul(e, 0.5);
     }
     Dim embedSequence = new Dim("embed_sequence", b.cfg.nCtx());
     MeshTensor wpe = b.normal("gpt2/wpe", Shape.of(embedSequence, b.embd), b.nanoGptInit() ? 0.02 : 0.01);
+    if (b.decoding != null) {
+      return m.gather(wpe, positionIds(b), embedSequence.name());
+    }
     if (b.sequence.size() != embedSequence.size()) {
       wpe = m.slice(wpe, embedSequence.name(), 0, b.sequence.size());
     }
@@ -56,17 +67,17 @@ final class Embeddings {
   }
 
   /**
-   * Rotary position embedding on {@code x [..., pos, kv]} along position dim {@code pos}:
+   * Rotary position embedding on {@code x [batch, sequence, heads, kv]} at positions {@link #positionIds}:
    * {@code x*cos + rotate_half(x)*sin} with frequencies {@code 10000^(-2i/d_head)} duplicated over the
    * two halves of the head. rotate_half is an einsum with a fixed signed permutation, so it works
    * whatever the layout splits (no slicing of {@code kv}).
    */
-  static MeshTensor rotary(ModelBuilder b, MeshTensor x, Dim pos) {
+  static MeshTensor rotary(ModelBuilder b, MeshTensor x) {
     MeshOps m = b.m;
     int half = b.kv.size() / 2;
     MeshTensor j = m.cast(m.floorMod(m.range(b.kv, DType.INT32), m.scalar(half, DType.INT32)), DType.FLOAT32);
     MeshTensor freq = m.exp(m.mul(j, -2.0 * Math.log(10000.0) / b.kv.size()));
-    MeshTensor angle = m.mul(m.cast(m.range(pos, DType.INT32), DType.FLOAT32), freq);
+    MeshTensor angle = m.mul(m.cast(positionIds(b), DType.FLOAT32), freq);
     MeshTensor cos = m.cast(m.cos(angle), x.dtype());
     MeshTensor sin = m.cast(m.sin(angle), x.dtype());
     Dim kvIn = new Dim("kv_rotary", b.kv.size());

@@ -6,6 +6,8 @@ import dev.neomesh.mesh.ir.DType;
 import dev.neomesh.mesh.ir.MeshOps;
 import dev.neomesh.mesh.ir.MeshTensor;
 import dev.neomesh.models.config.GptConfig;
+import dev.neomesh.models.train.Generative;
+import dev.neomesh.models.train.Sampling;
 import dev.neomesh.models.train.TokenLogProbs;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -80,6 +82,53 @@ public final class Gpt {
       loss = m.add(loss, aux);
     }
     return new Gpt(b, z, loss);
+  }
+
+  /**
+   * The generation programs of this GPT ({@link Generative}): a prefill of {@code chunk} tokens and a
+   * one-token step, on one graph, sharing the weights (the names of {@link #build}'s) and the
+   * caches of {@link Decoding}. Each computes the final norm and the logits of its last token only,
+   * and draws the next id there by {@code sampling}. The sampling draw is keyed {@code "sample"}
+   * and the run's random step (the caller feeds the index of the token drawn).
+   */
+  public static Generative.Decoder decoder(MeshOps m, GptConfig cfg, int batch, int chunk, Sampling sampling) {
+    if (!cfg.causal()) {
+      throw new IllegalArgumentException("this model attends both ways (mlm_training or causal false), so it "
+          + "cannot continue a text left to right: generation needs a causal model");
+    }
+    if (chunk < 1 || chunk > cfg.nCtx()) {
+      throw new IllegalArgumentException("prefill chunk " + chunk + " outside [1, n_ctx " + cfg.nCtx() + "]");
+    }
+    Dim rows = new Dim("batch", batch);
+    MeshTensor start = m.importTensor("decode_start", Shape.SCALAR, DType.INT32);
+    MeshTensor pad = m.importTensor("decode_pad", Shape.of(rows), DType.INT32);
+    Decoding d = new Decoding(start, pad, cfg.nCtx(), chunk);
+    Generative.Program prefill = decodeProgram(m, cfg, d, rows, chunk, sampling, "prefill");
+    Generative.Program step = chunk == 1 ? prefill : decodeProgram(m, cfg, d, rows, 1, sampling, "step");
+    long cacheBytes = 0;
+    for (MeshTensor c : d.caches.values()) {
+      cacheBytes += c.shape().size() / batch * c.dtype().bytes();
+    }
+    return new Generative.Decoder(start, pad, prefill, step, List.copyOf(d.weights.values()), cfg.nCtx(), cacheBytes);
+  }
+
+  private static Generative.Program decodeProgram(MeshOps m, GptConfig cfg, Decoding d, Dim rows, int length,
+      Sampling sampling, String name) {
+    Dim sequence = new Dim("sequence", length);
+    MeshTensor tokens = m.importTensor(name + "_tokens", Shape.of(rows, sequence), DType.INT32);
+    ModelBuilder b = new ModelBuilder(m, cfg, rows, sequence, d);
+    MeshTensor h = Embeddings.embed(b, tokens);
+    for (int layer = 0; layer < cfg.nLayer(); layer++) {
+      h = Block.forward(b, h, layer).x();
+    }
+    // the last token only (a one-hot contraction rather than a slice, so any layout of sequence works)
+    MeshTensor last = m.cast(m.equal(m.range(sequence, DType.INT32), m.scalar(length - 1, DType.INT32)), b.act);
+    h = m.einsum(List.of(h, last), Shape.of(rows, b.embd));
+    h = Norms.layerNorm(b, h, "gpt2/ln_f");
+    MeshTensor z = cfg.noWeightTie()
+        ? Mlp.dense(b, h, "gpt2/wte_final_linear/linear_out", b.embd, b.vocab, false)
+        : m.einsum(List.of(h, Embeddings.wte(b)), Shape.of(rows, b.vocab));
+    return new Generative.Program(tokens, sampling.next(m, m.cast(z, DType.FLOAT32), b.vocab, "sample"));
   }
 
   /**

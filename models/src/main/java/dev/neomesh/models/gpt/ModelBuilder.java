@@ -33,16 +33,32 @@ final class ModelBuilder {
   final Dim heads;
   final Dim kv;
   final Dim vocab;
-  private final Map<String, MeshTensor> variables = new LinkedHashMap<>();
+  /** Incremental decoding: where the run's tokens stand and the caches (null for a whole-sequence pass). */
+  final Decoding decoding;
+  private final Map<String, MeshTensor> variables;
 
   ModelBuilder(MeshOps m, GptConfig cfg, Dim batch, Dim sequence, boolean train) {
+    this(m, cfg, batch, sequence, train, null);
+  }
+
+  /**
+   * A builder of one decoding program (a prefill or a step) over {@code sequence} tokens per row; the
+   * programs of one {@code decoding} share its weights.
+   */
+  ModelBuilder(MeshOps m, GptConfig cfg, Dim batch, Dim sequence, Decoding decoding) {
+    this(m, cfg, batch, sequence, false, decoding);
+  }
+
+  private ModelBuilder(MeshOps m, GptConfig cfg, Dim batch, Dim sequence, boolean train, Decoding decoding) {
     this.m = m;
     this.cfg = cfg;
     this.train = train;
     this.act = cfg.bfloat16() ? DType.BFLOAT16 : DType.FLOAT32;
     this.batch = batch;
     this.sequence = sequence;
-    this.memory = new Dim("memory_length", sequence.size());
+    this.decoding = decoding;
+    this.variables = decoding == null ? new LinkedHashMap<>() : decoding.weights;
+    this.memory = decoding == null ? new Dim("memory_length", sequence.size()) : decoding.memory;
     this.embd = new Dim("embd", cfg.nEmbd());
     this.heads = new Dim("heads", cfg.nHead());
     this.kv = new Dim("kv", cfg.headSize());

@@ -369,7 +369,8 @@ public final class Trainer {
       return 0;
     }
     Checkpoints.Checkpoint c = requireWeights(step, what);
-    ckpt.restore(c);
+    // the parameters only: a program may hold state of its own (generation's caches)
+    ckpt.restoreOnly(c, parameters.stream().map(t -> ((VariableOp) t.op()).name()).toList());
     return c.step();
   }
 
