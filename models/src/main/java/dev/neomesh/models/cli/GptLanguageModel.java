@@ -4,14 +4,24 @@ import dev.neomesh.mesh.ir.MeshOps;
 import dev.neomesh.mesh.ir.MeshTensor;
 import dev.neomesh.models.config.GptConfig;
 import dev.neomesh.models.gpt.Gpt;
+import dev.neomesh.models.train.Generative;
 import dev.neomesh.models.train.LanguageModel;
+import dev.neomesh.models.train.Sampling;
 
-/** The GPT of a model config as the trainer sees it; weight decay skips what {@link Gpt#skipsWeightDecay} says. */
-public record GptLanguageModel(GptConfig cfg) implements LanguageModel {
+/**
+ * The GPT of a model config as the trainer sees it (weight decay skips what {@link Gpt#skipsWeightDecay}
+ * says) and as generation sees it ({@link Gpt#decoder}).
+ */
+public record GptLanguageModel(GptConfig cfg) implements LanguageModel, Generative {
   @Override
   public Outputs build(MeshOps m, MeshTensor tokens, MeshTensor labels, boolean train) {
     Gpt gpt = Gpt.build(m, cfg, tokens, labels, train);
     return new Outputs(gpt.loss(), gpt.logits(), gpt.parameters(),
         t -> !Gpt.skipsWeightDecay(m.variableOp(t).name()));
+  }
+
+  @Override
+  public Decoder decoder(MeshOps m, int batch, int chunk, Sampling sampling) {
+    return Gpt.decoder(m, cfg, batch, chunk, sampling);
   }
 }

@@ -87,8 +87,35 @@ public final class Main {
   @Option(name = "--step", metaVar = "N", usage = "with --score or --export_hf: checkpoint N instead of the latest")
   Long step;
 
-  @Option(name = "--prompt", metaVar = "PATH", usage = "prompt file for --predict (\"\": GPT-Neo's unicorn prompt)")
+  @Option(name = "--prompt", metaVar = "TEXT", usage = "with --predict: the prompt (default: GPT-Neo's unicorn prompt)")
   String prompt;
+
+  @Option(name = "--prompt_file", metaVar = "FILE", usage = "with --predict: read the prompt from FILE")
+  String promptFile;
+
+  @Option(name = "--max_new_tokens", metaVar = "N", usage = "with --predict: new tokens per sample (default predict_max_steps)")
+  Integer maxNewTokens;
+
+  @Option(name = "--temperature", metaVar = "T", usage = "with --predict: sampling temperature, 0 = greedy (default 0.9)")
+  Double temperature;
+
+  @Option(name = "--top_k", metaVar = "K", usage = "with --predict: sample from the K most likely tokens (default all)")
+  Integer topK;
+
+  @Option(name = "--top_p", metaVar = "P", usage = "with --predict: nucleus sampling, P in (0, 1] (default 1: off)")
+  Double topP;
+
+  @Option(name = "--num_samples", metaVar = "N", usage = "with --predict: samples of the prompt (default predict_batch_size)")
+  Integer numSamples;
+
+  @Option(name = "--seed", metaVar = "S", usage = "with --predict: the samples' seed (default: a fresh one, printed)")
+  Long seed;
+
+  @Option(name = "--stop", metaVar = "TEXT", usage = "with --predict: end a sample at TEXT (repeatable; EOS always ends it)")
+  List<String> stops = new ArrayList<>();
+
+  @Option(name = "--interactive", usage = "with --predict: read prompts from standard input, one per line")
+  boolean interactive;
 
   @Option(name = "--init_from", metaVar = "DIR",
       usage = "start from a HuggingFace GPT-Neo folder or GPT-Neo checkpoint folder (with --eval/--predict/--score: use it)")
@@ -243,6 +270,13 @@ public final class Main {
     checkScoreFlags();
     GptConfig cfg = config();
     cfg.ignoredKeysWarning().ifPresent(w -> err.println("neomesh: warning: " + w));
+    List<String> sampling = samplingFlagsGiven();
+    boolean trains = !eval && score == null && exportHf == null && !checkDataset && !autoLayout && !autoLayoutAndMeshShape;
+    if (!sampling.isEmpty() && !predict && !(trains && cfg.predictSteps() > 0)) {
+      throw new NeomeshException(String.join(", ", sampling) + (sampling.size() == 1 ? " is" : " are")
+          + " only used with --predict (or by the samples after training when predict_steps > 0): add --predict, "
+          + "or drop " + (sampling.size() == 1 ? "it" : "them"));
+    }
     if (autoLayout || autoLayoutAndMeshShape) {
       return plan(cfg); // planning needs the model, not its data
     }
@@ -281,9 +315,10 @@ public final class Main {
 
   private int run(GptConfig cfg, TrainSettings s, List<InputPipeline.Source> sources, Trainer trainer) {
     boolean train = !eval && !predict;
-    // everything a run needs is checked before it starts, not when training is done: the prompt and
-    // tokenizer of the samples after training, and (before --new deletes anything) the trainer's checks
-    Prompt samplePrompt = predict || train && cfg.predictSteps() > 0 ? prompt(sources.get(0).config()) : null;
+    // everything a run needs is checked before it starts, not when training is done: the prompt,
+    // tokenizer and flags of the samples after training, and (before --new deletes anything) the
+    // trainer's checks
+    Prompt samplePrompt = predict || train && cfg.predictSteps() > 0 ? prompt(sources.get(0).config(), cfg) : null;
     if (train) {
       trainer.check(); // includes the initial weights' check
     } else {
@@ -297,12 +332,12 @@ public final class Main {
       return 0;
     }
     if (predict) {
-      sample(trainer, samplePrompt);
+      sample(trainer, cfg, samplePrompt);
       return 0;
     }
     trainer.train();
     if (samplePrompt != null) {
-      sample(trainer, samplePrompt);
+      sample(trainer, cfg, samplePrompt);
     }
     return 0;
   }
@@ -351,28 +386,64 @@ public final class Main {
     }
   }
 
-  /** What sampling feeds the model: the prompt's text and the first dataset's tokenizer and ids. */
-  private record Prompt(String text, Tokenizer tokenizer, int eosId, int paddingId) {}
+  /** What sampling needs: the checked flags and the first dataset's tokenizer and ids. */
+  private record Prompt(GenerateCommand.Options options, GenerateCommand.Vocabulary vocabulary) {}
 
-  /** {@code --prompt} (or GPT-Neo's unicorn prompt) and {@code dataset}'s tokenizer; a clear error when unreadable. */
-  private Prompt prompt(DatasetConfig dataset) {
-    String text = UNICORNS;
-    if (prompt != null && !prompt.isEmpty()) {
+  /**
+   * The prompt ({@code --prompt}, {@code --prompt_file}, or GPT-Neo's unicorn prompt), the sampling
+   * flags and {@code dataset}'s tokenizer, all checked: a clear error for each mistake.
+   */
+  private Prompt prompt(DatasetConfig dataset, GptConfig cfg) {
+    if (prompt != null && promptFile != null) {
+      throw new NeomeshException("give either --prompt TEXT or --prompt_file FILE, not both");
+    }
+    if (interactive && (prompt != null || promptFile != null)) {
+      throw new NeomeshException("--interactive reads its prompts from standard input: drop --prompt/--prompt_file");
+    }
+    if (interactive && !predict) {
+      throw new NeomeshException("--interactive is used with --predict: add --predict");
+    }
+    String text = prompt != null ? prompt : UNICORNS;
+    if (promptFile != null) {
       try {
-        text = Files.readString(Files.exists(Path.of(prompt)) ? Path.of(prompt) : root.resolve(prompt),
-            StandardCharsets.UTF_8);
+        text = Files.readString(resolve(promptFile), StandardCharsets.UTF_8);
       } catch (IOException e) {
-        throw new NeomeshException("cannot read --prompt " + prompt + ": " + e.getMessage()
-            + "; pass a readable text file, or --prompt \"\" for the built-in prompt");
+        throw new NeomeshException("cannot read --prompt_file " + promptFile + ": " + e.getMessage()
+            + "; pass a readable UTF-8 text file, or the text itself with --prompt TEXT");
       }
     }
-    return new Prompt(text, dataset.tokenizer(root), dataset.eosId(), dataset.paddingId());
+    if (prompt != null && !prompt.isEmpty() && Files.isRegularFile(resolve(prompt))) {
+      err.println("neomesh: note: --prompt is the prompt's text; \"" + prompt + "\" is also a file: pass "
+          + "--prompt_file " + prompt + " to read it");
+    }
+    Tokenizer tokenizer = dataset.tokenizer(root);
+    GenerateCommand.Vocabulary v = new GenerateCommand.Vocabulary(tokenizer, dataset.eosId(), cfg.nVocab());
+    GenerateCommand.Options o = GenerateCommand.options(text, temperature, topK, topP, maxNewTokens, numSamples, seed,
+        stops, interactive, cfg.predictMaxSteps().orElse(cfg.nCtx()),
+        cfg.predictBatchSize(), cfg.nVocab());
+    if (!interactive) {
+      GenerateCommand.promptIds(text, v);
+    }
+    return new Prompt(o, v);
   }
 
-  private void sample(Trainer trainer, Prompt p) {
-    Trainer.Predictions done = trainer.predict(p.text(), p.tokenizer(), p.eosId(), p.paddingId());
-    out.print(done.text());
-    out.println("predictions written to " + done.file());
+  /** The flags that only --predict (or the samples after training) reads, when given. */
+  private List<String> samplingFlagsGiven() {
+    List<String> given = new ArrayList<>();
+    Object[][] flags = {{"--prompt", prompt}, {"--prompt_file", promptFile}, {"--max_new_tokens", maxNewTokens},
+        {"--temperature", temperature}, {"--top_k", topK}, {"--top_p", topP}, {"--num_samples", numSamples},
+        {"--seed", seed}, {"--stop", stops.isEmpty() ? null : stops}, {"--interactive", interactive ? true : null}};
+    for (Object[] f : flags) {
+      if (f[1] != null) {
+        given.add((String) f[0]);
+      }
+    }
+    return given;
+  }
+
+  private void sample(Trainer trainer, GptConfig cfg, Prompt p) {
+    GenerateCommand.run(trainer, new GptLanguageModel(cfg), cfg.nCtx(), p.options(), p.vocabulary(),
+        root.resolve(cfg.modelPath()), in, out);
   }
 
   private int plan(GptConfig cfg) {

@@ -66,14 +66,15 @@ class MainTest {
   }
 
   @Test
-  void trainsEvaluatesSamplesAndResumes() {
+  void trainsEvaluatesSamplesAndResumes() throws IOException {
     Run r = main("", "--model", "tiny", "--new", "--yes", "--steps_per_checkpoint", "2", "--no_progress");
     assertEquals(0, r.status(), r.err());
     assertTrue(r.out().contains("step 4/4"), r.out());
     assertTrue(r.out().contains("eval at step 4"), r.out());
-    assertTrue(r.out().contains("SAMPLE 0"), r.out());
+    assertTrue(r.out().contains("sampling from checkpoint step 4"), r.out());
     assertTrue(Files.exists(root.resolve("runs/tiny/ckpt-4.manifest.json")));
-    assertTrue(Files.exists(root.resolve("runs/tiny/predictions_4.txt")));
+    assertTrue(Files.readString(root.resolve("runs/tiny/predictions_4.txt")).contains("SAMPLE 0"));
+    assertTrue(Files.exists(root.resolve("runs/tiny/predictions_4.jsonl")));
     Run more = main("", "--model", "tiny", "--set", "train_steps=6", "--set", "predict_steps=0", "--no_progress");
     assertEquals(0, more.status(), more.err());
     assertTrue(more.out().contains("resumed from checkpoint step 4"), more.out());
@@ -122,7 +123,8 @@ class MainTest {
     Files.writeString(root.resolve("configs/dataset_configs/tiny_small_vocab.json"), "{\"n_vocab\": 64, \"path\": "
         + "\"runs/data/tiny/train/*.tfrecords\", \"tokenizer_path\": \"char\"}");
     Run ids = main("", "--model", "tiny", "--set", "n_vocab=64", "--set", "model_path=runs/small_vocab",
-        "--set", "datasets=[[\"tiny_small_vocab\", 1, \"documents_random\", 1.0]]", "--set", "eval_steps=0");
+        "--set", "datasets=[[\"tiny_small_vocab\", 1, \"documents_random\", 1.0]]", "--set", "eval_steps=0",
+        "--set", "predict_steps=0");
     assertEquals(1, ids.status(), ids.out());
     // the input pipeline checks every record it reads: file, byte offset, id and the fix
     assertTrue(ids.err().contains("holds token id") && ids.err().contains("not below n_vocab 64")
@@ -193,9 +195,9 @@ class MainTest {
     Run evalBatch = main("", concat(common, "--set", "eval_batch_size=3"));
     assertEquals(1, evalBatch.status(), evalBatch.out());
     assertTrue(evalBatch.err().contains("eval_batch_size 3 does not divide over the 2 devices"), evalBatch.err());
-    Run prompt = main("", concat(common, "--prompt", "nosuch_prompt.txt"));
+    Run prompt = main("", concat(common, "--prompt_file", "nosuch_prompt.txt"));
     assertEquals(1, prompt.status(), prompt.out());
-    assertTrue(prompt.err().contains("cannot read --prompt nosuch_prompt.txt"), prompt.err());
+    assertTrue(prompt.err().contains("cannot read --prompt_file nosuch_prompt.txt"), prompt.err());
 
     for (Run r : List.of(noEval, lostEval, evalBatch, prompt)) {
       assertFalse(r.out().contains("training "), "no step ran: " + r.out());
