@@ -16,8 +16,6 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.Random;
 import org.kohsuke.args4j.Option;
-import org.tensorflow.proto.NodeExecStats;
-import org.tensorflow.proto.RunMetadata;
 
 /**
  * Times the full training step (forward, backward, clipping, Adam) of a model config on random
@@ -172,26 +170,6 @@ public final class GptStepBench {
 
   private static void profile(MeshRuntime rt, TrainProgram program, int[] tokens, int[] labels, int top) {
     program.runStep(rt, 10, tokens, labels, true);
-    RunMetadata md = rt.lastRunMetadata();
-    Map<String, long[]> byType = new HashMap<>();
-    long total = 0;
-    for (var dev : md.getStepStats().getDevStatsList()) {
-      for (NodeExecStats n : dev.getNodeStatsList()) {
-        String type = n.getTimelineLabel().contains("= ") ? n.getTimelineLabel().replaceAll(".*= (\\w+).*", "$1")
-            : n.getNodeName();
-        long us = n.getAllEndRelMicros();
-        byType.computeIfAbsent(type, k -> new long[2])[0] += us;
-        byType.get(type)[1]++;
-        total += us;
-      }
-    }
-    System.out.printf("profile (one step, op time summed over devices: %.1f ms):%n", total / 1000.0);
-    byType.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0])).limit(25)
-        .forEach(e -> System.out.printf("  %-28s %8.2f ms  %5d ops%n", e.getKey(), e.getValue()[0] / 1000.0,
-            e.getValue()[1]));
-    System.out.println("slowest ops:");
-    md.getStepStats().getDevStatsList().stream().flatMap(d -> d.getNodeStatsList().stream())
-        .sorted((a, b) -> Long.compare(b.getAllEndRelMicros(), a.getAllEndRelMicros())).limit(top)
-        .forEach(n -> System.out.printf("  %8.2f ms  %s%n", n.getAllEndRelMicros() / 1000.0, n.getTimelineLabel()));
+    StepProfile.print(rt.lastRunMetadata(), top);
   }
 }

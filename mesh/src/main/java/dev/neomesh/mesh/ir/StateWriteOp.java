@@ -119,41 +119,67 @@ public final class StateWriteOp extends Op {
     for (int p = 0; p < l.mesh().size(); p++) {
       Ops tf = l.tf(p);
       Operand<?> slice = dev.neomesh.mesh.lower.Tf.transpose(tf, v.slice(p), perm);
-      List<org.tensorflow.op.Op> writes = new ArrayList<>();
       if (blockDim == null) {
-        writes.add(tf.assignVariableOp(handles.get(p), slice));
-      } else if (!ring) {
-        writes.add(writeBlock(tf, handles.get(p), slice, offset.slice(p), layout, p));
+        org.tensorflow.op.Op write = tf.assignVariableOp(handles.get(p), slice);
+        after.add(tf.withControlDependencies(List.of(write)).readVariableOp(handles.get(p), output().dtype().tfType()));
+        continue;
+      }
+      @SuppressWarnings("unchecked")
+      Operand<TInt32> off = (Operand<TInt32>) offset.slice(p);
+      Operand<?> rows = rows(tf, tf.readVariableOp(handles.get(p), output().dtype().tfType()), layout);
+      if (!ring) {
+        rows = writeBlock(tf, rows, slice, off, layout, p);
       } else {
         // at offset mod n, and the part past the end at offset mod n - n, which lands at 0
-        @SuppressWarnings("unchecked")
-        Operand<TInt32> off = (Operand<TInt32>) offset.slice(p);
         Operand<TInt32> n = tf.constant(target.dim(dim).size());
         Operand<TInt32> wrapped = tf.math.floorMod(off, n);
-        writes.add(writeBlock(tf, handles.get(p), slice, wrapped, layout, p));
-        writes.add(writeBlock(tf, handles.get(p), slice, tf.math.sub(wrapped, n), layout, p));
+        rows = writeBlock(tf, rows, slice, wrapped, layout, p);
+        rows = writeBlock(tf, rows, slice, tf.math.sub(wrapped, n), layout, p);
       }
-      after.add(tf.withControlDependencies(writes).readVariableOp(handles.get(p),
-          output().dtype().tfType()));
+      after.add(dev.neomesh.mesh.lower.Tf.reshape(tf, rows, layout.sliceShape().sizes()));
     }
     l.set(output(), LaidOutTensor.of(after));
   }
 
   /**
-   * Device {@code p}'s part of the block: the entries {@code [lo, hi)} of its slice, clamped to it,
-   * taken from the block at {@code lo + begin - offset}; an empty range writes nothing. The offset
-   * may be negative: the block's entries before 0 are cut.
+   * A device's slice of the variable as rows {@code [before * length, after]}: the dims before
+   * {@code dim}, {@code dim}, then the rest flattened, so that an entry of {@code dim} is one row per
+   * combination of the dims before it. A reshape of the read, so it shares the variable's buffer.
    */
-  private org.tensorflow.op.Op writeBlock(Ops tf, Operand<?> handle, Operand<?> block, Operand<?> offset,
-      TensorLayout layout, int p) {
+  private Operand<?> rows(Ops tf, Operand<?> read, TensorLayout layout) {
+    long[] sizes = layout.sliceShape().sizes();
+    int i = variable.output().shape().indexOf(dim);
+    long after = 1;
+    for (int d = i + 1; d < sizes.length; d++) {
+      after *= sizes[d];
+    }
+    long all = 1;
+    for (long n : sizes) {
+      all *= n;
+    }
+    return dev.neomesh.mesh.lower.Tf.reshape(tf, read, new long[] {all / after, after});
+  }
+
+  /**
+   * Writes device {@code p}'s part of the block into its rows, in place: the entries {@code [lo,
+   * hi)} of its slice (clamped to it), taken from the block at {@code lo + begin - offset}; an empty
+   * range writes nothing, and the offset may be negative (the block's entries before 0 are cut).
+   *
+   * <p>Why InplaceUpdate on the read, not ResourceStridedSliceAssign: TensorFlow marks a variable
+   * that a sparse op has written "copy on read", after which every ReadVariableOp copies it whole,
+   * which for a cache costs the whole cache per token. InplaceUpdate writes the rows into the buffer
+   * of its input, which is the read's (a reshape of it), and so into the variable's own buffer; its
+   * output aliases that buffer, so the run's consumers read the write, and the next run starts from
+   * it. {@code StateWriteTest} checks both on every layout.
+   */
+  private Operand<?> writeBlock(Ops tf, Operand<?> rows, Operand<?> block, Operand<TInt32> off, TensorLayout layout,
+      int p) {
     Shape target = variable.output().shape();
     int i = target.indexOf(dim);
     long[] sliceSizes = layout.sliceShape().sizes();
     int length = (int) sliceSizes[i];
     int begin = (int) layout.sliceBegin(p)[i];
     int blockSize = inputs().get(0).shape().dim(blockDim).size();
-    @SuppressWarnings("unchecked")
-    Operand<TInt32> off = (Operand<TInt32>) offset;
     Operand<TInt32> zero = tf.constant(0);
     Operand<TInt32> len = tf.constant(length);
     Operand<TInt32> local = tf.math.sub(off, tf.constant(begin));
@@ -162,21 +188,32 @@ public final class StateWriteOp extends Op {
     int rank = target.rank();
     int[] unit = new int[rank];
     int[] full = new int[rank];
+    long before = 1;
+    long after = 1;
     for (int d = 0; d < rank; d++) {
       unit[d] = d == i ? 1 : 0;
       full[d] = d == i ? 0 : (int) sliceSizes[d];
+      if (d < i) {
+        before *= sliceSizes[d];
+      } else if (d > i) {
+        after *= sliceSizes[d];
+      }
     }
     Operand<TInt32> e = tf.constant(unit);
     // block entries from lo - local; clamped into the block, as an empty part may start anywhere there
     Operand<TInt32> first = tf.math.minimum(tf.math.maximum(tf.math.sub(lo, local), zero), tf.constant(blockSize));
-    Operand<TInt32> from = tf.math.mul(e, first);
     Operand<TInt32> size = tf.math.add(tf.constant(full), tf.math.mul(e, tf.math.sub(hi, lo)));
-    Operand<?> part = tf.slice(block, from, size);
-    Operand<TInt32> start = tf.math.mul(e, lo);
-    Operand<TInt32> end = tf.math.add(tf.constant(full), tf.math.mul(e, hi));
-    int[] ones = new int[rank];
-    java.util.Arrays.fill(ones, 1);
-    return tf.resourceStridedSliceAssign(handle, start, end, tf.constant(ones), part);
+    Operand<?> part = tf.slice(block, tf.math.mul(e, first), size);
+    // row of (combination c of the dims before dim, entry m) is c * length + m; the part's rows, in that order
+    Operand<TInt32> starts = tf.math.mul(tf.range(zero, tf.constant((int) before), tf.constant(1)), len);
+    Operand<TInt32> entries = tf.range(lo, hi, tf.constant(1));
+    Operand<TInt32> index = tf.reshape(tf.math.add(tf.expandDims(starts, tf.constant(1)),
+        tf.expandDims(entries, tf.constant(0))), tf.constant(new int[] {-1}));
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    Operand<?> values = tf.reshape((Operand) part, tf.constant(new long[] {-1, after}));
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    Operand<?> updated = tf.inplaceUpdate((Operand) rows, index, (Operand) values);
+    return updated;
   }
 
   @Override

@@ -39,6 +39,7 @@ public final class VariableOp extends Op {
   }
 
   @Override
+  @SuppressWarnings({"unchecked", "rawtypes"})
   public void lower(LoweringContext l) {
     TensorLayout layout = l.layout(output());
     long[] slice = layout.sliceShape().sizes();
@@ -52,7 +53,11 @@ public final class VariableOp extends Op {
       Operand<?> h = tf.withName(name().replace('/', '_') + "_slice_" + p).varHandleOp(output().dtype().tfType(),
           org.tensorflow.ndarray.Shape.of(slice), VarHandleOp.sharedName(shared));
       handles.add(h);
-      inits.add(tf.assignVariableOp(h, init.slice(p)));
+      // state may be written in place (StateWriteOp), so it gets a buffer of its own: AssignVariableOp
+      // would share its value's, which for equal constant initial values (merged by the graph
+      // optimizer) is one buffer for many variables: without the copy, one layer's key cache was
+      // another's (DecodingTest failed)
+      inits.add(tf.assignVariableOp(h, trainable ? init.slice(p) : tf.deepCopy((Operand) init.slice(p))));
       reads.add(tf.readVariableOp(h, output().dtype().tfType()));
     }
     l.registerVariable(this, layout, handles, inits);

@@ -26,7 +26,7 @@ final class CachedAttention {
     v = m.rename(v, b.sequence.name(), block.name());
     switch (type) {
       case GLOBAL -> {
-        Shape shape = Shape.of(b.batch, d.memory, b.heads, b.kv);
+        Shape shape = Shape.of(b.batch, b.heads, d.memory, b.kv); // the order the scores' batch matmul reads
         MeshTensor keys = m.writeStateBlock(d.cache(m, scope + "/k_cache", shape, b.act), k, d.memory.name(), d.start);
         MeshTensor values = m.writeStateBlock(d.cache(m, scope + "/v_cache", shape, b.act), v, d.memory.name(), d.start);
         return Attention.softmax(b, q, keys, values, d.memory, d.globalVisible(b), scope, type);
@@ -34,7 +34,7 @@ final class CachedAttention {
       case LOCAL -> {
         int radius = b.cfg.localAttentionRadius();
         Dim ring = d.ring(radius);
-        Shape shape = Shape.of(b.batch, ring, b.heads, b.kv);
+        Shape shape = Shape.of(b.batch, b.heads, ring, b.kv);
         MeshTensor keys = m.writeStateRing(d.cache(m, scope + "/k_cache", shape, b.act), k, ring.name(), d.start);
         MeshTensor values = m.writeStateRing(d.cache(m, scope + "/v_cache", shape, b.act), v, ring.name(), d.start);
         return Attention.softmax(b, q, keys, values, ring, d.ringVisible(b, ring, radius), scope, type);
