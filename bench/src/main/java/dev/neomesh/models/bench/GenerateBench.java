@@ -183,7 +183,8 @@ public final class GenerateBench {
   /** One traced one-token step after a prefill of {@code promptLen} tokens, on the initial weights. */
   static void profile(GptConfig cfg, int batch, int promptLen) {
     MeshGraph g = new MeshGraph(1);
-    Generative.Decoder d = Gpt.decoder(new MeshOps(g), cfg, batch, Generator.defaultChunk(cfg.nCtx()), Sampling.GREEDY);
+    Generative.Decoder d = Gpt.decoder(new MeshOps(g), cfg, batch, Generator.defaultChunk(cfg.nCtx()), Sampling.GREEDY,
+        Generator.spans(cfg.nCtx(), cfg.layoutRules()));
     MeshRuntime rt = MeshRuntime.onVirtualCpus(g, cfg.mesh(), cfg.layoutRules());
     rt.initialize();
     try (Generator gen = Generator.on(rt, d, Generator.defaultChunk(cfg.nCtx()), 0)) {
@@ -192,12 +193,13 @@ public final class GenerateBench {
       int[] pad = new int[batch];
       int[] tokens = new int[batch];
       for (int i = 0; i < 4; i++) {
-        try (Tensor x = HostTensors.ofInts(d.step().tokens().shape(), tokens);
+        Generative.Program program = d.step(promptLen + i);
+        try (Tensor x = HostTensors.ofInts(program.tokens().shape(), tokens);
             Tensor s = HostTensors.ofInts(d.start().shape(), new int[] {promptLen + i});
             Tensor p = HostTensors.ofInts(d.pad().shape(), pad)) {
           long t0 = System.nanoTime();
-          MeshRuntime.Step step = rt.step().feed(d.step().tokens(), x).feed(d.start(), s).feed(d.pad(), p)
-              .fetch(d.step().next());
+          MeshRuntime.Step step = rt.step().feed(program.tokens(), x).feed(d.start(), s).feed(d.pad(), p)
+              .fetch(program.next());
           (i == 3 ? step.traced() : step).run();
           System.out.printf(Locale.ROOT, "step at slot %d: %.1f ms%s%n", promptLen + i, (System.nanoTime() - t0) / 1e6,
               i == 3 ? " (traced)" : "");

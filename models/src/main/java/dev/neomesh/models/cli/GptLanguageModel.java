@@ -21,7 +21,7 @@ public record GptLanguageModel(GptConfig cfg) implements LanguageModel, Generati
   }
 
   @Override
-  public Decoder decoder(MeshOps m, int batch, int chunk, Sampling sampling) {
-    return Gpt.decoder(m, cfg, batch, chunk, sampling);
+  public Decoder decoder(MeshOps m, int batch, int chunk, Sampling sampling, java.util.List<Integer> spans) {
+    return Gpt.decoder(m, cfg, batch, chunk, sampling, spans);
   }
 }

@@ -29,7 +29,13 @@ final class CachedAttention {
         Shape shape = Shape.of(b.batch, b.heads, d.memory, b.kv); // the order the scores' batch matmul reads
         MeshTensor keys = m.writeStateBlock(d.cache(m, scope + "/k_cache", shape, b.act), k, d.memory.name(), d.start);
         MeshTensor values = m.writeStateBlock(d.cache(m, scope + "/v_cache", shape, b.act), v, d.memory.name(), d.start);
-        return Attention.softmax(b, q, keys, values, d.memory, d.globalVisible(b), scope, type);
+        Dim memory = d.memory;
+        if (b.span < memory.size()) { // the first span slots: where every token of this program stands
+          keys = m.slice(keys, memory.name(), 0, b.span);
+          values = m.slice(values, memory.name(), 0, b.span);
+          memory = new Dim(memory.name(), b.span);
+        }
+        return Attention.softmax(b, q, keys, values, memory, d.globalVisible(b, memory), scope, type);
       }
       case LOCAL -> {
         int radius = b.cfg.localAttentionRadius();

@@ -60,8 +60,8 @@ final class Decoding {
     return new Dim("local_memory_length", radius + chunk);
   }
 
-  /** float32 {@code [batch, sequence, memory_length]}: 1 where a query may see a global cache slot. */
-  MeshTensor globalVisible(ModelBuilder b) {
+  /** float32 {@code [batch, sequence, memory]}: 1 where a query may see a global cache slot (of the first memory.size()). */
+  MeshTensor globalVisible(ModelBuilder b, Dim memory) {
     MeshOps m = b.m;
     MeshTensor j = m.range(memory, DType.INT32);
     return m.cast(m.logicalAnd(m.lessEqual(j, slots(b)), m.greaterEqual(j, pad)), DType.FLOAT32);

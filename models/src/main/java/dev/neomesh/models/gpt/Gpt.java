@@ -86,12 +86,14 @@ public final class Gpt {
 
   /**
    * The generation programs of this GPT ({@link Generative}): a prefill of {@code chunk} tokens and a
-   * one-token step, on one graph, sharing the weights (the names of {@link #build}'s) and the
-   * caches of {@link Decoding}. Each computes the final norm and the logits of its last token only,
+   * one-token step per span (whose global layers read only the first {@code span} cache slots, so
+   * a short sequence does not pay for n_ctx), on one graph, sharing the weights (the names of
+   * {@link #build}'s) and the caches of {@link Decoding}. Each computes the final norm and the logits of its last token only,
    * and draws the next id there by {@code sampling}. The sampling draw is keyed {@code "sample"}
    * and the run's random step (the caller feeds the index of the token drawn).
    */
-  public static Generative.Decoder decoder(MeshOps m, GptConfig cfg, int batch, int chunk, Sampling sampling) {
+  public static Generative.Decoder decoder(MeshOps m, GptConfig cfg, int batch, int chunk, Sampling sampling,
+      List<Integer> spans) {
     if (!cfg.causal()) {
       throw new IllegalArgumentException("this model attends both ways (mlm_training or causal false), so it "
           + "cannot continue a text left to right: generation needs a causal model");
@@ -103,20 +105,27 @@ public final class Gpt {
     MeshTensor start = m.importTensor("decode_start", Shape.SCALAR, DType.INT32);
     MeshTensor pad = m.importTensor("decode_pad", Shape.of(rows), DType.INT32);
     Decoding d = new Decoding(start, pad, cfg.nCtx(), chunk);
-    Generative.Program prefill = decodeProgram(m, cfg, d, rows, chunk, sampling, "prefill");
-    Generative.Program step = chunk == 1 ? prefill : decodeProgram(m, cfg, d, rows, 1, sampling, "step");
+    if (spans.isEmpty() || spans.get(spans.size() - 1) != cfg.nCtx()) {
+      throw new IllegalArgumentException("step spans " + spans + " must end with n_ctx " + cfg.nCtx());
+    }
+    Generative.Program prefill = decodeProgram(m, cfg, d, rows, chunk, cfg.nCtx(), sampling, "prefill");
+    List<Generative.Program> steps = new java.util.ArrayList<>();
+    for (int span : spans) {
+      steps.add(decodeProgram(m, cfg, d, rows, 1, span, sampling, "step_" + span));
+    }
     long cacheBytes = 0;
     for (MeshTensor c : d.caches.values()) {
       cacheBytes += c.shape().size() / batch * c.dtype().bytes();
     }
-    return new Generative.Decoder(start, pad, prefill, step, List.copyOf(d.weights.values()), cfg.nCtx(), cacheBytes);
+    return new Generative.Decoder(start, pad, prefill, steps, List.copyOf(spans), List.copyOf(d.weights.values()),
+        cfg.nCtx(), cacheBytes);
   }
 
   private static Generative.Program decodeProgram(MeshOps m, GptConfig cfg, Decoding d, Dim rows, int length,
-      Sampling sampling, String name) {
+      int span, Sampling sampling, String name) {
     Dim sequence = new Dim("sequence", length);
     MeshTensor tokens = m.importTensor(name + "_tokens", Shape.of(rows, sequence), DType.INT32);
-    ModelBuilder b = new ModelBuilder(m, cfg, rows, sequence, d);
+    ModelBuilder b = new ModelBuilder(m, cfg, rows, sequence, d, span);
     MeshTensor h = Embeddings.embed(b, tokens);
     for (int layer = 0; layer < cfg.nLayer(); layer++) {
       h = Block.forward(b, h, layer).x();

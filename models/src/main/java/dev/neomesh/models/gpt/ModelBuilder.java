@@ -35,21 +35,24 @@ final class ModelBuilder {
   final Dim vocab;
   /** Incremental decoding: where the run's tokens stand and the caches (null for a whole-sequence pass). */
   final Decoding decoding;
+  /** When decoding: the global cache slots this program reads (its tokens all stand below it). */
+  final int span;
   private final Map<String, MeshTensor> variables;
 
   ModelBuilder(MeshOps m, GptConfig cfg, Dim batch, Dim sequence, boolean train) {
-    this(m, cfg, batch, sequence, train, null);
+    this(m, cfg, batch, sequence, train, null, sequence.size());
   }
 
   /**
-   * A builder of one decoding program (a prefill or a step) over {@code sequence} tokens per row; the
-   * programs of one {@code decoding} share its weights.
+   * A builder of one decoding program (a prefill or a step) over {@code sequence} tokens per row,
+   * reading {@code span} global cache slots; the programs of one {@code decoding} share its weights.
    */
-  ModelBuilder(MeshOps m, GptConfig cfg, Dim batch, Dim sequence, Decoding decoding) {
-    this(m, cfg, batch, sequence, false, decoding);
+  ModelBuilder(MeshOps m, GptConfig cfg, Dim batch, Dim sequence, Decoding decoding, int span) {
+    this(m, cfg, batch, sequence, false, decoding, span);
   }
 
-  private ModelBuilder(MeshOps m, GptConfig cfg, Dim batch, Dim sequence, boolean train, Decoding decoding) {
+  private ModelBuilder(MeshOps m, GptConfig cfg, Dim batch, Dim sequence, boolean train, Decoding decoding,
+      int span) {
     this.m = m;
     this.cfg = cfg;
     this.train = train;
@@ -57,6 +60,7 @@ final class ModelBuilder {
     this.batch = batch;
     this.sequence = sequence;
     this.decoding = decoding;
+    this.span = span;
     this.variables = decoding == null ? new LinkedHashMap<>() : decoding.weights;
     this.memory = decoding == null ? new Dim("memory_length", sequence.size()) : decoding.memory;
     this.embd = new Dim("embd", cfg.nEmbd());

@@ -62,6 +62,23 @@ public final class Generator implements AutoCloseable {
     this.step = step;
   }
 
+  /**
+   * The spans of the step programs: doubling from n_ctx/8 to n_ctx, so a token at slot s reads at
+   * most about 2s global cache slots (and at least n_ctx/8); only n_ctx when the layout splits
+   * {@code memory_length} (a span is a slice of the cache, which needs the dim whole).
+   */
+  public static List<Integer> spans(int nCtx, dev.neomesh.mesh.LayoutRules rules) {
+    if (rules.axisFor("memory_length").isPresent()) {
+      return List.of(nCtx);
+    }
+    List<Integer> spans = new ArrayList<>();
+    for (int span = Math.max(1, nCtx / 8); span < nCtx; span *= 2) {
+      spans.add(span);
+    }
+    spans.add(nCtx);
+    return spans;
+  }
+
   /** The prefill chunk for a context of {@code nCtx}: 128 tokens, at most half the context. */
   public static int defaultChunk(int nCtx) {
     return Math.max(1, Math.min(128, nCtx / 2));
@@ -78,7 +95,8 @@ public final class Generator implements AutoCloseable {
     trainer.requireWeights(step, "sample from");
     int rows = trainer.batchFor(wanted);
     MeshGraph g = new MeshGraph(trainer.settings().seed());
-    Generative.Decoder d = model.decoder(new MeshOps(g), rows, chunk, sampling);
+    Generative.Decoder d = model.decoder(new MeshOps(g), rows, chunk, sampling,
+        spans(trainer.settings().nCtx(), trainer.settings().layout()));
     MeshRuntime rt = trainer.lower(g);
     try {
       rt.initialize();
@@ -149,7 +167,7 @@ public final class Generator implements AutoCloseable {
         slot = prefill(history, keep, draws + k);
         next = lastIds;
       } else {
-        next = run(d.step(), next, slot, draws + k);
+        next = run(d.step(slot), next, slot, draws + k);
         slot++;
       }
       if (k == 0) {

@@ -100,7 +100,7 @@ class DecodingTest {
     List<int[]> other = List.of(new int[] {1, 2}, new int[] {4, 5, 4, 5, 6, 5, 4, 3}, new int[] {9, 8, 7});
     List<int[]> fresh = cached(cfg, "x:1", "", Sampling.GREEDY, 1, other, 6);
     MeshGraph g = new MeshGraph(1);
-    Generative.Decoder d = Gpt.decoder(new MeshOps(g), cfg, ROWS, CHUNK, Sampling.GREEDY);
+    Generative.Decoder d = Gpt.decoder(new MeshOps(g), cfg, ROWS, CHUNK, Sampling.GREEDY, Generator.spans(NCTX, LayoutRules.NONE));
     MeshRuntime rt = MeshRuntime.onVirtualCpus(g, MeshShape.parse("x:1"), LayoutRules.parse(""));
     rt.initialize();
     try (Generator gen = Generator.on(rt, d, CHUNK, 0)) {
@@ -156,7 +156,7 @@ class DecodingTest {
   void aNonCausalModelIsRefused() {
     GptConfig cfg = GptConfig.fromJson("{" + TINY + ", \"mlm_training\": true, \"mlm_mask_id\": 31}");
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> Gpt.decoder(new MeshOps(new MeshGraph(1)), cfg, ROWS, CHUNK, Sampling.GREEDY));
+        () -> Gpt.decoder(new MeshOps(new MeshGraph(1)), cfg, ROWS, CHUNK, Sampling.GREEDY, List.of(NCTX)));
     assertTrue(e.getMessage().contains("causal"), e.getMessage());
   }
 
@@ -164,7 +164,8 @@ class DecodingTest {
   static List<int[]> cached(GptConfig cfg, String mesh, String rules, Sampling sampling, long seed,
       List<int[]> prompts, int newTokens) {
     MeshGraph g = new MeshGraph(1); // the recompute's weights
-    Generative.Decoder d = Gpt.decoder(new MeshOps(g), cfg, ROWS, CHUNK, sampling);
+    Generative.Decoder d = Gpt.decoder(new MeshOps(g), cfg, ROWS, CHUNK, sampling,
+        Generator.spans(NCTX, LayoutRules.parse(rules)));
     MeshRuntime rt = MeshRuntime.onVirtualCpus(g, MeshShape.parse(mesh), LayoutRules.parse(rules));
     rt.initialize();
     try (Generator gen = Generator.on(rt, d, CHUNK, 0)) {
