@@ -190,6 +190,45 @@ class HuggingFaceReferenceTest {
     assertTrue(split < 1e-4, "x:2,y:2 differs from HuggingFace by " + split);
   }
 
+  /**
+   * Greedy generation through --predict (prefill, cached steps, ids drawn on the devices) gives the
+   * ids of HuggingFace's generate with its own cache, on one device and on a split layout; the
+   * prompt (8 characters) and 8 new tokens stay within HuggingFace's 16 positions. neomesh stops a
+   * sample at EOS, HuggingFace here does not, so neomesh's ids are a prefix of HuggingFace's, then EOS.
+   */
+  @Test
+  void greedyGenerationOfAnImportedModelGivesHuggingFacesIds() throws IOException {
+    PythonReference py = PythonReference.require("torch", "transformers", "safetensors");
+    Path hf = makeHfModel(py, "hf-generate", 13);
+    String prompt = "the quic";
+    int[] ids = new CharTokenizer().encode(prompt);
+    Path prompts = root.resolve("generate-prompts.json");
+    Files.writeString(prompts, JSON.writeValueAsString(java.util.Map.of("batches", List.of(List.of(ids)))));
+    JsonNode hfRun = JSON.readTree(py.run("hf_generate.py", PY, "generate", hf.toString(), "--prompts",
+        prompts.toString(), "--new_tokens", "8", "--threads", "1"));
+    JsonNode want = hfRun.get("results").get(0).get("ids").get(0);
+    String[][] layouts = {{"x:1", ""}, {"x:2,y:2", "batch:x,heads:y,vocab:y"}};
+    for (String[] l : layouts) {
+      String path = "runs/generate-" + l[0].replace(':', '_').replace(',', '_');
+      main("--model", "hf", "--init_from", hf.toString(), "--predict", "--prompt", prompt, "--temperature", "0",
+          "--max_new_tokens", "8", "--num_samples", "2", "--set", "mesh_shape=" + l[0], "--set", "layout=" + l[1],
+          "--set", "model_path=" + path);
+      List<String> lines = Files.readAllLines(root.resolve(path + "/predictions_0.jsonl"));
+      assertEquals(2, lines.size());
+      for (String line : lines) {
+        JsonNode got = JSON.readTree(line).get("ids");
+        assertTrue(got.size() > 0, line);
+        for (int i = 0; i < got.size(); i++) {
+          assertEquals(want.get(i).asInt(), got.get(i).asInt(), l[0] + ": new token " + i + " (HF " + want + ")");
+        }
+        if (got.size() < 8) {
+          assertEquals(new CharTokenizer().eosId(), want.get(got.size()).asInt(), "neomesh stopped before EOS");
+        }
+      }
+    }
+    System.out.println("HuggingFace generate: greedy ids equal on x:1 and x:2,y:2: " + want);
+  }
+
   @Test
   void aTrainedModelExportsToHuggingFaceAndScoresTheSame() throws IOException {
     PythonReference py = PythonReference.require("torch", "transformers", "safetensors");

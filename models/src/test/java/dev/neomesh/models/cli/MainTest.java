@@ -87,6 +87,121 @@ class MainTest {
     assertTrue(other.out().contains("predictions written to"), other.out());
   }
 
+  /** The samples of {@code --predict}'s jsonl file of {@code run} at step {@code step}. */
+  static List<com.fasterxml.jackson.databind.JsonNode> samples(String run, int step) throws IOException {
+    List<com.fasterxml.jackson.databind.JsonNode> out = new java.util.ArrayList<>();
+    for (String line : Files.readAllLines(root.resolve(run + "/predictions_" + step + ".jsonl"))) {
+      out.add(new com.fasterxml.jackson.databind.ObjectMapper().readTree(line));
+    }
+    return out;
+  }
+
+  @Test
+  void predictGeneratesWithItsControlsAndWritesBothFiles() throws IOException {
+    Run trained = main("", "--model", "tiny", "--set", "model_path=runs/gen", "--set", "predict_steps=0",
+        "--set", "eval_steps=0", "--no_progress");
+    assertEquals(0, trained.status(), trained.err());
+    String[] predict = {"--model", "tiny", "--set", "model_path=runs/gen", "--predict"};
+    Run greedy = main("", concat(predict, "--prompt", "to be", "--temperature", "0", "--num_samples", "2",
+        "--max_new_tokens", "12"));
+    assertEquals(0, greedy.status(), greedy.err());
+    assertTrue(greedy.out().contains("sampling from checkpoint step 4: greedy, 12 new tokens, 2 sample(s)"), greedy.out());
+    assertTrue(greedy.out().contains("key/value cache 2.0 KiB per sequence"), greedy.out()); // 2 * 1 * 16 * 16 * 4
+    List<com.fasterxml.jackson.databind.JsonNode> g = samples("runs/gen", 4);
+    assertEquals(2, g.size());
+    assertEquals("to be", g.get(0).get("prompt").asText());
+    assertEquals("[116,111,32,98,101]", g.get(0).get("prompt_ids").toString());
+    assertEquals(g.get(0).get("ids"), g.get(1).get("ids"), "greedy samples of one prompt are equal");
+    assertTrue(g.get(0).get("ids").size() >= 1 && g.get(0).get("ids").size() <= 12, g.get(0).toString());
+    assertTrue(g.get(0).get("tokens_per_sec").asDouble() > 0);
+    String text = g.get(0).get("text").asText();
+    assertTrue(greedy.out().startsWith("sampling") && greedy.out().contains("to be" + text), greedy.out());
+    assertTrue(Files.readString(root.resolve("runs/gen/predictions_4.txt")).contains("to be" + text));
+
+    // a seed gives its samples again; the stop text cuts a sample where it first appears
+    String[] sampled = concat(predict, "--prompt", "to be", "--num_samples", "2", "--max_new_tokens", "12", "--seed", "5");
+    assertEquals(0, main("", sampled).status());
+    com.fasterxml.jackson.databind.JsonNode first = samples("runs/gen", 4).get(0);
+    assertEquals(0, main("", sampled).status());
+    assertEquals(first.get("ids"), samples("runs/gen", 4).get(0).get("ids"), "the same seed draws the same sample");
+    assertEquals(5, first.get("seed").asLong());
+    if (text.length() >= 3) {
+      String stop = text.substring(1, 3);
+      Run stopped = main("", concat(predict, "--prompt", "to be", "--temperature", "0", "--max_new_tokens", "12",
+          "--stop", stop));
+      assertEquals(0, stopped.status(), stopped.err());
+      assertEquals(text.substring(0, text.indexOf(stop)), samples("runs/gen", 4).get(0).get("text").asText());
+    }
+
+    // interactive: one prompt per line, blank lines skipped, one compilation
+    Run chat = main("to be\n\nor not\n", concat(predict, "--interactive", "--temperature", "0", "--max_new_tokens", "3"));
+    assertEquals(0, chat.status(), chat.err());
+    assertEquals(1, chat.out().split("sampling from", -1).length - 1, chat.out());
+    List<com.fasterxml.jackson.databind.JsonNode> both = samples("runs/gen", 4);
+    assertEquals(List.of("to be", "or not"), both.stream().map(n -> n.get("prompt").asText()).toList());
+  }
+
+  @Test
+  void badGenerationInputPrintsOneMessageAndExitsNonZero() throws IOException {
+    Files.writeString(root.resolve("configs/dataset_configs/tiny_128.json"), "{\"n_vocab\": 128, \"path\": "
+        + "\"runs/data/tiny/train/*.tfrecords\", \"tokenizer_path\": \"char\"}");
+    String[] predict = {"--model", "tiny", "--set", "model_path=runs/gen_bad", "--predict"};
+    String[][] cases = {
+        {"--prompt", "", "the prompt is empty"},
+        {"--top_p", "0", "--top_p 0.0 is outside (0, 1]"},
+        {"--top_p", "1.5", "--top_p 1.5 is outside (0, 1]"},
+        {"--temperature", "-1", "--temperature -1.0 is negative"},
+        {"--num_samples", "0", "--num_samples 0: pass at least 1"},
+        {"--top_k", "300", "--top_k 300 is outside [0, n_vocab 256]"},
+        {"--stop", "", "--stop \"\" would stop"},
+    };
+    for (String[] c : cases) {
+      Run r = main("", concat(predict, c[0], c[1]));
+      assertEquals(1, r.status(), c[0] + " " + c[1] + ": " + r.out());
+      assertTrue(r.err().contains(c[2]), c[0] + " " + c[1] + ": " + r.err());
+      assertFalse(r.err().contains("\tat "), r.err());
+    }
+    Run outside = main("", "--model", "tiny", "--set", "model_path=runs/gen_bad", "--predict", "--set", "n_vocab=128",
+        "--set", "datasets=[[\"tiny_128\", 1, \"documents_random\", 1.0]]", "--prompt", "caf\u00e9");
+    assertEquals(1, outside.status(), outside.out());
+    assertTrue(outside.err().contains("the prompt's token 3 has id 195, outside the model's vocabulary [0, 128)"),
+        outside.err());
+    Run noPredict = main("", "--model", "tiny", "--set", "model_path=runs/gen_bad", "--eval", "--temperature", "0.5");
+    assertEquals(1, noPredict.status());
+    assertTrue(noPredict.err().contains("--temperature is only used with --predict"), noPredict.err());
+    assertFalse(Files.exists(root.resolve("runs/gen_bad")), "nothing written");
+  }
+
+  /**
+   * A model trained on GPT-2 records generates: GPT-2's padding_id 50257 is one past its vocabulary, and
+   * the old sampler padded its rows with it (a Gather error on the first token).
+   */
+  @Test
+  void aModelTrainedOnGpt2RecordsGenerates() throws IOException {
+    Path in = root.resolve("gpt2-in.txt");
+    Files.writeString(in, "It was the best of times, it was the worst of times. ".repeat(60));
+    dev.neomesh.data.tokenizer.Tokenizer gpt2 = new dev.neomesh.data.tokenizer.Gpt2Tokenizer();
+    CreateTfRecords.run(new CreateTfRecords.Options(in.toString(), "gpt2", root.resolve("runs/data/gpt2"), 1000, gpt2,
+        1, gpt2.eosId(), 64, 1, false), new PrintStream(new ByteArrayOutputStream()));
+    Files.writeString(root.resolve("configs/dataset_configs/tiny_gpt2.json"), "{\"n_vocab\": 50257, \"path\": "
+        + "\"runs/data/gpt2/*.tfrecords\", \"tokenizer_path\": \"gpt2\", \"tokenizer_is_pretrained\": true, "
+        + "\"eos_id\": 50256, \"padding_id\": 50257}");
+    String[] gpt2Run = {"--model", "tiny", "--set", "model_path=runs/gpt2", "--set", "n_vocab=50257",
+        "--set", "datasets=[[\"tiny_gpt2\", 1, \"documents_random\", 1.0]]", "--set", "eval_steps=0",
+        "--set", "train_steps=2", "--set", "predict_steps=0", "--no_progress"};
+    Run trained = main("", gpt2Run);
+    assertEquals(0, trained.status(), trained.err());
+    Run predicted = main("", concat(gpt2Run, "--predict", "--prompt", "It was the", "--num_samples", "2",
+        "--max_new_tokens", "20"));
+    assertEquals(0, predicted.status(), predicted.err());
+    List<com.fasterxml.jackson.databind.JsonNode> s = samples("runs/gpt2", 2);
+    assertEquals("[1026,373,262]", s.get(0).get("prompt_ids").toString()); // GPT-2's ids of "It was the"
+    for (com.fasterxml.jackson.databind.JsonNode sample : s) {
+      assertTrue(sample.get("ids").size() >= 1, sample.toString());
+      sample.get("ids").forEach(id -> assertTrue(id.asInt() >= 0 && id.asInt() < 50257, sample.toString()));
+    }
+  }
+
   @Test
   void newAsksAndKeepsTheRunOnNo() throws IOException {
     Path run = root.resolve("runs/keep");
