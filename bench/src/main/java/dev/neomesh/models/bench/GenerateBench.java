@@ -172,8 +172,11 @@ public final class GenerateBench {
         prompts.size(), 0, 0, 1, 1, 1, new LearningRateSchedule(0, cfg.lrDecay(), 0, 0), Main.optimizer(cfg), null,
         null, false);
     Trainer trainer = new Trainer(s, new GptLanguageModel(cfg), new PrintStream(new ByteArrayOutputStream()), weights);
+    long t0 = System.nanoTime();
     try (Generator g = Generator.open(trainer, new GptLanguageModel(cfg), prompts.size(), Sampling.GREEDY, null,
         Generator.defaultChunk(cfg.nCtx()))) {
+      System.out.printf(Locale.ROOT, "neomesh      batch %d: compiled and loaded the weights in %.1f s%n", prompts.size(),
+          (System.nanoTime() - t0) / 1e9);
       g.generate(prompts, 2, -1, 0, null);
       Generator.Output o = g.generate(prompts, newTokens, -1, 0, null);
       return new Measured(o.ids(), o.firstTokenSeconds(), o.seconds(), prompts.size(), newTokens, g.cacheBytesPerRow());
@@ -182,14 +185,22 @@ public final class GenerateBench {
 
   /** One traced one-token step after a prefill of {@code promptLen} tokens, on the initial weights. */
   static void profile(GptConfig cfg, int batch, int promptLen) {
+    long t0 = System.nanoTime();
     MeshGraph g = new MeshGraph(1);
     Generative.Decoder d = Gpt.decoder(new MeshOps(g), cfg, batch, Generator.defaultChunk(cfg.nCtx()), Sampling.GREEDY,
         Generator.spans(cfg.nCtx(), cfg.layoutRules()));
+    long t1 = System.nanoTime();
     MeshRuntime rt = MeshRuntime.onVirtualCpus(g, cfg.mesh(), cfg.layoutRules());
+    long t2 = System.nanoTime();
     rt.initialize();
+    long t3 = System.nanoTime();
     try (Generator gen = Generator.on(rt, d, Generator.defaultChunk(cfg.nCtx()), 0)) {
       List<int[]> prompts = prompts(batch, promptLen, 1);
       gen.generate(prompts, 2, -1, 0, null);
+      long t4 = System.nanoTime();
+      System.out.printf(Locale.ROOT, "mesh program %.1f s (%d ops), lowering %.1f s (%d TensorFlow ops), random init %.1f s, "
+          + "first prefill and step %.1f s%n", (t1 - t0) / 1e9, g.ops().size(), (t2 - t1) / 1e9,
+          countOps(rt), (t3 - t2) / 1e9, (t4 - t3) / 1e9);
       int[] pad = new int[batch];
       int[] tokens = new int[batch];
       for (int i = 0; i < 4; i++) {
@@ -197,16 +208,24 @@ public final class GenerateBench {
         try (Tensor x = HostTensors.ofInts(program.tokens().shape(), tokens);
             Tensor s = HostTensors.ofInts(d.start().shape(), new int[] {promptLen + i});
             Tensor p = HostTensors.ofInts(d.pad().shape(), pad)) {
-          long t0 = System.nanoTime();
+          long began = System.nanoTime();
           MeshRuntime.Step step = rt.step().feed(program.tokens(), x).feed(d.start(), s).feed(d.pad(), p)
               .fetch(program.next());
           (i == 3 ? step.traced() : step).run();
-          System.out.printf(Locale.ROOT, "step at slot %d: %.1f ms%s%n", promptLen + i, (System.nanoTime() - t0) / 1e6,
+          System.out.printf(Locale.ROOT, "step at slot %d: %.1f ms%s%n", promptLen + i, (System.nanoTime() - began) / 1e6,
               i == 3 ? " (traced)" : "");
         }
       }
       StepProfile.print(rt.lastRunMetadata(), 15);
     }
+  }
+
+  private static int countOps(MeshRuntime rt) {
+    int n = 0;
+    for (var it = rt.graph().operations(); it.hasNext(); it.next()) {
+      n++;
+    }
+    return n;
   }
 
   static Measured huggingFace(Flags f, Path dir, List<int[]> prompts, int newTokens) throws IOException {

@@ -48,15 +48,15 @@ public final class Checkpointer {
   private final MeshRuntime runtime;
   private final Runnable beforeCommit;
   private final List<Manifest.Entry> entries;
-  private final Placeholder<TString> savePrefix;
-  private final Op saveTarget;
-  private final int dataShards;
-  private final Placeholder<TString> restorePrefix;
-  private final List<Op> restoreTargets;
+  /** The save ops, built on the first save (a restore-only user, like generation, never needs them). */
+  private SaveOps saveOps;
+  /** The full restore's ops, built on the first {@link #restore(Checkpoint)}. */
+  private Placeholder<TString> restorePrefix;
+  private List<Op> restoreTargets;
   private final String[] host;
   private final Ops root;
 
-  /** Builds the save and restore ops of every variable of {@code runtime}. */
+  /** A checkpointer of every variable of {@code runtime}; its save and restore ops are built when first used. */
   public Checkpointer(MeshRuntime runtime) {
     this(runtime, () -> {});
   }
@@ -81,13 +81,22 @@ public final class Checkpointer {
     for (int p = 0; p < devices; p++) {
       host[p] = hostOf(((GraphOperation) vars.get(0).handles().get(p).op()).device());
     }
-    Ops root = l.tf(0).withSubScope("neomesh_ckpt");
-    Ops firstHost = root.withDevice(hostCpu(host[0]));
+    this.host = host;
+    this.root = l.tf(0).withSubScope("neomesh_ckpt");
+  }
 
-    // Save: per host, one SaveV2 of the distinct slices its devices hold, then one merge.
+  private record SaveOps(Placeholder<TString> prefix, Op target, int dataShards) {}
+
+  /** Per host, one SaveV2 of the distinct slices its devices hold, then one merge. */
+  private SaveOps saveOps() {
+    if (saveOps != null) {
+      return saveOps;
+    }
+    Lowering l = runtime.lowering();
+    Ops firstHost = root.withDevice(hostCpu(host[0]));
     Map<String, HostSave> byHost = new LinkedHashMap<>();
-    for (LoweredVariable v : vars) {
-      for (int p = 0; p < devices; p++) {
+    for (LoweredVariable v : l.variables()) {
+      for (int p = 0; p < l.mesh().size(); p++) {
         if (v.layout().isFirstReplica(p)) {
           HostSave hs = byHost.computeIfAbsent(host[p], h -> new HostSave());
           hs.names.add(v.variable().name());
@@ -97,7 +106,7 @@ public final class Checkpointer {
         }
       }
     }
-    savePrefix = firstHost.withName("save_prefix").placeholder(TString.class);
+    Placeholder<TString> savePrefix = firstHost.withName("save_prefix").placeholder(TString.class);
     Operand<TString> shardBase = firstHost.strings.join(List.of(savePrefix, firstHost.constant("_temp/part")));
     int n = byHost.size();
     List<Operand<TString>> files = new ArrayList<>();
@@ -111,14 +120,10 @@ public final class Checkpointer {
           h.array(hs.specs.toArray(String[]::new)), hs.tensors));
       files.add(file);
     }
-    saveTarget = firstHost.withControlDependencies(saves).train.mergeV2Checkpoints(firstHost.stack(files),
+    Op target = firstHost.withControlDependencies(saves).train.mergeV2Checkpoints(firstHost.stack(files),
         savePrefix, MergeV2Checkpoints.deleteOldDirs(true));
-    dataShards = n;
-
-    this.host = host;
-    this.root = root;
-    restorePrefix = firstHost.withName("restore_prefix").placeholder(TString.class);
-    restoreTargets = restoreOps(vars, restorePrefix);
+    saveOps = new SaveOps(savePrefix, target, n);
+    return saveOps;
   }
 
   /**
@@ -171,8 +176,9 @@ public final class Checkpointer {
    */
   public Checkpoint save(Path dir, long step, int keepLast) {
     Checkpoints.Pending pending = Checkpoints.begin(dir, step);
+    SaveOps ops = saveOps();
     try (TString prefix = TString.scalarOf(pending.tmp().toString())) {
-      Session.Runner r = runtime.session().runner().feed(savePrefix, prefix).addTarget(saveTarget);
+      Session.Runner r = runtime.session().runner().feed(ops.prefix(), prefix).addTarget(ops.target());
       r.run().close();
     } catch (TensorFlowException e) {
       pending.abandon();
@@ -181,7 +187,7 @@ public final class Checkpointer {
     }
     beforeCommit.run();
     Lowering l = runtime.lowering();
-    return pending.commit(new Manifest(step, dataShards, l.mesh().toString(), l.rules().toString(), entries),
+    return pending.commit(new Manifest(step, ops.dataShards(), l.mesh().toString(), l.rules().toString(), entries),
         keepLast);
   }
 
@@ -208,6 +214,10 @@ public final class Checkpointer {
    */
   public void restore(Checkpoint checkpoint) {
     check(checkpoint, entries);
+    if (restoreTargets == null) {
+      restorePrefix = root.withDevice(hostCpu(host[0])).withName("restore_prefix").placeholder(TString.class);
+      restoreTargets = restoreOps(runtime.lowering().variables(), restorePrefix);
+    }
     run(checkpoint, restorePrefix, restoreTargets);
   }
 

@@ -85,8 +85,17 @@ public final class MeshRuntime implements AutoCloseable {
 
   /** Sets every variable to its initial value. */
   public void initialize() {
+    initialize(name -> true);
+  }
+
+  /**
+   * Sets the variables whose names {@code which} accepts to their initial values: the others are about
+   * to be restored, and a model's random initialisation costs seconds.
+   */
+  public void initialize(java.util.function.Predicate<String> which) {
     Session.Runner r = session.runner();
-    lowering.initializers().forEach(r::addTarget);
+    lowering.variables().stream().filter(v -> which.test(v.variable().name()))
+        .forEach(v -> v.initializers().forEach(r::addTarget));
     if (!r.isEmpty()) {
       r.run().close();
     }

@@ -99,7 +99,6 @@ public final class Generator implements AutoCloseable {
         spans(trainer.settings().nCtx(), trainer.settings().layout()));
     MeshRuntime rt = trainer.lower(g);
     try {
-      rt.initialize();
       long loaded = trainer.loadWeights(rt, d.parameters(), step, "sample from");
       return new Generator(rt, d, chunk, loaded);
     } catch (RuntimeException e) {

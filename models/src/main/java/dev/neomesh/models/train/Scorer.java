@@ -100,7 +100,6 @@ public final class Scorer {
     Trainer.Forward f = trainer.forward(batch);
     long scoredStep;
     try (MeshRuntime rt = trainer.lower(f.graph())) {
-      rt.initialize();
       scoredStep = trainer.loadWeights(rt, f.model().parameters(), step, "score");
       for (int first = 0; first < windows.size(); first += batch) {
         List<Window> rows = windows.subList(first, Math.min(first + batch, windows.size()));

@@ -360,9 +360,13 @@ public final class Trainer {
   /**
    * Loads the weights an evaluation, sample or score uses into {@code rt}: the initial weights when
    * given, else checkpoint {@code step} of model_path (the latest when null); the step they stand
-   * for (0 for imported weights).
+   * for (0 for imported weights). Every other variable (a generation cache) gets its initial value;
+   * the parameters are not initialised first.
    */
   long loadWeights(MeshRuntime rt, List<MeshTensor> parameters, Long step, String what) {
+    java.util.Set<String> restored = new java.util.HashSet<>();
+    parameters.forEach(t -> restored.add(((VariableOp) t.op()).name()));
+    rt.initialize(name -> !restored.contains(name));
     Checkpointer ckpt = new Checkpointer(rt);
     if (initial != null) {
       startFromInitialWeights(rt, ckpt, parameters);
@@ -405,7 +409,6 @@ public final class Trainer {
     try (MeshRuntime rt = lower(f.graph());
         InputPipeline data = InputPipeline.eval(sources, InputPipeline.Options.of(s.nCtx(), s.evalBatchSize(),
             s.seed(), s.baseDir()))) {
-      rt.initialize();
       long step = loadWeights(rt, f.model().parameters(), null, "evaluate");
       double sum = 0;
       double ppl = 0;
