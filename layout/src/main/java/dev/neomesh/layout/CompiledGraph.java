@@ -87,7 +87,7 @@ final class CompiledGraph {
       workShape[i] = work[i].shape() == null ? -1 : intern(work[i].shape()); // an einsum's union too
       isVariable[i] = op instanceof VariableOp;
       isAssign[i] = op instanceof AssignOp;
-      if (op instanceof UnsplitDimOp along) {
+      if (op instanceof UnsplitDimOp along && along.dim() != null) {
         unsplittable.add(dim(along.dim()));
       }
     }

@@ -42,7 +42,7 @@ public final class LayoutValidator {
     for (Op op : graph.ops()) {
       if (op instanceof EinsumOp) {
         checkShape("the inputs of " + op.name() + " (their union)", ((EinsumOp) op).union(), mesh, rules, out);
-      } else if (op instanceof UnsplitDimOp along) {
+      } else if (op instanceof UnsplitDimOp along && along.dim() != null) {
         String dim = along.dim();
         Optional<String> axis = rules.axisFor(dim);
         if (axis.isPresent() && mesh.axisIndex(axis.get()) >= 0) {

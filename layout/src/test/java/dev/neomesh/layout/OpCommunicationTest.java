@@ -197,7 +197,8 @@ class OpCommunicationTest {
    * not, by offsets that are multiples of the slice length on one axis size and not on the other
    * (1, 2, -3, 4), with and without wrap, and by a whole turn (8: zeros without wrap, identity with),
    * where no data moves even on a split dim. Their gradients are the reverse slices, pads and
-   * shifts. AssignOp for SGD.
+   * shifts. AssignOp for SGD. CumsumOp along t; StateWriteOp: a block of y's rows written at a fed
+   * offset into a state along t (whose block dim the planner keeps unsplit), and a whole write.
    */
   static Program alongDims() {
     MeshGraph g = new MeshGraph(14);
@@ -217,6 +218,13 @@ class OpCommunicationTest {
     for (int k = 0; k < offsets.length; k++) {
       loss = m.add(loss, sumSquares(m, m.mul(m.shift(joined, "s", offsets[k], wraps[k]), k + 1.0)));
     }
+    loss = m.add(loss, sumSquares(m, m.cumsumUnsplit(y, "t", true)));
+    MeshTensor state = m.variable("state", m.zeros(Shape.of(t, s), F32), false);
+    MeshTensor at = m.importTensor("at", Shape.SCALAR, DType.INT32);
+    MeshTensor written = m.writeStateBlock(state, m.rename(m.slice(y, "t", 0, 2), "t", "rows"), "t", at);
+    MeshTensor total = m.variable("total", m.zeros(Shape.of(s), F32), false);
+    MeshTensor summed = m.writeState(total, m.add(total, m.reduceSum(written, MeshOps.without(written, "t"))));
+    loss = m.add(loss, m.stopGradient(m.reduceSum(summed, Shape.SCALAR)));
     sgd(m, loss, List.of(w), 0.1);
     return new Program("along dims", g, loss, false, List.of(
         "SliceOp: resolves an input", "PadOp: no communication", "ConcatOp: no communication",

@@ -31,7 +31,7 @@ import org.tensorflow.types.TInt32;
  *     of the dim where it runs past the end (a ring buffer of the last entries written).
  * </ul>
  */
-public final class StateWriteOp extends Op {
+public final class StateWriteOp extends Op implements UnsplitDimOp {
   private final VariableOp variable;
   private final String dim;
   private final String blockDim;
@@ -91,6 +91,12 @@ public final class StateWriteOp extends Op {
 
   public VariableOp variable() {
     return variable;
+  }
+
+  /** The block dim, which must be unsplit (null for a whole write). */
+  @Override
+  public String dim() {
+    return blockDim;
   }
 
   @Override
