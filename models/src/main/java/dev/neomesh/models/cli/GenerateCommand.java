@@ -158,7 +158,7 @@ final class GenerateCommand {
         return true;
       }
       made.get(row).add(id);
-      boolean stop = stopAt(v.tokenizer().decode(toArray(made.get(row))), o.stops()) >= 0;
+      boolean stop = !o.stops().isEmpty() && stopAt(v.tokenizer().decode(toArray(made.get(row))), o.stops()) >= 0;
       if (row == 0) {
         first.show(toArray(made.get(0)));
       }
