@@ -30,10 +30,8 @@ public final class Generator implements AutoCloseable {
   private final int chunk;
   private final int slots;
   private final long step;
-  /** Each row's left padding in the cache, set by a prefill. */
+  /** Each row's left padding in the cache, set by a prefill and fed to every run after it. */
   private int[] pad;
-  /** The ids the last prefill drew. */
-  private int[] lastIds;
 
   /** What one call produced: each row's new ids, and the times to the first token and to the end. */
   public record Output(List<int[]> ids, double firstTokenSeconds, double seconds) {
@@ -163,8 +161,9 @@ public final class Generator implements AutoCloseable {
     for (int k = 0; k < maxNew; k++) {
       if (k == 0 || slot >= slots) {
         int keep = k == 0 && longest(history) <= slots - chunk ? Integer.MAX_VALUE : Math.max(1, slots / 2);
-        slot = prefill(history, keep, draws + k);
-        next = lastIds;
+        Prefilled p = prefill(history, keep, draws + k);
+        slot = p.nextSlot();
+        next = p.ids();
       } else {
         next = run(d.step(slot), next, slot, draws + k);
         slot++;
@@ -193,12 +192,14 @@ public final class Generator implements AutoCloseable {
     return new Output(ids, first, (System.nanoTime() - t0) / 1e9);
   }
 
+  /** What a prefill left: the next free cache slot, and the ids drawn after the rows' last tokens. */
+  private record Prefilled(int nextSlot, int[] ids) {}
+
   /**
-   * Prefills every row with its last {@code keep} tokens, right-aligned on a whole number of chunks;
-   * sets {@link #lastIds} to the ids drawn after them (with random step {@code draw}); returns the
-   * next free slot.
+   * Prefills every row with its last {@code keep} tokens, right-aligned on a whole number of chunks,
+   * drawing the next ids with random step {@code draw}.
    */
-  private int prefill(List<List<Integer>> history, int keep, long draw) {
+  private Prefilled prefill(List<List<Integer>> history, int keep, long draw) {
     int longest = 0;
     for (List<Integer> h : history) {
       longest = Math.max(longest, Math.min(keep, h.size()));
@@ -217,14 +218,15 @@ public final class Generator implements AutoCloseable {
         tokens[r * length + pad[r] + i] = h.get(h.size() - n + i);
       }
     }
+    int[] ids = null;
     for (int c = 0; c < length; c += chunk) {
       int[] part = new int[rows * chunk];
       for (int r = 0; r < rows; r++) {
         System.arraycopy(tokens, r * length + c, part, r * chunk, chunk);
       }
-      lastIds = run(d.prefill(), part, c, draw);
+      ids = run(d.prefill(), part, c, draw);
     }
-    return length;
+    return new Prefilled(length, ids);
   }
 
   private static int longest(List<List<Integer>> history) {
