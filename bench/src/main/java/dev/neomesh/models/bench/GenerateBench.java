@@ -173,8 +173,7 @@ public final class GenerateBench {
         null, false);
     Trainer trainer = new Trainer(s, new GptLanguageModel(cfg), new PrintStream(new ByteArrayOutputStream()), weights);
     long t0 = System.nanoTime();
-    try (Generator g = Generator.open(trainer, new GptLanguageModel(cfg), prompts.size(), Sampling.GREEDY, null,
-        Generator.defaultChunk(cfg.nCtx()))) {
+    try (Generator g = Generator.open(trainer, new GptLanguageModel(cfg), prompts.size(), Sampling.GREEDY, null)) {
       System.out.printf(Locale.ROOT, "neomesh      batch %d: compiled and loaded the weights in %.1f s%n", prompts.size(),
           (System.nanoTime() - t0) / 1e9);
       g.generate(prompts, 2, -1, 0, null);
@@ -194,13 +193,13 @@ public final class GenerateBench {
     long t2 = System.nanoTime();
     rt.initialize();
     long t3 = System.nanoTime();
-    try (Generator gen = Generator.on(rt, d, Generator.defaultChunk(cfg.nCtx()), 0)) {
+    try (Generator gen = Generator.on(rt, d, 0)) {
       List<int[]> prompts = prompts(batch, promptLen, 1);
       gen.generate(prompts, 2, -1, 0, null);
       long t4 = System.nanoTime();
       System.out.printf(Locale.ROOT, "mesh program %.1f s (%d ops), lowering %.1f s (%d TensorFlow ops), random init %.1f s, "
           + "first prefill and step %.1f s%n", (t1 - t0) / 1e9, g.ops().size(), (t2 - t1) / 1e9,
-          countOps(rt), (t3 - t2) / 1e9, (t4 - t3) / 1e9);
+          StepProfile.countOps(rt, false), (t3 - t2) / 1e9, (t4 - t3) / 1e9);
       int[] pad = new int[batch];
       int[] tokens = new int[batch];
       for (int i = 0; i < 4; i++) {
@@ -218,14 +217,6 @@ public final class GenerateBench {
       }
       StepProfile.print(rt.lastRunMetadata(), 15);
     }
-  }
-
-  private static int countOps(MeshRuntime rt) {
-    int n = 0;
-    for (var it = rt.graph().operations(); it.hasNext(); it.next()) {
-      n++;
-    }
-    return n;
   }
 
   static Measured huggingFace(Flags f, Path dir, List<int[]> prompts, int newTokens) throws IOException {

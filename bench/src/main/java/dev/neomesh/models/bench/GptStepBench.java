@@ -86,7 +86,7 @@ public final class GptStepBench {
     try (MeshRuntime rt = MeshRuntime.onVirtualCpus(program.graph(), cfg.mesh(), cfg.layoutRules())) {
       rt.initialize();
       System.out.printf("build + lower + init: %.1f s, %d TensorFlow ops%n", (System.nanoTime() - t0) / 1e9,
-          countOps(rt, flags.opTypes));
+          StepProfile.countOps(rt, flags.opTypes));
       double[] times = new double[steps];
       for (int s = -5; s < steps; s++) {
         randomTokens(r, cfg.nVocab(), tokens, labels);
@@ -151,21 +151,6 @@ public final class GptStepBench {
       tokens[i] = r.nextInt(vocab);
       labels[i] = r.nextInt(vocab);
     }
-  }
-
-  private static long countOps(MeshRuntime rt, boolean opTypes) {
-    Map<String, Integer> byType = new HashMap<>();
-    var it = rt.graph().operations();
-    long n = 0;
-    while (it.hasNext()) {
-      byType.merge(it.next().type(), 1, Integer::sum);
-      n++;
-    }
-    if (opTypes) {
-      byType.entrySet().stream().sorted((a, b) -> b.getValue() - a.getValue()).limit(20)
-          .forEach(e -> System.out.printf("  %-24s %5d%n", e.getKey(), e.getValue()));
-    }
-    return n;
   }
 
   private static void profile(MeshRuntime rt, TrainProgram program, int[] tokens, int[] labels, int top) {

@@ -2,10 +2,11 @@ package dev.neomesh.models.bench;
 
 import java.util.HashMap;
 import java.util.Map;
+import dev.neomesh.mesh.lower.MeshRuntime;
 import org.tensorflow.proto.NodeExecStats;
 import org.tensorflow.proto.RunMetadata;
 
-/** Prints where one traced session run spent its time: op time by type, summed over devices, and the slowest ops. */
+/** Where a lowered program's time and ops go: one traced run's op time by type and slowest ops; op counts. */
 final class StepProfile {
   private StepProfile() {}
 
@@ -30,5 +31,21 @@ final class StepProfile {
     md.getStepStats().getDevStatsList().stream().flatMap(d -> d.getNodeStatsList().stream())
         .sorted((a, b) -> Long.compare(b.getAllEndRelMicros(), a.getAllEndRelMicros())).limit(top)
         .forEach(n -> System.out.printf("  %8.2f ms  %s%n", n.getAllEndRelMicros() / 1000.0, n.getTimelineLabel()));
+  }
+
+  /** The lowered graph's TensorFlow op count; with {@code opTypes}, prints its 20 most frequent op types. */
+  static long countOps(MeshRuntime rt, boolean opTypes) {
+    Map<String, Integer> byType = new HashMap<>();
+    var it = rt.graph().operations();
+    long n = 0;
+    while (it.hasNext()) {
+      byType.merge(it.next().type(), 1, Integer::sum);
+      n++;
+    }
+    if (opTypes) {
+      byType.entrySet().stream().sorted((a, b) -> b.getValue() - a.getValue()).limit(20)
+          .forEach(e -> System.out.printf("  %-24s %5d%n", e.getKey(), e.getValue()));
+    }
+    return n;
   }
 }

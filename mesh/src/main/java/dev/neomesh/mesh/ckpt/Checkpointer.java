@@ -7,6 +7,7 @@ import dev.neomesh.mesh.ckpt.Checkpoints.Checkpoint;
 import dev.neomesh.mesh.lower.Lowering;
 import dev.neomesh.mesh.lower.Lowering.LoweredVariable;
 import dev.neomesh.mesh.lower.MeshRuntime;
+import dev.neomesh.mesh.lower.Tf;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -14,8 +15,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.tensorflow.DeviceSpec;
 import org.tensorflow.GraphOperation;
 import org.tensorflow.Operand;
@@ -182,7 +181,7 @@ public final class Checkpointer {
       r.run().close();
     } catch (TensorFlowException e) {
       pending.abandon();
-      throw new NeomeshException("cannot write checkpoint " + step + " to " + dir + ": " + tfReason(e.getMessage())
+      throw new NeomeshException("cannot write checkpoint " + step + " to " + dir + ": " + Tf.errorReason(e.getMessage())
           + ". Check that the directory is writable and the disk has space", e);
     }
     beforeCommit.run();
@@ -248,7 +247,7 @@ public final class Checkpointer {
       r.run().close();
     } catch (TensorFlowException e) {
       throw new NeomeshException("cannot restore checkpoint " + checkpoint.prefix() + " (step " + checkpoint.step()
-          + "): " + tfReason(e.getMessage()) + ". The files " + checkpoint.indexFile().getFileName() + " / "
+          + "): " + Tf.errorReason(e.getMessage()) + ". The files " + checkpoint.indexFile().getFileName() + " / "
           + checkpoint.dataFiles().get(0).getFileName() + "... are corrupt or truncated, or do not match the "
           + "program: delete this checkpoint's files (" + checkpoint.prefix().getFileName() + ".*) to fall back "
           + "to the previous one, or start from scratch", e);
@@ -333,24 +332,5 @@ public final class Checkpointer {
       }
     }
     return b.build();
-  }
-
-  /** The useful line of a TensorFlow error ("DATA_LOSS: file is too short to be an sstable"), not its node trail. */
-  static String tfReason(String s) {
-    if (s == null) {
-      return "";
-    }
-    String fallback = null;
-    for (String line : s.split("\n")) {
-      String t = line.trim();
-      Matcher m = Pattern.compile("^\\(\\d+\\) (.+)$").matcher(t);
-      if (m.matches()) {
-        return m.group(1);
-      }
-      if (fallback == null && !t.isEmpty() && !t.startsWith("[[") && !t.matches("\\d+ root error\\(s\\) found\\.?")) {
-        fallback = t;
-      }
-    }
-    return fallback != null ? fallback : s.trim();
   }
 }

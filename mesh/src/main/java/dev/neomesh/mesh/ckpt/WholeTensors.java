@@ -73,7 +73,7 @@ public final class WholeTensors implements AutoCloseable {
       return out;
     } catch (TensorFlowException e) {
       throw new NeomeshException("cannot read tensor \"" + tensorName + "\" from checkpoint " + checkpointPrefix
-          + ": " + Checkpointer.tfReason(e.getMessage()), e);
+          + ": " + dev.neomesh.mesh.lower.Tf.errorReason(e.getMessage()), e);
     }
   }
 
@@ -97,7 +97,7 @@ public final class WholeTensors implements AutoCloseable {
         session.runner().feed(prefix, p).feed(name, n).feed(value, v).addTarget(save).run();
       } catch (TensorFlowException e) {
         throw new NeomeshException("cannot write tensor \"" + tensorName + "\" to " + parts + ": "
-            + Checkpointer.tfReason(e.getMessage()) + ". Check the folder is writable and the disk has space", e);
+            + dev.neomesh.mesh.lower.Tf.errorReason(e.getMessage()) + ". Check the folder is writable and the disk has space", e);
       }
       written.add(part);
     }
@@ -115,7 +115,7 @@ public final class WholeTensors implements AutoCloseable {
         s.runner().addTarget(merge).run();
       } catch (TensorFlowException e) {
         throw new NeomeshException("cannot join the tensors written under " + parts + " into " + target + ": "
-            + Checkpointer.tfReason(e.getMessage()), e);
+            + dev.neomesh.mesh.lower.Tf.errorReason(e.getMessage()), e);
       }
       try {
         Files.deleteIfExists(parts);

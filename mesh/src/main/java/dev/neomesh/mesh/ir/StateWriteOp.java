@@ -5,6 +5,7 @@ import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.TensorLayout;
 import dev.neomesh.mesh.lower.LaidOutTensor;
 import dev.neomesh.mesh.lower.LoweringContext;
+import dev.neomesh.mesh.lower.Tf;
 import java.util.ArrayList;
 import java.util.List;
 import org.tensorflow.Operand;
@@ -69,22 +70,24 @@ public final class StateWriteOp extends Op implements UnsplitDimOp {
 
   /** The dim of {@code value} standing for {@code dim} of the target: the one the target lacks. */
   private static Dim blockDimOf(Shape value, Shape target, String dim) {
+    IllegalArgumentException notABlock =
+        new IllegalArgumentException("a block of " + target + " along " + dim + " cannot be " + value);
     if (value.rank() != target.rank() || !target.contains(dim)) {
-      throw new IllegalArgumentException("a block of " + target + " along " + dim + " cannot be " + value);
+      throw notABlock;
     }
     Dim block = null;
     for (Dim d : value.dims()) {
       if (!target.contains(d.name())) {
         if (block != null) {
-          throw new IllegalArgumentException("a block of " + target + " along " + dim + " cannot be " + value);
+          throw notABlock;
         }
         block = d;
       } else if (target.dim(d.name()).size() != d.size() || d.name().equals(dim)) {
-        throw new IllegalArgumentException("a block of " + target + " along " + dim + " cannot be " + value);
+        throw notABlock;
       }
     }
     if (block == null) {
-      throw new IllegalArgumentException("a block of " + target + " along " + dim + " cannot be " + value);
+      throw notABlock;
     }
     return block;
   }
@@ -121,55 +124,67 @@ public final class StateWriteOp extends Op implements UnsplitDimOp {
     LaidOutTensor v = l.get(value);
     LaidOutTensor offset = blockDim == null ? null : l.get(inputs().get(1));
     TensorLayout layout = l.layout(output());
+    Rows rows = blockDim == null ? null : Rows.of(layout.sliceShape().sizes(), target.indexOf(dim));
     List<Operand<?>> after = new ArrayList<>();
     for (int p = 0; p < l.mesh().size(); p++) {
       Ops tf = l.tf(p);
-      Operand<?> slice = dev.neomesh.mesh.lower.Tf.transpose(tf, v.slice(p), perm);
+      Operand<?> slice = Tf.transpose(tf, v.slice(p), perm);
+      Operand<?> read;
       if (blockDim == null) {
         org.tensorflow.op.Op write = tf.assignVariableOp(handles.get(p), slice);
-        after.add(tf.withControlDependencies(List.of(write)).readVariableOp(handles.get(p), output().dtype().tfType()));
-        continue;
-      }
-      @SuppressWarnings("unchecked")
-      Operand<TInt32> off = (Operand<TInt32>) offset.slice(p);
-      Operand<?> rows = rows(tf, tf.readVariableOp(handles.get(p), output().dtype().tfType()), layout);
-      if (!ring) {
-        rows = writeBlock(tf, rows, slice, off, layout, p);
+        read = tf.withControlDependencies(List.of(write)).readVariableOp(handles.get(p), output().dtype().tfType());
       } else {
-        // at offset mod n, and the part past the end at offset mod n - n, which lands at 0
-        Operand<TInt32> n = tf.constant(target.dim(dim).size());
-        Operand<TInt32> wrapped = tf.math.floorMod(off, n);
-        rows = writeBlock(tf, rows, slice, wrapped, layout, p);
-        rows = writeBlock(tf, rows, slice, tf.math.sub(wrapped, n), layout, p);
+        @SuppressWarnings("unchecked")
+        Operand<TInt32> off = (Operand<TInt32>) offset.slice(p);
+        int begin = (int) layout.sliceBegin(p)[target.indexOf(dim)];
+        // a reshape of the read, so it shares the variable's buffer
+        read = Tf.reshape(tf, tf.readVariableOp(handles.get(p), output().dtype().tfType()), rows.shape());
+        if (!ring) {
+          read = writeBlock(tf, read, slice, off, rows, begin);
+        } else {
+          // at offset mod n, and the part past the end at offset mod n - n, which lands at 0
+          Operand<TInt32> n = tf.constant(target.dim(dim).size());
+          Operand<TInt32> wrapped = tf.math.floorMod(off, n);
+          read = writeBlock(tf, read, slice, wrapped, rows, begin);
+          read = writeBlock(tf, read, slice, tf.math.sub(wrapped, n), rows, begin);
+        }
+        read = Tf.reshape(tf, read, layout.sliceShape().sizes());
       }
-      after.add(dev.neomesh.mesh.lower.Tf.reshape(tf, rows, layout.sliceShape().sizes()));
+      after.add(read);
     }
     l.set(output(), LaidOutTensor.of(after));
   }
 
   /**
-   * A device's slice of the variable as rows {@code [before * length, after]}: the dims before
-   * {@code dim}, {@code dim}, then the rest flattened, so that an entry of {@code dim} is one row per
-   * combination of the dims before it. A reshape of the read, so it shares the variable's buffer.
+   * A device's slice seen as rows {@code [before * length, after]}: the dims before {@code dim},
+   * {@code dim} (its slice {@code length}), then the rest flattened, so that an entry of {@code dim}
+   * is one row per combination of the dims before it. {@code sizes}: the slice's dims in the
+   * variable's order; {@code sizes[i]} is dim's.
    */
-  private Operand<?> rows(Ops tf, Operand<?> read, TensorLayout layout) {
-    long[] sizes = layout.sliceShape().sizes();
-    int i = variable.output().shape().indexOf(dim);
-    long after = 1;
-    for (int d = i + 1; d < sizes.length; d++) {
-      after *= sizes[d];
+  private record Rows(long before, int length, long after, long[] sizes, int i) {
+    static Rows of(long[] sizes, int i) {
+      long before = 1;
+      long after = 1;
+      for (int d = 0; d < sizes.length; d++) {
+        if (d < i) {
+          before *= sizes[d];
+        } else if (d > i) {
+          after *= sizes[d];
+        }
+      }
+      return new Rows(before, (int) sizes[i], after, sizes, i);
     }
-    long all = 1;
-    for (long n : sizes) {
-      all *= n;
+
+    long[] shape() {
+      return new long[] {before * length, after};
     }
-    return dev.neomesh.mesh.lower.Tf.reshape(tf, read, new long[] {all / after, after});
   }
 
   /**
-   * Writes device {@code p}'s part of the block into its rows, in place: the entries {@code [lo,
-   * hi)} of its slice (clamped to it), taken from the block at {@code lo + begin - offset}; an empty
-   * range writes nothing, and the offset may be negative (the block's entries before 0 are cut).
+   * Writes a device's part of the block into its {@code rows}, in place: the entries {@code [lo,
+   * hi)} of its slice (clamped to it; the slice starts at entry {@code begin} of dim), taken from the
+   * block at {@code lo + begin - offset}; an empty range writes nothing, and the offset may be
+   * negative (the block's entries before 0 are cut).
    *
    * <p>Why InplaceUpdate on the read, not ResourceStridedSliceAssign: TensorFlow marks a variable
    * that a sparse op has written "copy on read", after which every ReadVariableOp copies it whole,
@@ -178,32 +193,20 @@ public final class StateWriteOp extends Op implements UnsplitDimOp {
    * output aliases that buffer, so the run's consumers read the write, and the next run starts from
    * it. {@code StateWriteTest} checks both on every layout.
    */
-  private Operand<?> writeBlock(Ops tf, Operand<?> rows, Operand<?> block, Operand<TInt32> off, TensorLayout layout,
-      int p) {
-    Shape target = variable.output().shape();
-    int i = target.indexOf(dim);
-    long[] sliceSizes = layout.sliceShape().sizes();
-    int length = (int) sliceSizes[i];
-    int begin = (int) layout.sliceBegin(p)[i];
+  private Operand<?> writeBlock(Ops tf, Operand<?> rows, Operand<?> block, Operand<TInt32> off, Rows shape,
+      int begin) {
     int blockSize = inputs().get(0).shape().dim(blockDim).size();
     Operand<TInt32> zero = tf.constant(0);
-    Operand<TInt32> len = tf.constant(length);
+    Operand<TInt32> len = tf.constant(shape.length());
     Operand<TInt32> local = tf.math.sub(off, tf.constant(begin));
     Operand<TInt32> lo = tf.math.minimum(tf.math.maximum(local, zero), len);
     Operand<TInt32> hi = tf.math.minimum(tf.math.maximum(tf.math.add(local, tf.constant(blockSize)), zero), len);
-    int rank = target.rank();
+    int rank = shape.sizes().length;
     int[] unit = new int[rank];
     int[] full = new int[rank];
-    long before = 1;
-    long after = 1;
     for (int d = 0; d < rank; d++) {
-      unit[d] = d == i ? 1 : 0;
-      full[d] = d == i ? 0 : (int) sliceSizes[d];
-      if (d < i) {
-        before *= sliceSizes[d];
-      } else if (d > i) {
-        after *= sliceSizes[d];
-      }
+      unit[d] = d == shape.i() ? 1 : 0;
+      full[d] = d == shape.i() ? 0 : (int) shape.sizes()[d];
     }
     Operand<TInt32> e = tf.constant(unit);
     // block entries from lo - local; clamped into the block, as an empty part may start anywhere there
@@ -211,12 +214,12 @@ public final class StateWriteOp extends Op implements UnsplitDimOp {
     Operand<TInt32> size = tf.math.add(tf.constant(full), tf.math.mul(e, tf.math.sub(hi, lo)));
     Operand<?> part = tf.slice(block, tf.math.mul(e, first), size);
     // row of (combination c of the dims before dim, entry m) is c * length + m; the part's rows, in that order
-    Operand<TInt32> starts = tf.math.mul(tf.range(zero, tf.constant((int) before), tf.constant(1)), len);
+    Operand<TInt32> starts = tf.math.mul(tf.range(zero, tf.constant((int) shape.before()), tf.constant(1)), len);
     Operand<TInt32> entries = tf.range(lo, hi, tf.constant(1));
     Operand<TInt32> index = tf.reshape(tf.math.add(tf.expandDims(starts, tf.constant(1)),
         tf.expandDims(entries, tf.constant(0))), tf.constant(new int[] {-1}));
     @SuppressWarnings({"unchecked", "rawtypes"})
-    Operand<?> values = tf.reshape((Operand) part, tf.constant(new long[] {-1, after}));
+    Operand<?> values = tf.reshape((Operand) part, tf.constant(new long[] {-1, shape.after()}));
     @SuppressWarnings({"unchecked", "rawtypes"})
     Operand<?> updated = tf.inplaceUpdate((Operand) rows, index, (Operand) values);
     return updated;

@@ -123,12 +123,6 @@ public final class Lowering {
     return List.copyOf(updates);
   }
 
-  public List<org.tensorflow.op.Op> initializers() {
-    List<org.tensorflow.op.Op> all = new ArrayList<>();
-    variables().forEach(v -> all.addAll(v.initializers()));
-    return all;
-  }
-
   /**
    * The full value of {@code t} assembled on device 0, its pending sum carried out first: one
    * distinct slice per position, concatenated along each split dim. For fetching results to the host.

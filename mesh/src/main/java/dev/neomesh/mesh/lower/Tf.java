@@ -86,4 +86,23 @@ public final class Tf {
   public static Operand<?> zerosLike(Ops tf, Operand<?> x) {
     return tf.zerosLike((Operand) x);
   }
+
+  /** The useful line of a TensorFlow error ("DATA_LOSS: file is too short to be an sstable"), not its node trail. */
+  public static String errorReason(String s) {
+    if (s == null) {
+      return "";
+    }
+    String fallback = null;
+    for (String line : s.split("\n")) {
+      String t = line.trim();
+      java.util.regex.Matcher m = java.util.regex.Pattern.compile("^\\(\\d+\\) (.+)$").matcher(t);
+      if (m.matches()) {
+        return m.group(1);
+      }
+      if (fallback == null && !t.isEmpty() && !t.startsWith("[[") && !t.matches("\\d+ root error\\(s\\) found\\.?")) {
+        fallback = t;
+      }
+    }
+    return fallback != null ? fallback : s.trim();
+  }
 }

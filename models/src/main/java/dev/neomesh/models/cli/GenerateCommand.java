@@ -100,10 +100,13 @@ final class GenerateCommand {
   /** One sample: what the files keep. */
   record Sample(String prompt, int[] promptIds, int[] ids, String text, long seed, double tokensPerSecond) {}
 
-  static void run(Trainer trainer, Generative model, int nCtx, Options o, Vocabulary v, Path modelPath,
+  /**
+   * Generates for {@code o}: the prompt's ids {@code first} (checked by {@link #promptIds}; null
+   * under {@code --interactive}), or each prompt line of {@code in}.
+   */
+  static void run(Trainer trainer, Generative model, Options o, int[] first, Vocabulary v, Path modelPath,
       InputStream in, PrintStream out) {
-    int[] first = o.interactive() ? null : promptIds(o.prompt(), v);
-    try (Generator gen = Generator.open(trainer, model, o.samples(), o.sampling(), null, Generator.defaultChunk(nCtx))) {
+    try (Generator gen = Generator.open(trainer, model, o.samples(), o.sampling(), null)) {
       out.printf(Locale.ROOT, "sampling from %s: %s, %d new tokens, %d sample(s), seed %d%s; key/value cache %s "
               + "per sequence%n", gen.step() == 0 ? "the initial weights" : "checkpoint step " + gen.step(),
           describe(o.sampling()), o.maxNewTokens(), o.samples(), o.seed(),

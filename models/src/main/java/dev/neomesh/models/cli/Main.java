@@ -332,12 +332,12 @@ public final class Main {
       return 0;
     }
     if (predict) {
-      sample(trainer, cfg, samplePrompt);
+      sample(trainer, cfg, s, samplePrompt);
       return 0;
     }
     trainer.train();
     if (samplePrompt != null) {
-      sample(trainer, cfg, samplePrompt);
+      sample(trainer, cfg, s, samplePrompt);
     }
     return 0;
   }
@@ -386,8 +386,11 @@ public final class Main {
     }
   }
 
-  /** What sampling needs: the checked flags and the first dataset's tokenizer and ids. */
-  private record Prompt(GenerateCommand.Options options, GenerateCommand.Vocabulary vocabulary) {}
+  /**
+   * What sampling needs: the checked flags, the prompt's checked ids (null under --interactive) and
+   * the first dataset's tokenizer and ids.
+   */
+  private record Prompt(GenerateCommand.Options options, int[] ids, GenerateCommand.Vocabulary vocabulary) {}
 
   /**
    * The prompt ({@code --prompt}, {@code --prompt_file}, or GPT-Neo's unicorn prompt), the sampling
@@ -421,10 +424,7 @@ public final class Main {
     GenerateCommand.Options o = GenerateCommand.options(text, temperature, topK, topP, maxNewTokens, numSamples, seed,
         stops, interactive, cfg.predictMaxSteps().orElse(cfg.nCtx()),
         cfg.predictBatchSize(), cfg.nVocab());
-    if (!interactive) {
-      GenerateCommand.promptIds(text, v);
-    }
-    return new Prompt(o, v);
+    return new Prompt(o, interactive ? null : GenerateCommand.promptIds(text, v), v);
   }
 
   /** The flags that only --predict (or the samples after training) reads, when given. */
@@ -441,9 +441,9 @@ public final class Main {
     return given;
   }
 
-  private void sample(Trainer trainer, GptConfig cfg, Prompt p) {
-    GenerateCommand.run(trainer, new GptLanguageModel(cfg), cfg.nCtx(), p.options(), p.vocabulary(),
-        root.resolve(cfg.modelPath()), in, out);
+  private void sample(Trainer trainer, GptConfig cfg, TrainSettings s, Prompt p) {
+    GenerateCommand.run(trainer, new GptLanguageModel(cfg), p.options(), p.ids(), p.vocabulary(), s.modelPath(), in,
+        out);
   }
 
   private int plan(GptConfig cfg) {

@@ -16,8 +16,9 @@ import java.util.Map;
  * {@code s - pad} (learned, axial or rotary), and the padding is never attended to.
  *
  * <ul>
- * <li>global attention: keys and values {@code [batch, memory_length (n_ctx), heads, kv]}; slot j is
- *     visible to the query at slot i when {@code pad <= j <= i}.
+ * <li>global attention: keys and values {@code [batch, heads, memory_length (n_ctx), kv]}; slot j is
+ *     visible to the query at slot i when {@code pad <= j <= i}; a step reads the first slots only
+ *     (its program's span, {@link ModelBuilder#span}).
  * <li>local attention: a ring of {@code local_memory_length = radius + chunk} slots, so a chunk's
  *     writes never evict a key its own first query still needs; entry e holds slot
  *     {@code last - (last - e) mod ring} (last: the run's latest slot), visible when in

@@ -71,17 +71,25 @@ public final class Gpt {
         aux = aux == null ? out.auxLoss() : m.add(aux, out.auxLoss());
       }
     }
-    h = Norms.layerNorm(b, h, "gpt2/ln_f");
-    Shape logitShape = Shape.of(batch, sequence, b.vocab);
-    MeshTensor z = cfg.noWeightTie()
-        ? Mlp.dense(b, h, "gpt2/wte_final_linear/linear_out", b.embd, b.vocab, false)
-        : m.einsum(List.of(h, Embeddings.wte(b)), logitShape);
-    z = m.cast(z, DType.FLOAT32);
+    MeshTensor z = logits(b, h);
     MeshTensor loss = crossEntropy(m, z, targets, b.vocab, cfg.zLoss(), weights);
     if (aux != null) {
       loss = m.add(loss, aux);
     }
     return new Gpt(b, z, loss);
+  }
+
+  /**
+   * float32 logits of the stream {@code h} ({@code [..., embd]} to {@code [..., vocab]}): the final
+   * layer norm {@code ln_f}, then {@code h . wte^T}, or a separate dense under no_weight_tie.
+   */
+  private static MeshTensor logits(ModelBuilder b, MeshTensor h) {
+    h = Norms.layerNorm(b, h, "gpt2/ln_f");
+    Shape out = h.shape().rename(b.embd.name(), b.vocab.name()).resize(b.vocab.name(), b.vocab.size());
+    MeshTensor z = b.cfg.noWeightTie()
+        ? Mlp.dense(b, h, "gpt2/wte_final_linear/linear_out", b.embd, b.vocab, false)
+        : b.m.einsum(List.of(h, Embeddings.wte(b)), out);
+    return b.m.cast(z, DType.FLOAT32);
   }
 
   /**
@@ -101,13 +109,13 @@ public final class Gpt {
     if (chunk < 1 || chunk > cfg.nCtx()) {
       throw new IllegalArgumentException("prefill chunk " + chunk + " outside [1, n_ctx " + cfg.nCtx() + "]");
     }
+    if (spans.isEmpty() || spans.get(spans.size() - 1) != cfg.nCtx()) {
+      throw new IllegalArgumentException("step spans " + spans + " must end with n_ctx " + cfg.nCtx());
+    }
     Dim rows = new Dim("batch", batch);
     MeshTensor start = m.importTensor("decode_start", Shape.SCALAR, DType.INT32);
     MeshTensor pad = m.importTensor("decode_pad", Shape.of(rows), DType.INT32);
     Decoding d = new Decoding(start, pad, cfg.nCtx(), chunk);
-    if (spans.isEmpty() || spans.get(spans.size() - 1) != cfg.nCtx()) {
-      throw new IllegalArgumentException("step spans " + spans + " must end with n_ctx " + cfg.nCtx());
-    }
     Generative.Program prefill = decodeProgram(m, cfg, d, rows, chunk, cfg.nCtx(), sampling, "prefill");
     List<Generative.Program> steps = new java.util.ArrayList<>();
     for (int span : spans) {
@@ -133,11 +141,7 @@ public final class Gpt {
     // the last token only (a one-hot contraction rather than a slice, so any layout of sequence works)
     MeshTensor last = m.cast(m.equal(m.range(sequence, DType.INT32), m.scalar(length - 1, DType.INT32)), b.act);
     h = m.einsum(List.of(h, last), Shape.of(rows, b.embd));
-    h = Norms.layerNorm(b, h, "gpt2/ln_f");
-    MeshTensor z = cfg.noWeightTie()
-        ? Mlp.dense(b, h, "gpt2/wte_final_linear/linear_out", b.embd, b.vocab, false)
-        : m.einsum(List.of(h, Embeddings.wte(b)), Shape.of(rows, b.vocab));
-    return new Generative.Program(tokens, sampling.next(m, m.cast(z, DType.FLOAT32), b.vocab, "sample"));
+    return new Generative.Program(tokens, sampling.next(m, logits(b, h), b.vocab, "sample"));
   }
 
   /**

@@ -51,11 +51,11 @@ public final class Generator implements AutoCloseable {
     boolean token(int row, int id, int index);
   }
 
-  private Generator(MeshRuntime rt, Generative.Decoder d, int chunk, long step) {
+  private Generator(MeshRuntime rt, Generative.Decoder d, long step) {
     this.rt = rt;
     this.d = d;
     this.rows = d.pad().shape().get(0).size();
-    this.chunk = chunk;
+    this.chunk = d.prefill().tokens().shape().get(1).size();
     this.slots = d.slots();
     this.step = step;
   }
@@ -84,21 +84,22 @@ public final class Generator implements AutoCloseable {
 
   /**
    * Compiles the decoding programs of {@code model} for {@code wanted} rows (rounded up to the data
-   * parallel replicas), drawing with {@code sampling}, and loads the
-   * trainer's weights: checkpoint {@code step} (the latest when null) or its initial weights.
+   * parallel replicas), with the {@link #defaultChunk} and {@link #spans} of the trainer's context and
+   * layout, drawing with {@code sampling}, and loads the trainer's weights: checkpoint {@code step}
+   * (the latest when null) or its initial weights.
    */
-  public static Generator open(Trainer trainer, Generative model, int wanted, Sampling sampling, Long step,
-      int chunk) {
+  public static Generator open(Trainer trainer, Generative model, int wanted, Sampling sampling, Long step) {
     trainer.devices();
     trainer.requireWeights(step, "sample from");
     int rows = trainer.batchFor(wanted);
     MeshGraph g = new MeshGraph(trainer.settings().seed());
-    Generative.Decoder d = model.decoder(new MeshOps(g), rows, chunk, sampling,
-        spans(trainer.settings().nCtx(), trainer.settings().layout()));
+    int nCtx = trainer.settings().nCtx();
+    Generative.Decoder d = model.decoder(new MeshOps(g), rows, defaultChunk(nCtx), sampling,
+        spans(nCtx, trainer.settings().layout()));
     MeshRuntime rt = trainer.lower(g);
     try {
       long loaded = trainer.loadWeights(rt, d.parameters(), step, "sample from");
-      return new Generator(rt, d, chunk, loaded);
+      return new Generator(rt, d, loaded);
     } catch (RuntimeException e) {
       rt.close();
       throw e;
@@ -107,10 +108,10 @@ public final class Generator implements AutoCloseable {
 
   /**
    * A generator on programs {@code d} already lowered into {@code rt}, whose weights are set (they
-   * stand for checkpoint {@code step}); it closes {@code rt}. {@code chunk}: the prefill's.
+   * stand for checkpoint {@code step}); it closes {@code rt}.
    */
-  public static Generator on(MeshRuntime rt, Generative.Decoder d, int chunk, long step) {
-    return new Generator(rt, d, chunk, step);
+  public static Generator on(MeshRuntime rt, Generative.Decoder d, long step) {
+    return new Generator(rt, d, step);
   }
 
   /** The checkpoint step of the weights (0 for imported weights). */
@@ -253,8 +254,7 @@ public final class Generator implements AutoCloseable {
           .randomStep(draw).run().get(0);
       return Arrays.stream(next).mapToInt(v -> (int) v).toArray();
     } catch (org.tensorflow.exceptions.TensorFlowException e) {
-      throw new NeomeshException("generation failed: " + e.getMessage().lines().filter(l -> !l.isBlank())
-          .findFirst().orElse(e.toString()), e);
+      throw new NeomeshException("generation failed: " + dev.neomesh.mesh.lower.Tf.errorReason(e.getMessage()), e);
     }
   }
 

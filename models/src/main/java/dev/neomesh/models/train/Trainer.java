@@ -3,7 +3,6 @@ package dev.neomesh.models.train;
 import dev.neomesh.data.Batch;
 import dev.neomesh.data.InputPipeline;
 import dev.neomesh.data.RecordIndex;
-import dev.neomesh.data.tokenizer.Tokenizer;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.NeomeshException;
 import dev.neomesh.mesh.ckpt.Checkpointer;
@@ -364,9 +363,8 @@ public final class Trainer {
    * the parameters are not initialised first.
    */
   long loadWeights(MeshRuntime rt, List<MeshTensor> parameters, Long step, String what) {
-    java.util.Set<String> restored = new java.util.HashSet<>();
-    parameters.forEach(t -> restored.add(((VariableOp) t.op()).name()));
-    rt.initialize(name -> !restored.contains(name));
+    List<String> names = parameters.stream().map(t -> ((VariableOp) t.op()).name()).toList();
+    rt.initialize(name -> !names.contains(name));
     Checkpointer ckpt = new Checkpointer(rt);
     if (initial != null) {
       startFromInitialWeights(rt, ckpt, parameters);
@@ -374,7 +372,7 @@ public final class Trainer {
     }
     Checkpoints.Checkpoint c = requireWeights(step, what);
     // the parameters only: a program may hold state of its own (generation's caches)
-    ckpt.restoreOnly(c, parameters.stream().map(t -> ((VariableOp) t.op()).name()).toList());
+    ckpt.restoreOnly(c, names);
     return c.step();
   }
 

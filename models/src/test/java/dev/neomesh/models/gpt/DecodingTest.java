@@ -103,7 +103,7 @@ class DecodingTest {
     Generative.Decoder d = Gpt.decoder(new MeshOps(g), cfg, ROWS, CHUNK, Sampling.GREEDY, Generator.spans(NCTX, LayoutRules.NONE));
     MeshRuntime rt = MeshRuntime.onVirtualCpus(g, MeshShape.parse("x:1"), LayoutRules.parse(""));
     rt.initialize();
-    try (Generator gen = Generator.on(rt, d, CHUNK, 0)) {
+    try (Generator gen = Generator.on(rt, d, 0)) {
       gen.generate(PROMPTS, 12, -1, 1, null);
       List<int[]> second = gen.generate(other, 6, -1, 1, null).ids();
       assertEquals(other.size(), second.size());
@@ -168,7 +168,7 @@ class DecodingTest {
         Generator.spans(NCTX, LayoutRules.parse(rules)));
     MeshRuntime rt = MeshRuntime.onVirtualCpus(g, MeshShape.parse(mesh), LayoutRules.parse(rules));
     rt.initialize();
-    try (Generator gen = Generator.on(rt, d, CHUNK, 0)) {
+    try (Generator gen = Generator.on(rt, d, 0)) {
       return gen.generate(prompts, newTokens, -1, seed, null).ids();
     }
   }
