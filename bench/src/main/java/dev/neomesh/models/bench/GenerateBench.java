@@ -168,7 +168,7 @@ public final class GenerateBench {
   /** neomesh: compile, load the weights, one untimed warm-up call, then the timed one. */
   static Measured neomesh(GptConfig cfg, InitialWeights weights, List<int[]> prompts, int newTokens, Path dir) {
     TrainSettings s = new TrainSettings(dir.resolveSibling("bench_generate_run"), dir, dir, List.of(),
-        cfg.mesh(), cfg.layoutRules(), List.of(), cfg.nCtx(), cfg.nVocab(), 1, 1,
+        cfg.mesh(), cfg.layoutRules(), null, cfg.nCtx(), cfg.nVocab(), 1, 1,
         prompts.size(), 0, 0, 1, 1, 1, new LearningRateSchedule(0, cfg.lrDecay(), 0, 0), Main.optimizer(cfg), null,
         null, false);
     Trainer trainer = new Trainer(s, new GptLanguageModel(cfg), new PrintStream(new ByteArrayOutputStream()), weights);

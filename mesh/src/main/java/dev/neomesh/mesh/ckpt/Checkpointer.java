@@ -178,7 +178,10 @@ public final class Checkpointer {
     SaveOps ops = saveOps();
     try (TString prefix = TString.scalarOf(pending.tmp().toString())) {
       Session.Runner r = runtime.session().runner().feed(ops.prefix(), prefix).addTarget(ops.target());
-      r.run().close();
+      runtime.run(r, false).close();
+    } catch (dev.neomesh.mesh.cluster.ClusterFault e) {
+      pending.abandon(); // the previous checkpoint stays the latest
+      throw e;
     } catch (TensorFlowException e) {
       pending.abandon();
       throw new NeomeshException("cannot write checkpoint " + step + " to " + dir + ": " + Tf.errorReason(e.getMessage())
@@ -244,7 +247,7 @@ public final class Checkpointer {
     try (TString prefix = TString.scalarOf(checkpoint.prefixString())) {
       Session.Runner r = runtime.session().runner().feed(prefixInput, prefix);
       targets.forEach(r::addTarget);
-      r.run().close();
+      runtime.run(r, false).close();
     } catch (TensorFlowException e) {
       throw new NeomeshException("cannot restore checkpoint " + checkpoint.prefix() + " (step " + checkpoint.step()
           + "): " + Tf.errorReason(e.getMessage()) + ". The files " + checkpoint.indexFile().getFileName() + " / "

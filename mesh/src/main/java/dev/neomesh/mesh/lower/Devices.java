@@ -10,11 +10,17 @@ import org.tensorflow.proto.ConfigProto;
  * exist: {@link #virtualCpus} splits this machine's CPU into n TensorFlow devices, {@link #gpus}
  * names local GPUs, {@link #parse} takes explicit device strings (cluster tasks included).
  * {@code target} is empty for an in-process session, or the {@code grpc://host:port} of the
- * TensorFlow server that masters a cluster session (see {@code cluster.ClusterSpec}).
+ * TensorFlow server that masters a cluster session (see {@code cluster.ClusterDevices}), and
+ * {@code taskAddresses} the cluster's task addresses in task order, so a failure can name the task.
  */
-public record Devices(List<DeviceSpec> specs, ConfigProto config, String target) {
+public record Devices(List<DeviceSpec> specs, ConfigProto config, String target, List<String> taskAddresses) {
+  public Devices {
+    specs = List.copyOf(specs);
+    taskAddresses = List.copyOf(taskAddresses);
+  }
+
   public Devices(List<DeviceSpec> specs, ConfigProto config) {
-    this(specs, config, "");
+    this(specs, config, "", List.of());
   }
 
   public boolean isRemote() {

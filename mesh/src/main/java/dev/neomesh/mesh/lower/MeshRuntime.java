@@ -2,6 +2,8 @@ package dev.neomesh.mesh.lower;
 
 import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.cluster.ClusterFault;
+import dev.neomesh.mesh.cluster.ClusterHealth;
 import dev.neomesh.mesh.ir.MeshGraph;
 import dev.neomesh.mesh.ir.MeshTensor;
 import java.util.ArrayList;
@@ -15,6 +17,7 @@ import org.tensorflow.Operand;
 import org.tensorflow.Result;
 import org.tensorflow.Session;
 import org.tensorflow.Tensor;
+import org.tensorflow.exceptions.TensorFlowException;
 import org.tensorflow.types.TInt64;
 
 /**
@@ -26,13 +29,15 @@ public final class MeshRuntime implements AutoCloseable {
   private final Graph graph;
   private final Session session;
   private final Lowering lowering;
+  private final Devices devices;
   private final Map<MeshTensor, Operand<?>> exports = new IdentityHashMap<>();
   private org.tensorflow.proto.RunMetadata lastRunMetadata;
 
-  private MeshRuntime(Graph graph, Session session, Lowering lowering) {
+  private MeshRuntime(Graph graph, Session session, Lowering lowering, Devices devices) {
     this.graph = graph;
     this.session = session;
     this.lowering = lowering;
+    this.devices = devices;
   }
 
   /** Lowers {@code program} onto {@code devices} arranged as {@code mesh} under {@code rules}, with fused kernels. */
@@ -49,7 +54,7 @@ public final class MeshRuntime implements AutoCloseable {
       Session session = devices.isRemote()
           ? org.tensorflow.RemoteSessions.connect(graph, devices.target(), devices.config())
           : new Session(graph, devices.config());
-      return new MeshRuntime(graph, session, lowering);
+      return new MeshRuntime(graph, session, lowering, devices);
     } catch (RuntimeException e) {
       graph.close();
       throw e;
@@ -97,7 +102,31 @@ public final class MeshRuntime implements AutoCloseable {
     lowering.variables().stream().filter(v -> which.test(v.variable().name()))
         .forEach(v -> v.initializers().forEach(r::addTarget));
     if (!r.isEmpty()) {
-      r.run().close();
+      run(r, false).close();
+    }
+  }
+
+  public Devices devices() {
+    return devices;
+  }
+
+  /**
+   * Runs {@code r} (with its metadata when {@code traced}). On a cluster, a failure whose cause is
+   * a task that no longer answers becomes a {@link ClusterFault} naming the task and its address,
+   * not TensorFlow's RPC error; any other failure is rethrown as it came.
+   */
+  public Result run(Session.Runner r, boolean traced) {
+    try {
+      return traced ? r.runAndFetchMetadata() : r.run();
+    } catch (TensorFlowException e) {
+      if (devices.isRemote()) {
+        Optional<ClusterHealth.Unreachable> gone = ClusterHealth.firstUnreachable(devices.taskAddresses(),
+            java.time.Duration.ofSeconds(5));
+        if (gone.isPresent()) {
+          throw new ClusterFault(gone.get(), Tf.errorReason(String.valueOf(e.getMessage())), e);
+        }
+      }
+      throw e;
     }
   }
 
@@ -170,7 +199,7 @@ public final class MeshRuntime implements AutoCloseable {
           r.setOptions(org.tensorflow.proto.RunOptions.newBuilder()
               .setTraceLevel(org.tensorflow.proto.RunOptions.TraceLevel.FULL_TRACE).build());
         }
-        try (Result result = trace ? r.runAndFetchMetadata() : r.run()) {
+        try (Result result = MeshRuntime.this.run(r, trace)) {
           if (trace) {
             lastRunMetadata = result.getMetadata().orElse(null);
           }

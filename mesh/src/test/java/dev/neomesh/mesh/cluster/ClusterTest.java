@@ -52,19 +52,22 @@ class ClusterTest {
 
   @Test
   void twoTasksEqualOneDevice() throws IOException {
-    ClusterSpec spec = new ClusterSpec(List.of("localhost:" + freePort(), "localhost:" + freePort()), 2);
-    Worker.start(spec, 0);
-    Worker.start(spec, 1);
-    assertEquals(4, spec.devices().size());
+    ClusterSpec spec = new ClusterSpec(List.of("localhost:" + freePort(), "localhost:" + freePort()));
+    Worker.start(spec, 0, TaskDevices.cpus(2));
+    Worker.start(spec, 1, TaskDevices.cpus(2));
+    Devices devices = ClusterDevices.connect(spec);
+    assertEquals(List.of("/job:worker/replica:0/task:0/device:CPU:0", "/job:worker/replica:0/task:0/device:CPU:1",
+        "/job:worker/replica:0/task:1/device:CPU:0", "/job:worker/replica:0/task:1/device:CPU:1"),
+        devices.specs().stream().map(Object::toString).toList());
     List<double[]> ref = run(Devices.virtualCpus(1), MeshShape.parse("x:1"), "");
-    List<double[]> got = run(spec.devices(), MeshShape.parse("x:2,y:2"), "batch:x,hidden:y");
+    List<double[]> got = run(devices, MeshShape.parse("x:2,y:2"), "batch:x,hidden:y");
     assertArrayEquals(ref.get(0), got.get(0), 1e-4 * Math.abs(ref.get(0)[0]));
     assertArrayEquals(ref.get(1), got.get(1), 1e-4);
   }
 
   @Test
   void badAddressesAreNamed() {
-    var e = assertThrows(NeomeshException.class, () -> ClusterSpec.parse("localhost", 1));
+    var e = assertThrows(NeomeshException.class, () -> ClusterSpec.parse("localhost"));
     assertEquals("Cluster address \"localhost\" is not host:port, e.g. \"localhost:2222\"", e.getMessage());
   }
 }

@@ -15,6 +15,7 @@ import dev.neomesh.models.interop.WeightImports;
 import dev.neomesh.models.train.InitialWeights;
 import dev.neomesh.models.train.LearningRateSchedule;
 import dev.neomesh.models.train.OptimizerSettings;
+import dev.neomesh.models.train.RunLock;
 import dev.neomesh.models.train.Scorer;
 import dev.neomesh.models.train.TrainProgram;
 import dev.neomesh.models.train.TrainSettings;
@@ -58,12 +59,20 @@ public final class Main {
   @Option(name = "--steps_per_checkpoint", metaVar = "N", usage = "checkpoint (and evaluate) every N steps (5000)")
   long stepsPerCheckpoint = 5000;
 
-  @Option(name = "--gpu_ids", metaVar = "LIST", usage = "GPU devices, e.g. device:GPU:0,device:GPU:1 (count = mesh size)")
-  String gpuIds;
+  @Option(name = "--gpu_ids", metaVar = "GPU ...", handler = org.kohsuke.args4j.spi.StringArrayOptionHandler.class,
+      usage = "local GPUs, GPT-Neo's form: device:GPU:0 device:GPU:1 (spaces or commas; count = mesh size)")
+  String[] gpuIds;
 
   @Option(name = "--devices", metaVar = "LIST",
-      usage = "explicit TensorFlow devices, comma-separated (default: mesh-size virtual CPUs)")
+      usage = "explicit TensorFlow devices of this process, comma-separated (default: mesh-size virtual CPUs)")
   String devices;
+
+  @Option(name = "--cluster", metaVar = "H:P,...|local:N",
+      usage = "run on the devices of these TensorFlow workers (scripts/cluster worker), or start N workers here")
+  String cluster;
+
+  @Option(name = "--cpus_per_task", metaVar = "N", usage = "with --cluster local:N: pin each worker to its own N cores")
+  Integer cpusPerTask;
 
   @Option(name = "--new", usage = "delete model_path first (asks; --yes answers)")
   boolean fresh;
@@ -231,18 +240,11 @@ public final class Main {
     return overrides.isEmpty() ? cfg : cfg.withOverrides(overrides);
   }
 
-  List<String> deviceList() {
-    if (gpuIds != null && devices != null) {
-      throw new NeomeshException("give either --gpu_ids or --devices, not both");
-    }
-    String list = gpuIds != null ? gpuIds : devices;
-    if (list == null || list.isBlank()) {
-      return List.of();
-    }
-    return Arrays.stream(list.split(",")).map(String::trim).filter(x -> !x.isEmpty()).toList();
+  RunDevices.Flags deviceFlags() {
+    return new RunDevices.Flags(cluster, cpusPerTask, gpuIds == null ? null : Arrays.asList(gpuIds), devices);
   }
 
-  TrainSettings settings(GptConfig cfg) {
+  TrainSettings settings(GptConfig cfg, dev.neomesh.mesh.lower.Devices meshDevices) {
     List<DatasetEntry> entries = cfg.datasets().stream().map(l -> DatasetEntry.parse(l.size() == 1 ? l.get(0) : l))
         .toList();
     if (entries.isEmpty()) {
@@ -254,7 +256,7 @@ public final class Main {
     LearningRateSchedule schedule = new LearningRateSchedule(cfg.lr(), cfg.lrDecay(), cfg.lrDecayEnd(),
         cfg.warmupSteps());
     return new TrainSettings(modelPath, root, root.resolve("configs/dataset_configs"), entries, cfg.mesh(),
-        cfg.layoutRules(), deviceList(), cfg.nCtx(), cfg.nVocab(), cfg.trainBatchSize(), cfg.evalBatchSize(),
+        cfg.layoutRules(), meshDevices, cfg.nCtx(), cfg.nVocab(), cfg.trainBatchSize(), cfg.evalBatchSize(),
         cfg.predictBatchSize(), cfg.trainSteps(), cfg.evalSteps(), cfg.seed(), Math.max(1, cfg.iterations()),
         Math.max(1, stepsPerCheckpoint), schedule, opt,
         GptConfig.orNull(cfg.tokensPerMbPerReplica()), GptConfig.orNull(cfg.predictMaxSteps()), !noProgress);
@@ -280,7 +282,8 @@ public final class Main {
     if (autoLayout || autoLayoutAndMeshShape) {
       return plan(cfg); // planning needs the model, not its data
     }
-    TrainSettings s = settings(cfg);
+    RunDevices.Flags where = deviceFlags();
+    TrainSettings s = settings(cfg, null);
     List<InputPipeline.Source> sources = InputPipeline.sources(s.datasetConfigs(), s.datasets());
     for (InputPipeline.Source src : sources) {
       if (src.config().nVocab() > cfg.nVocab()) {
@@ -297,7 +300,9 @@ public final class Main {
       return exportHf(cfg, new Trainer(s, new GptLanguageModel(cfg), out).checkpoint(step, "export"),
           sources.get(0).config());
     }
-    try (InitialWeights initial = initFrom == null ? null : WeightImports.open(resolve(initFrom), cfg)) {
+    try (InitialWeights initial = initFrom == null ? null : WeightImports.open(resolve(initFrom), cfg);
+        RunDevices placed = RunDevices.open(where, cfg.mesh(), out)) {
+      s = settings(cfg, placed.devices());
       Trainer trainer = new Trainer(s, new GptLanguageModel(cfg), out, initial);
       if (score != null) {
         trainer.checkInitialWeights();
@@ -324,22 +329,28 @@ public final class Main {
     } else {
       trainer.checkInitialWeights();
     }
-    if (fresh && !removeModelPath(s.modelPath())) {
-      return 0;
-    }
     if (eval) {
+      if (fresh && !removeModelPath(s.modelPath())) {
+        return 0;
+      }
       out.println(Trainer.describe(trainer.evaluate()));
       return 0;
     }
-    if (predict) {
-      sample(trainer, cfg, s, samplePrompt);
+    // one writing command per model_path: a second training or sampling run is refused, not interleaved
+    try (RunLock lock = RunLock.acquire(s.modelPath(), train ? "training" : "sampling")) {
+      if (fresh && !removeModelPath(s.modelPath())) {
+        return 0;
+      }
+      if (predict) {
+        sample(trainer, cfg, s, samplePrompt);
+        return 0;
+      }
+      trainer.train();
+      if (samplePrompt != null) {
+        sample(trainer, cfg, s, samplePrompt);
+      }
       return 0;
     }
-    trainer.train();
-    if (samplePrompt != null) {
-      sample(trainer, cfg, s, samplePrompt);
-    }
-    return 0;
   }
 
   private Path resolve(String path) {
@@ -483,8 +494,12 @@ public final class Main {
 
   /** --new: asks (unless --yes), then deletes model_path; false when the answer is no. */
   private boolean removeModelPath(Path modelPath) {
-    if (!Files.exists(modelPath)) {
-      return true;
+    try (Stream<Path> files = Files.list(modelPath)) {
+      if (files.allMatch(f -> f.getFileName().toString().equals(RunLock.FILE))) {
+        return true; // nothing but this run's lock
+      }
+    } catch (IOException e) {
+      return true; // no folder: nothing to remove
     }
     if (!yes) {
       out.print("Are you sure you want to remove '" + modelPath + "' to start afresh? (y/n) ");
@@ -500,9 +515,12 @@ public final class Main {
         return false;
       }
     }
+    Path lock = modelPath.resolve(RunLock.FILE); // held by this run: deleting it would let a second run in
     try (Stream<Path> walk = Files.walk(modelPath)) {
       for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-        Files.delete(p);
+        if (!p.equals(lock) && !p.equals(modelPath)) {
+          Files.delete(p);
+        }
       }
     } catch (IOException e) {
       throw new NeomeshException("cannot remove " + modelPath + ": " + e + "; remove it by hand", e);

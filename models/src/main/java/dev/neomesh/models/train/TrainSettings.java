@@ -3,6 +3,7 @@ package dev.neomesh.models.train;
 import dev.neomesh.data.DatasetEntry;
 import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.lower.Devices;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -16,10 +17,11 @@ import java.util.List;
  * @param meshShape the mesh ({@code mesh_shape}) and {@code layout} its rules, parsed once when the config was read
  * @param logEvery steps between metric lines (GPT-Neo's {@code iterations})
  * @param stepsPerCheckpoint steps between checkpoints (and between evaluations)
- * @param devices device strings ({@code --devices}/{@code --gpu_ids}); empty means virtual CPUs
+ * @param devices the devices the mesh runs on ({@code --devices}, {@code --gpu_ids}, {@code --cluster}); null
+ *     means {@code mesh_shape}'s count of virtual CPU devices of this process
  */
 public record TrainSettings(Path modelPath, Path baseDir, Path datasetConfigs, List<DatasetEntry> datasets,
-    MeshShape meshShape, LayoutRules layout, List<String> devices, int nCtx, int nVocab, int trainBatchSize,
+    MeshShape meshShape, LayoutRules layout, Devices devices, int nCtx, int nVocab, int trainBatchSize,
     int evalBatchSize, int predictBatchSize, long trainSteps, long evalSteps, long seed, int logEvery,
     long stepsPerCheckpoint, LearningRateSchedule schedule, OptimizerSettings optimizer,
     Integer tokensPerMbPerReplica, Integer predictMaxSteps, boolean progressBar) {

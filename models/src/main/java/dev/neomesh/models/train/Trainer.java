@@ -77,16 +77,20 @@ public final class Trainer {
 
   public Devices devices() {
     MeshShape mesh = mesh();
-    if (s.devices() == null || s.devices().isEmpty()) {
+    Devices d = s.devices();
+    if (d == null) {
       return Devices.virtualCpus(mesh.size());
     }
-    if (s.devices().size() != mesh.size()) {
-      throw new NeomeshException("mesh_shape \"" + s.meshShape() + "\" has " + mesh.size() + " devices but "
-          + s.devices().size() + " were given (" + String.join(",", s.devices()) + "): give exactly " + mesh.size()
-          + " devices with --devices/--gpu_ids, or set a mesh of " + s.devices().size() + " devices, e.g. --set mesh_shape=x:"
-          + s.devices().size());
+    if (d.size() != mesh.size()) {
+      String given = d.isRemote() ? "the cluster " + String.join(",", d.taskAddresses()) + " has " + d.size()
+          + " devices (" + d.taskAddresses().size() + " tasks)" : d.size() + " devices were given ("
+          + String.join(",", d.specs().stream().map(Object::toString).toList()) + ")";
+      throw new NeomeshException("mesh_shape \"" + s.meshShape() + "\" has " + mesh.size() + " devices but " + given
+          + ": set a mesh of " + d.size() + " devices (e.g. --set mesh_shape=x:" + d.size() + ", or plan one with "
+          + "--auto_layout_and_mesh_shape), or " + (d.isRemote() ? "run " + mesh.size() + " devices in the cluster"
+          : "give exactly " + mesh.size() + " devices with --devices/--gpu_ids"));
     }
-    return Devices.parse(s.devices());
+    return d;
   }
 
   /** The settings this trainer runs with. */

@@ -41,7 +41,7 @@ class ScorerTest {
   /** eval_batch_size 3: 3 rows on x:1, rounded up to 4 on a mesh that splits batch in two. */
   static TrainSettings settings(Path modelPath, String mesh, String layout) {
     return new TrainSettings(modelPath, runs, runs, List.of(), MeshShape.parse(mesh), LayoutRules.parse(layout),
-        List.of(), N_CTX, 256, 4, 3, 1, 1, 0, 5, 1, 1,
+        null, N_CTX, 256, 4, 3, 1, 1, 0, 5, 1, 1,
         new LearningRateSchedule(0.01, LearningRateSchedule.Decay.CONSTANT, 1, 0),
         OptimizerSettings.adam(0.9, 0.95, 1e-8, 0), null, null, false);
   }

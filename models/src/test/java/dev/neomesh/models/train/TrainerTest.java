@@ -53,7 +53,7 @@ class TrainerTest {
   static TrainSettings settings(Path modelPath, String mesh, String layout, long steps, Integer tokensPerMb) {
     return new TrainSettings(modelPath, data, data.resolve("dataset_configs"),
         List.of(new DatasetEntry("tiny", 1, DatasetEntry.DOCUMENTS_RANDOM, 1.0)), MeshShape.parse(mesh),
-        LayoutRules.parse(layout), List.of(), 16, 256, 8, 4,
+        LayoutRules.parse(layout), null, 16, 256, 8, 4,
         2, steps, 2, 5, 2, 3, new LearningRateSchedule(0.05, LearningRateSchedule.Decay.COSINE, 8, 2),
         OptimizerSettings.adam(0.9, 0.95, 1e-8, 0.01).withClipping(1.0), tokensPerMb, 8, false);
   }
@@ -133,10 +133,12 @@ class TrainerTest {
   void deviceCountMustMatchTheMesh(@TempDir Path runs) {
     TrainSettings s = settings(runs.resolve("d"), "x:4", "batch:x", 1, null);
     TrainSettings two = new TrainSettings(s.modelPath(), s.baseDir(), s.datasetConfigs(), s.datasets(), s.meshShape(),
-        s.layout(), List.of("/device:CPU:0", "/device:CPU:1"), s.nCtx(), s.nVocab(), s.trainBatchSize(),
+        s.layout(), dev.neomesh.mesh.lower.Devices.virtualCpus(2), s.nCtx(), s.nVocab(), s.trainBatchSize(),
         s.evalBatchSize(), s.predictBatchSize(), 1, 0, s.seed(), 1, 1, s.schedule(), s.optimizer(), null, 8, false);
     NeomeshException e = assertThrows(NeomeshException.class, () -> new Trainer(two, new TinyLm(256, 16, 0),
         System.out).train());
-    assertTrue(e.getMessage().contains("4 devices but 2 were given"), e.getMessage());
+    assertEquals("mesh_shape \"x:4\" has 4 devices but 2 devices were given (/device:CPU:0,/device:CPU:1): set a mesh "
+        + "of 2 devices (e.g. --set mesh_shape=x:2, or plan one with --auto_layout_and_mesh_shape), or give exactly 4 "
+        + "devices with --devices/--gpu_ids", e.getMessage());
   }
 }
