@@ -9,10 +9,10 @@ import dev.neomesh.mesh.NeomeshException;
 public final class ClusterFault extends NeomeshException {
   private final ClusterHealth.Unreachable task;
 
-  public ClusterFault(ClusterHealth.Unreachable task, String tensorFlowReason, Throwable cause) {
-    super(task.describe() + " stopped answering (" + task.reason() + "; TensorFlow: " + tensorFlowReason
-        + "). Restart that worker with the same --cluster and --task " + task.task()
-        + " and run the same command again", cause);
+  /** TensorFlow's own error ({@code cause}, shown with --verbose) is an RPC trail; the message names the task. */
+  public ClusterFault(ClusterHealth.Unreachable task, Throwable cause) {
+    super(task.describe() + " stopped answering (" + task.reason() + "). Restart that worker (the same --cluster and "
+        + "--task " + task.task() + "; --cluster local:N starts new workers itself) and run the same command again", cause);
     this.task = task;
   }
 

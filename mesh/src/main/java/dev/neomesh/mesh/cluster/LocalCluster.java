@@ -24,12 +24,16 @@ public final class LocalCluster implements AutoCloseable {
   static final Duration START = Duration.ofSeconds(90);
 
   private final ClusterSpec spec;
+  private final int devicesPerTask;
+  private final int coresPerTask;
   private final List<Process> processes;
   private final Path logs;
   private final Thread hook;
 
-  private LocalCluster(ClusterSpec spec, List<Process> processes, Path logs) {
+  private LocalCluster(ClusterSpec spec, int devicesPerTask, int coresPerTask, List<Process> processes, Path logs) {
     this.spec = spec;
+    this.devicesPerTask = devicesPerTask;
+    this.coresPerTask = coresPerTask;
     this.processes = processes;
     this.logs = logs;
     this.hook = new Thread(this::stopAll, "neomesh-local-cluster-stop");
@@ -80,7 +84,7 @@ public final class LocalCluster implements AutoCloseable {
           + "; set java.io.tmpdir (JAVA_TOOL_OPTIONS=-Djava.io.tmpdir=DIR) to a writable folder", e);
     }
     List<Process> processes = new ArrayList<>();
-    LocalCluster cluster = new LocalCluster(spec, processes, logs);
+    LocalCluster cluster = new LocalCluster(spec, devicesPerTask, coresPerTask, processes, logs);
     try {
       for (int t = 0; t < tasks; t++) {
         processes.add(launch(spec, t, devicesPerTask, coresPerTask, logs));
@@ -105,7 +109,8 @@ public final class LocalCluster implements AutoCloseable {
     if (coresPerTask > 0) {
       cmd.addAll(List.of("--threads", String.valueOf(coresPerTask)));
     }
-    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log(logs, task).toFile());
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.to(log(logs, task).toFile()));
     pb.environment().putIfAbsent("TF_CPP_MIN_LOG_LEVEL", "1");
     try {
       return pb.start();
@@ -118,9 +123,27 @@ public final class LocalCluster implements AutoCloseable {
     return logs.resolve("task-" + task + ".log");
   }
 
+  /** Starts task {@code t} again on its address (after it ended), and waits until it serves. */
+  public void restart(int t) {
+    processes.get(t).destroyForcibly();
+    try {
+      processes.get(t).waitFor();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    processes.set(t, launch(spec, t, devicesPerTask, coresPerTask, logs));
+    awaitReady(t);
+  }
+
   private void awaitReady() {
-    long end = System.nanoTime() + START.toNanos();
     for (int t = 0; t < processes.size(); t++) {
+      awaitReady(t);
+    }
+  }
+
+  private void awaitReady(int t) {
+    long end = System.nanoTime() + START.toNanos();
+    {
       while (!logText(t).lines().anyMatch(l -> l.startsWith(Worker.READY))) {
         if (!processes.get(t).isAlive()) {
           throw new NeomeshException("local worker task " + t + " (" + spec.address(t) + ") ended with status "

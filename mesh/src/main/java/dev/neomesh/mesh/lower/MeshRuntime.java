@@ -123,7 +123,7 @@ public final class MeshRuntime implements AutoCloseable {
         Optional<ClusterHealth.Unreachable> gone = ClusterHealth.firstUnreachable(devices.taskAddresses(),
             java.time.Duration.ofSeconds(5));
         if (gone.isPresent()) {
-          throw new ClusterFault(gone.get(), Tf.errorReason(String.valueOf(e.getMessage())), e);
+          throw new ClusterFault(gone.get(), e);
         }
       }
       throw e;

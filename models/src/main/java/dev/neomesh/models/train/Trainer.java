@@ -6,6 +6,7 @@ import dev.neomesh.data.RecordIndex;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.NeomeshException;
 import dev.neomesh.mesh.ckpt.Checkpointer;
+import dev.neomesh.mesh.cluster.ClusterFault;
 import dev.neomesh.mesh.ckpt.Checkpoints;
 import dev.neomesh.mesh.ckpt.Manifest;
 import dev.neomesh.mesh.ckpt.WholeTensors;
@@ -260,7 +261,15 @@ public final class Trainer {
             throw new IllegalStateException("input pipeline at step " + b.step() + ", trainer at " + step);
           }
           long t0 = System.nanoTime();
-          TrainProgram.StepResult r = p.runStep(rt, step, b.inputs(), b.labels());
+          TrainProgram.StepResult r;
+          try {
+            r = p.runStep(rt, step, b.inputs(), b.labels());
+          } catch (ClusterFault f) {
+            Optional<Checkpoints.Checkpoint> last = Checkpoints.latest(s.modelPath());
+            throw new NeomeshException("training stopped in step " + (step + 1) + ": " + f.getMessage() + "; it resumes "
+                + "from " + last.map(c -> "checkpoint step " + c.step() + " in " + s.modelPath() + ", which is intact")
+                .orElse("the start: no checkpoint was written yet"), f);
+          }
           double dt = (System.nanoTime() - t0) / 1e9;
           if (step > start) { // the first step includes TensorFlow's graph optimisation
             stepSeconds += dt;

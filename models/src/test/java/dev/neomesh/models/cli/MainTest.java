@@ -58,6 +58,11 @@ class MainTest {
   record Run(int status, String out, String err) {}
 
   static Run main(String stdin, String... args) {
+    return mainAt(root, stdin, args);
+  }
+
+  /** Runs the command line with repository root {@code root}. */
+  static Run mainAt(Path root, String stdin, String... args) {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     ByteArrayOutputStream err = new ByteArrayOutputStream();
     int status = new Main(new PrintStream(out, true), new PrintStream(err, true),
