@@ -35,7 +35,7 @@ public record TaskDevices(int cpus, List<Integer> gpus, int threads) {
           String.join(",", gpus.stream().map(String::valueOf).toList())));
     }
     if (threads > 0) {
-      b.setIntraOpParallelismThreads(threads).setInterOpParallelismThreads(threads);
+      b.setIntraOpParallelismThreads(threads).setInterOpParallelismThreads(threads + 1);
     }
     return b.build();
   }

@@ -1,0 +1,203 @@
+package dev.neomesh.models.bench;
+
+import dev.neomesh.bench.BenchFlags;
+import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.cluster.ClusterDevices;
+import dev.neomesh.mesh.cluster.LocalCluster;
+import dev.neomesh.mesh.lower.Devices;
+import dev.neomesh.mesh.lower.MeshRuntime;
+import dev.neomesh.models.cli.GptLanguageModel;
+import dev.neomesh.models.cli.Main;
+import dev.neomesh.models.config.GptConfig;
+import dev.neomesh.models.train.LearningRateSchedule;
+import dev.neomesh.models.train.TrainProgram;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import org.kohsuke.args4j.Option;
+import org.tensorflow.proto.NodeExecStats;
+import org.tensorflow.proto.RunMetadata;
+
+/**
+ * Data parallel over worker processes: {@code scripts/bench cluster [--cases baby,6l384] [--steps N]
+ * [--rounds R]}. Per case and round, interleaved: one process pinned to one core (mesh x:1, the
+ * whole batch), the same at half the batch (what each worker computes), and two worker processes
+ * each pinned to its own core (mesh x:2, batch:x, the bench's own process as the client). Prints
+ * median ms/step and tokens/s, the ratio, what the cluster step spends beyond a worker's compute
+ * (gradient allreduce, feeding, session), and the bytes each task received per step as TensorFlow's
+ * step statistics record them (cross-task {@code _Recv} outputs of a traced step) against the
+ * counters' prediction.
+ */
+public final class ClusterBench {
+  private ClusterBench() {}
+
+  static final class Flags extends BenchFlags {
+    @Option(name = "--cases", metaVar = "LIST", usage = "baby (4L/128, 12 x 64) and/or 6l384 (6L/384, 8 x 256)")
+    String cases = "baby,6l384";
+
+    @Option(name = "--steps", metaVar = "N", usage = "timed steps per measurement, after 3 warm-up steps")
+    int steps = 15;
+
+    @Option(name = "--rounds", metaVar = "R", usage = "interleaved rounds (the median round is reported)")
+    int rounds = 3;
+
+    @Option(name = "--one_process", metaVar = "CASE:BATCH", usage = "(internal) time one process on this process's cores")
+    String oneProcess;
+  }
+
+  static GptConfig config(String name, Integer batch) {
+    GptConfig cfg = GptConfig.load(Path.of("configs/baby_gpt_shakespeare.json"));
+    Map<String, String> o = new LinkedHashMap<>();
+    if (name.equals("6l384")) {
+      o.putAll(Map.of("n_layer", "6", "n_embd", "384", "n_head", "6", "n_ctx", "256", "train_batch_size", "8",
+          "attention_types", "[[[\"global\"], 6]]"));
+    } else if (!name.equals("baby")) {
+      throw new IllegalArgumentException("unknown case " + name + ": baby or 6l384");
+    }
+    cfg = cfg.withOverrides(o);
+    if (batch != null) {
+      cfg = cfg.withOverrides(Map.of("train_batch_size", String.valueOf(batch)));
+    }
+    return cfg;
+  }
+
+  static TrainProgram program(GptConfig cfg) {
+    return TrainProgram.build(new GptLanguageModel(cfg), cfg.seed(), cfg.trainBatchSize(), cfg.nCtx(), 1,
+        LearningRateSchedule.constant(cfg.lr()), Main.optimizer(cfg));
+  }
+
+  /** Median ms per step of {@code program} on {@code rt}. */
+  static double time(MeshRuntime rt, TrainProgram program, GptConfig cfg, int steps) {
+    Random r = new Random(1);
+    int[] tokens = new int[cfg.trainBatchSize() * cfg.nCtx()];
+    int[] labels = new int[tokens.length];
+    double[] ms = new double[steps];
+    for (int s = -3; s < steps; s++) {
+      for (int i = 0; i < tokens.length; i++) {
+        tokens[i] = r.nextInt(cfg.nVocab());
+        labels[i] = r.nextInt(cfg.nVocab());
+      }
+      long a = System.nanoTime();
+      program.runStep(rt, Math.max(s, 0), tokens, labels);
+      if (s >= 0) {
+        ms[s] = (System.nanoTime() - a) / 1e6;
+      }
+    }
+    Arrays.sort(ms);
+    return ms[steps / 2];
+  }
+
+  public static void main(String[] args) throws Exception {
+    Flags f = BenchFlags.parseOrExit("bench cluster", new Flags(), args);
+    if (f.oneProcess != null) { // the pinned one-process measurement, in its own JVM
+      String[] cb = f.oneProcess.split(":");
+      GptConfig cfg = config(cb[0], Integer.parseInt(cb[1]));
+      TrainProgram p = program(cfg);
+      try (MeshRuntime rt = MeshRuntime.onVirtualCpus(p.graph(), MeshShape.parse("x:1"), cfg.layoutRules())) {
+        rt.initialize();
+        System.out.println("ms " + time(rt, p, cfg, f.steps));
+      }
+      return;
+    }
+    System.out.printf("%d cores; two workers pinned to cores 0 and 1, one process pinned to core 0%n",
+        Runtime.getRuntime().availableProcessors());
+    for (String name : f.cases.split(",")) {
+      GptConfig whole = config(name, null);
+      int batch = whole.trainBatchSize();
+      double tokens = (double) batch * whole.nCtx();
+      List<double[]> rounds = new ArrayList<>();
+      String bytes = "";
+      for (int round = 0; round < f.rounds; round++) {
+        double one = pinned(name, batch, f.steps);
+        double half = pinned(name, batch / 2, f.steps);
+        GptConfig cfg = whole.withOverrides(Map.of("mesh_shape", "x:2", "layout", "batch:x"));
+        TrainProgram p = program(cfg);
+        double cluster;
+        try (LocalCluster workers = LocalCluster.start(2, 1, 1)) {
+          Devices d = ClusterDevices.connect(workers.spec());
+          try (MeshRuntime rt = MeshRuntime.create(p.graph(), cfg.mesh(), cfg.layoutRules(), d)) {
+            rt.initialize();
+            cluster = time(rt, p, cfg, f.steps);
+            if (round == 0) {
+              bytes = bytesPerTask(rt, p, cfg);
+            }
+          }
+        }
+        rounds.add(new double[] {one, half, cluster});
+        System.out.printf(Locale.ROOT, "%s round %d: one process %.1f ms, half batch %.1f ms, 2 workers %.1f ms%n",
+            name, round + 1, one, half, cluster);
+      }
+      rounds.sort((a, b) -> Double.compare(a[0] / a[2], b[0] / b[2]));
+      double[] m = rounds.get(rounds.size() / 2);
+      System.out.printf(Locale.ROOT, "%s (batch %d x %d): one process on one core %.0f tokens/s, two workers %.0f "
+          + "tokens/s: x%.2f (median round). A worker's compute (half batch, one process) %.1f ms of the cluster's "
+          + "%.1f ms step; the rest, %.1f ms, is the gradient allreduce, feeding and the session's RPCs%n", name, batch,
+          whole.nCtx(), tokens / m[0] * 1000, tokens / m[2] * 1000, m[0] / m[2], m[1], m[2], m[2] - m[1]);
+      System.out.println(bytes);
+    }
+  }
+
+  /** Runs the one-process measurement pinned to core 0 in a fresh JVM (a JVM cannot pin itself). */
+  static double pinned(String name, int batch, int steps) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of("taskset", "-c", "0",
+        ProcessHandle.current().info().command().orElse("java"), "-cp", System.getProperty("java.class.path"),
+        ClusterBench.class.getName(), "--one_process", name + ":" + batch, "--steps", String.valueOf(steps)));
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    String ms = null;
+    StringBuilder all = new StringBuilder();
+    try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+      for (String line; (line = r.readLine()) != null; ) {
+        all.append(line).append('\n');
+        if (line.startsWith("ms ")) {
+          ms = line.substring(3);
+        }
+      }
+    }
+    if (p.waitFor() != 0 || ms == null) {
+      throw new IllegalStateException("the one-process run failed:\n" + all);
+    }
+    return Double.parseDouble(ms);
+  }
+
+  /**
+   * The bytes each task received in one traced step, from TensorFlow's step statistics: the outputs
+   * of the {@code _Recv} nodes whose sender is another task; against the counters' bytes per device
+   * (for two devices, chain or ring, each sends its whole slice once per allreduce).
+   */
+  private static final java.util.regex.Pattern RECV = java.util.regex.Pattern.compile(
+      "^\\[(\\d+)B\\].* from /job:[^/]+/replica:\\d+/task:(\\d+)/");
+
+  static String bytesPerTask(MeshRuntime rt, TrainProgram p, GptConfig cfg) {
+    int[] tokens = new int[cfg.trainBatchSize() * cfg.nCtx()];
+    p.runStep(rt, 5, tokens, tokens, true);
+    RunMetadata md = rt.lastRunMetadata();
+    long[] sent = new long[2];
+    int[] transfers = new int[2];
+    for (var dev : md.getStepStats().getDevStatsList()) {
+      int task = dev.getDevice().contains("task:1") ? 1 : 0;
+      for (NodeExecStats n : dev.getNodeStatsList()) {
+        // a cross-task transfer is a RecvTensor RPC: "[3072B] [..Mb/s] edge_12_x from /job:worker/.../task:1/... to ..."
+        java.util.regex.Matcher m = RECV.matcher(n.getTimelineLabel());
+        if (n.getNodeName().equals("RecvTensor") && m.find()) {
+          int from = Integer.parseInt(m.group(2));
+          if (from != task) {
+            sent[from] += Long.parseLong(m.group(1));
+            transfers[from]++;
+          }
+        }
+      }
+    }
+    long predicted = rt.counters().totalBytes();
+    return String.format(Locale.ROOT, "bytes each task sent the other in one step (TensorFlow's RecvTensor stats): "
+        + "task 0 %d in %d transfers, task 1 %d in %d; the counters' prediction per device %d (%+.1f%%, %+.1f%%): %s", sent[0], transfers[0],
+        sent[1], transfers[1], predicted, 100.0 * (sent[0] - predicted) / predicted, 100.0 * (sent[1] - predicted) / predicted, rt.counters());
+  }
+}
