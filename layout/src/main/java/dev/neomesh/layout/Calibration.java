@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.tensorflow.DeviceSpec;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.Session;
@@ -26,7 +27,9 @@ import org.tensorflow.types.TFloat32;
  * cost of one op, and the host's cores as the concurrency of virtual devices) and stores them as
  * JSON; {@code scripts/neomesh --calibrate} runs {@link #main}. {@link #load} reads a file (the
  * CLI decides which: {@code $NEOMESH_CALIBRATION}, else {@code ~/.neomesh/calibration.json}) and
- * falls back to {@link MachineConstants#DEFAULTS}; nothing else in the library reads it.
+ * falls back to {@link MachineConstants#DEFAULTS}; nothing else in the library reads it. The
+ * cross-task figures (transfers between processes of a cluster) need a cluster and are measured
+ * separately by {@link #measureCrossTask}; until then they are the documented defaults.
  */
 public final class Calibration {
   private Calibration() {}
@@ -45,6 +48,8 @@ public final class Calibration {
           n.path("elementwise_per_second").asDouble(d.elementwisePerSecond()),
           n.path("bytes_per_second").asDouble(d.bytesPerSecond()),
           n.path("transfer_seconds").asDouble(d.transferSeconds()),
+          n.path("cross_task_bytes_per_second").asDouble(d.crossTaskBytesPerSecond()),
+          n.path("cross_task_transfer_seconds").asDouble(d.crossTaskTransferSeconds()),
           n.path("op_overhead_seconds").asDouble(d.opOverheadSeconds()),
           n.path("concurrency").asInt(d.concurrency()), path.toString());
     } catch (IOException | ClassCastException e) {
@@ -59,6 +64,8 @@ public final class Calibration {
     n.put("elementwise_per_second", m.elementwisePerSecond());
     n.put("bytes_per_second", m.bytesPerSecond());
     n.put("transfer_seconds", m.transferSeconds());
+    n.put("cross_task_bytes_per_second", m.crossTaskBytesPerSecond());
+    n.put("cross_task_transfer_seconds", m.crossTaskTransferSeconds());
     n.put("op_overhead_seconds", m.opOverheadSeconds());
     n.put("concurrency", m.concurrency());
     if (path.getParent() != null) {
@@ -150,15 +157,13 @@ public final class Calibration {
         sizes.append(String.format(" %d: %.3g", n, f / Math.max(w, 1e-9)));
       }
       double matmul = flops / mmWork;
-      // bytes/s: a value bounced between two devices, small and 4 MB (less the negation each hop does)
-      Ops d0 = root.withDevice(devices.specs().get(0));
-      Ops d1 = root.withDevice(devices.specs().get(1));
-      double small = bounce(d0, d1, session, 1, 50);
-      double big = bounce(d0, d1, session, 1 << 20, 20);
-      double copy = big - small - (1 << 20) / elementwise;
-      double bytesPerSecond = copy > 0 ? 4.0 * (1 << 20) / copy : 1e12;
+      // bytes/s: a value bounced between two devices, small and 4 MB
+      Link link = Link.measure(root, session, devices.specs().get(0), devices.specs().get(1));
+      double bytesPerSecond = link.bytesPerSecond(elementwise);
       // transfers: real lowered collectives over groups of 2, 4 and 8 of the 8 devices
-      MachineConstants known = new MachineConstants(matmul, elementwise, bytesPerSecond, 0, opSeconds, cores, "");
+      MachineConstants known = new MachineConstants(matmul, elementwise, bytesPerSecond, 0,
+          MachineConstants.DEFAULT_CROSS_TASK_BYTES_PER_SECOND, MachineConstants.DEFAULT_CROSS_TASK_TRANSFER_SECONDS,
+          opSeconds, cores, "");
       List<double[]> fits = new ArrayList<>();
       StringBuilder rows = new StringBuilder();
       for (String shape : new String[] {"x:2,y:4", "x:4,y:2", "x:8"}) {
@@ -215,8 +220,60 @@ public final class Calibration {
           System.out.printf("  %.3g us vs %.3g us%n", 1e6 * (f[1] + f[2] * transfer), 1e6 * f[0]);
         }
       }
-      return new MachineConstants(matmul, elementwise, bytesPerSecond, transfer, opSeconds, cores,
-          "measured on " + cores + " cores");
+      return new MachineConstants(matmul, elementwise, bytesPerSecond, transfer,
+          MachineConstants.DEFAULT_CROSS_TASK_BYTES_PER_SECOND, MachineConstants.DEFAULT_CROSS_TASK_TRANSFER_SECONDS,
+          opSeconds, cores, "measured on " + cores + " cores");
+    }
+  }
+
+  /**
+   * {@code base} with its cross-task figures measured on a cluster ({@code clusterDevices}, e.g.
+   * {@code ClusterDevices.connect(spec)}, task-major with {@code devicesPerTask} devices per task):
+   * a value bounced between the first device of task 0 and the first of task 1 over TensorFlow's
+   * gRPC runtime, 4 bytes and 4 MB. A small hop, less the op it runs ({@code base}'s op overhead),
+   * is the fixed cost of one transfer; the extra time of the big hop, less its elementwise work,
+   * gives the bytes/s. {@code base}'s other figures (measured in one process by {@link #measure})
+   * are kept. Takes a few seconds.
+   */
+  public static MachineConstants measureCrossTask(Devices clusterDevices, int devicesPerTask, MachineConstants base) {
+    if (devicesPerTask <= 0 || clusterDevices.size() < 2 * devicesPerTask) {
+      throw new IllegalArgumentException("measuring cross-task transfers needs two tasks of " + devicesPerTask
+          + " devices; the cluster has " + clusterDevices.size() + " devices");
+    }
+    try (Graph graph = new Graph(); Session session = open(graph, clusterDevices)) {
+      Link link = Link.measure(Ops.create(graph), session, clusterDevices.specs().get(0),
+          clusterDevices.specs().get(devicesPerTask));
+      double transfer = Math.max(link.small() - base.opOverheadSeconds(), 1e-7);
+      return base.withCrossTask(link.bytesPerSecond(base.elementwisePerSecond()), transfer,
+          base.source() + "; cross-task measured over " + clusterDevices.target());
+    }
+  }
+
+  /** A session on {@code devices}: in this process, or on the cluster their target names. */
+  private static Session open(Graph graph, Devices devices) {
+    return devices.isRemote() ? org.tensorflow.RemoteSessions.connect(graph, devices.target(), devices.config())
+        : new Session(graph, devices.config());
+  }
+
+  /** Elements of the big value {@link Link} bounces (4 MB of floats). */
+  private static final int BIG = 1 << 20;
+
+  /**
+   * Seconds of one hop between two devices (a value bounced to and fro, each hop a negation on the
+   * receiving device): of one float ({@code small}) and of {@value #BIG} floats ({@code big}).
+   * Shared by the in-process and the cross-task calibration, so both measure the same thing.
+   */
+  record Link(double small, double big) {
+    static Link measure(Ops root, Session session, DeviceSpec a, DeviceSpec b) {
+      Ops d0 = root.withDevice(a);
+      Ops d1 = root.withDevice(b);
+      return new Link(bounce(d0, d1, session, 1, 50), bounce(d0, d1, session, BIG, 20));
+    }
+
+    /** Bytes/s of the big hop beyond the small one, less the negation each hop does at {@code elementwise}/s. */
+    double bytesPerSecond(double elementwise) {
+      double copy = big - small - BIG / elementwise;
+      return copy > 0 ? 4.0 * BIG / copy : 1e12;
     }
   }
 
