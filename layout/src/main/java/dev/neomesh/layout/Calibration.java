@@ -19,6 +19,8 @@ import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.Session;
 import org.tensorflow.op.Ops;
+import org.tensorflow.proto.ConfigProto;
+import org.tensorflow.proto.RewriterConfig;
 import org.tensorflow.types.TFloat32;
 
 /**
@@ -111,7 +113,6 @@ public final class Calibration {
     double workers = Math.min(d, cores);
     Devices devices = Devices.virtualCpus(d);
     try (Graph graph = new Graph(); Session session = new Session(graph, devices.config())) {
-      Ops root = Ops.create(graph);
       PlacementMeshImpl x8 = new PlacementMeshImpl(graph, MeshShape.parse("x:8"), devices);
       // per-op cost: a chain of 1000 sine-then-multiply pairs of small tensors on every device (a
       // chain of unary ops alone is fused into one op by Grappler's arithmetic optimizer)
@@ -158,7 +159,7 @@ public final class Calibration {
       }
       double matmul = flops / mmWork;
       // bytes/s: a value bounced between two devices, small and 4 MB
-      Link link = Link.measure(root, session, devices.specs().get(0), devices.specs().get(1));
+      Link link = Link.measure(devices, devices.specs().get(0), devices.specs().get(1));
       double bytesPerSecond = link.bytesPerSecond(elementwise);
       // transfers: real lowered collectives over groups of 2, 4 and 8 of the 8 devices
       MachineConstants known = new MachineConstants(matmul, elementwise, bytesPerSecond, 0,
@@ -240,19 +241,23 @@ public final class Calibration {
       throw new IllegalArgumentException("measuring cross-task transfers needs two tasks of " + devicesPerTask
           + " devices; the cluster has " + clusterDevices.size() + " devices");
     }
-    try (Graph graph = new Graph(); Session session = open(graph, clusterDevices)) {
-      Link link = Link.measure(Ops.create(graph), session, clusterDevices.specs().get(0),
-          clusterDevices.specs().get(devicesPerTask));
-      double transfer = Math.max(link.small() - base.opOverheadSeconds(), 1e-7);
-      return base.withCrossTask(link.bytesPerSecond(base.elementwisePerSecond()), transfer,
-          base.source() + "; cross-task measured over " + clusterDevices.target());
-    }
+    Link link = Link.measure(clusterDevices, clusterDevices.specs().get(0), clusterDevices.specs().get(devicesPerTask));
+    double transfer = Math.max(link.small() - base.opOverheadSeconds(), 1e-7);
+    return base.withCrossTask(link.bytesPerSecond(base.elementwisePerSecond()), transfer,
+        base.source() + "; cross-task measured over " + clusterDevices.target());
   }
 
-  /** A session on {@code devices}: in this process, or on the cluster their target names. */
-  private static Session open(Graph graph, Devices devices) {
-    return devices.isRemote() ? org.tensorflow.RemoteSessions.connect(graph, devices.target(), devices.config())
-        : new Session(graph, devices.config());
+  /**
+   * A session on {@code devices} (in this process, or on the cluster their target names) without
+   * Grappler: its arithmetic optimizer removes pairs of negations, which would collapse a bounce
+   * to no transfer at all.
+   */
+  private static Session openUnoptimized(Graph graph, Devices devices) {
+    ConfigProto c = devices.config();
+    ConfigProto config = c.toBuilder().setGraphOptions(c.getGraphOptions().toBuilder()
+        .setRewriteOptions(RewriterConfig.newBuilder().setDisableMetaOptimizer(true))).build();
+    return devices.isRemote() ? org.tensorflow.RemoteSessions.connect(graph, devices.target(), config)
+        : new Session(graph, config);
   }
 
   /** Elements of the big value {@link Link} bounces (4 MB of floats). */
@@ -264,10 +269,14 @@ public final class Calibration {
    * Shared by the in-process and the cross-task calibration, so both measure the same thing.
    */
   record Link(double small, double big) {
-    static Link measure(Ops root, Session session, DeviceSpec a, DeviceSpec b) {
-      Ops d0 = root.withDevice(a);
-      Ops d1 = root.withDevice(b);
-      return new Link(bounce(d0, d1, session, 1, 50), bounce(d0, d1, session, BIG, 20));
+    /** Bounces between {@code a} and {@code b} of {@code devices}, in a graph and session of its own. */
+    static Link measure(Devices devices, DeviceSpec a, DeviceSpec b) {
+      try (Graph graph = new Graph(); Session session = openUnoptimized(graph, devices)) {
+        Ops root = Ops.create(graph);
+        Ops d0 = root.withDevice(a);
+        Ops d1 = root.withDevice(b);
+        return new Link(hopSeconds(d0, d1, session, 1, 20, 80), hopSeconds(d0, d1, session, BIG, 4, 16));
+      }
     }
 
     /** Bytes/s of the big hop beyond the small one, less the negation each hop does at {@code elementwise}/s. */
@@ -277,19 +286,31 @@ public final class Calibration {
     }
   }
 
+  /**
+   * Seconds per hop of {@code elements} floats between two devices: the difference of a chain of
+   * {@code many} and one of {@code few} hops (each forcing a copy by negating), so the fixed cost of
+   * a session run cancels.
+   */
+  private static double hopSeconds(Ops d0, Ops d1, Session session, int elements, int few, int many) {
+    Operand<TFloat32> x = d0.random.randomUniform(d0.constant(new long[] {elements}), TFloat32.class);
+    Operand<TFloat32> afterFew = null;
+    for (int k = 0; k < many; k++) {
+      x = k % 2 == 0 ? d1.math.neg(x) : d0.math.neg(x);
+      if (k + 1 == few) {
+        afterFew = x;
+      }
+    }
+    List<Operand<TFloat32>> fewHops = List.of(d0.reduceSum(afterFew, d0.constant(new int[] {0})));
+    List<Operand<TFloat32>> manyHops = List.of(d0.reduceSum(x, d0.constant(new int[] {0})));
+    time(session, manyHops, 1); // warms the buffers of every hop, so the first timing of few pays no allocation
+    double tFew = time(session, fewHops, 7);
+    double tMany = time(session, manyHops, 7);
+    return Math.max(tMany - tFew, 0) / (many - few);
+  }
+
   /** Median seconds of {@code reps} runs fetching every slice. */
   private static double time(Session session, LaidOutTensor t, int reps) {
     return time(session, t.slices(), reps);
-  }
-
-  /** Seconds per transfer of {@code elements} floats between two devices (a chain of hops, each forcing a copy by adding). */
-  private static double bounce(Ops d0, Ops d1, Session session, int elements, int hops) {
-    Operand<TFloat32> x = d0.random.randomUniform(d0.constant(new long[] {elements}), TFloat32.class);
-    for (int k = 0; k < hops; k++) {
-      x = k % 2 == 0 ? d1.math.neg(x) : d0.math.neg(x);
-    }
-    Operand<TFloat32> out = d0.reduceSum(x, d0.constant(new int[] {0}));
-    return time(session, List.of(out), 5) / hops;
   }
 
   /** Median seconds of {@code reps} runs (after one warm-up) fetching {@code fetches}. */
