@@ -86,8 +86,10 @@ public final class Calibration {
     MachineConstants m = measure();
     save(m, path);
     System.out.printf("matmul %.3g FLOP/s, elementwise %.3g elements/s, transfer %.3g B/s, %.3g s per transfer,"
-        + " op overhead %.3g s, concurrency %d%nwrote %s%n", m.matmulFlopsPerSecond(), m.elementwisePerSecond(),
-        m.bytesPerSecond(), m.transferSeconds(), m.opOverheadSeconds(), m.concurrency(), path);
+        + " op overhead %.3g s, concurrency %d; cross-task %.3g B/s, %.3g s per transfer (defaults: measured"
+        + " only on a cluster)%nwrote %s%n", m.matmulFlopsPerSecond(), m.elementwisePerSecond(), m.bytesPerSecond(),
+        m.transferSeconds(), m.opOverheadSeconds(), m.concurrency(), m.crossTaskBytesPerSecond(),
+        m.crossTaskTransferSeconds(), path);
   }
 
   /** Virtual devices the micro-benchmarks run on (the group sizes 2, 4 and 8 of the collectives need 8). */
