@@ -2,6 +2,7 @@ package dev.neomesh.layout;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.neomesh.layout.bench.SmallTransformer;
@@ -70,6 +71,23 @@ class CrossTaskCostTest {
     assertTrue(acrossX.work().crossTaskTransfers() > 0);
     assertEquals(0, acrossX.work().transfers());
     assertTrue(acrossX.seconds() > cost("x:2,y:2", "batch:x", 0).seconds());
+  }
+
+  @Test
+  void plannerKeepsCollectivesWithinATask() {
+    SmallTransformer.Program p = SmallTransformer.mlp(512, 64, 256, 64, DType.FLOAT32, true);
+    CostModel.Options o = CostModel.Options.adam(SLOW_LINK).withFetches(List.of(p.loss()));
+    MeshShape mesh = MeshShape.parse("x:2,y:2");
+    CostModel twoTasks = new CostModel(p.graph(), o.withDevicesPerTask(2));
+    Planner.Plan two = Planner.autoLayout(twoTasks, mesh, Long.MAX_VALUE);
+    Planner.Plan one = Planner.autoLayout(new CostModel(p.graph(), o), mesh, Long.MAX_VALUE);
+    // in one process the winner communicates over x (hidden:x,batch:y); on two tasks of two (task = x) that
+    // crosses the slow link, so the planner keeps every collective within a task instead
+    Cost oneOnTwoTasks = twoTasks.estimate(mesh, one.layout());
+    assertTrue(oneOnTwoTasks.work().crossTaskTransfers() > 0, one.layout() + " communicates over x");
+    assertEquals(0, two.best().work().crossTaskTransfers(), two.layout().toString());
+    assertTrue(two.best().seconds() < oneOnTwoTasks.seconds());
+    assertNotEquals(one.layout(), two.layout());
   }
 
   @Test
