@@ -14,10 +14,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.tensorflow.DeviceSpec;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.Session;
 import org.tensorflow.op.Ops;
+import org.tensorflow.proto.ConfigProto;
+import org.tensorflow.proto.RewriterConfig;
 import org.tensorflow.types.TFloat32;
 
 /**
@@ -26,7 +29,9 @@ import org.tensorflow.types.TFloat32;
  * cost of one op, and the host's cores as the concurrency of virtual devices) and stores them as
  * JSON; {@code scripts/neomesh --calibrate} runs {@link #main}. {@link #load} reads a file (the
  * CLI decides which: {@code $NEOMESH_CALIBRATION}, else {@code ~/.neomesh/calibration.json}) and
- * falls back to {@link MachineConstants#DEFAULTS}; nothing else in the library reads it.
+ * falls back to {@link MachineConstants#DEFAULTS}; nothing else in the library reads it. The
+ * cross-task figures (transfers between processes of a cluster) need a cluster and are measured
+ * separately by {@link #measureCrossTask}; until then they are the documented defaults.
  */
 public final class Calibration {
   private Calibration() {}
@@ -45,6 +50,8 @@ public final class Calibration {
           n.path("elementwise_per_second").asDouble(d.elementwisePerSecond()),
           n.path("bytes_per_second").asDouble(d.bytesPerSecond()),
           n.path("transfer_seconds").asDouble(d.transferSeconds()),
+          n.path("cross_task_bytes_per_second").asDouble(d.crossTaskBytesPerSecond()),
+          n.path("cross_task_transfer_seconds").asDouble(d.crossTaskTransferSeconds()),
           n.path("op_overhead_seconds").asDouble(d.opOverheadSeconds()),
           n.path("concurrency").asInt(d.concurrency()), path.toString());
     } catch (IOException | ClassCastException e) {
@@ -59,6 +66,8 @@ public final class Calibration {
     n.put("elementwise_per_second", m.elementwisePerSecond());
     n.put("bytes_per_second", m.bytesPerSecond());
     n.put("transfer_seconds", m.transferSeconds());
+    n.put("cross_task_bytes_per_second", m.crossTaskBytesPerSecond());
+    n.put("cross_task_transfer_seconds", m.crossTaskTransferSeconds());
     n.put("op_overhead_seconds", m.opOverheadSeconds());
     n.put("concurrency", m.concurrency());
     if (path.getParent() != null) {
@@ -77,8 +86,10 @@ public final class Calibration {
     MachineConstants m = measure();
     save(m, path);
     System.out.printf("matmul %.3g FLOP/s, elementwise %.3g elements/s, transfer %.3g B/s, %.3g s per transfer,"
-        + " op overhead %.3g s, concurrency %d%nwrote %s%n", m.matmulFlopsPerSecond(), m.elementwisePerSecond(),
-        m.bytesPerSecond(), m.transferSeconds(), m.opOverheadSeconds(), m.concurrency(), path);
+        + " op overhead %.3g s, concurrency %d; cross-task %.3g B/s, %.3g s per transfer (defaults: measured"
+        + " only on a cluster)%nwrote %s%n", m.matmulFlopsPerSecond(), m.elementwisePerSecond(), m.bytesPerSecond(),
+        m.transferSeconds(), m.opOverheadSeconds(), m.concurrency(), m.crossTaskBytesPerSecond(),
+        m.crossTaskTransferSeconds(), path);
   }
 
   /** Virtual devices the micro-benchmarks run on (the group sizes 2, 4 and 8 of the collectives need 8). */
@@ -104,7 +115,6 @@ public final class Calibration {
     double workers = Math.min(d, cores);
     Devices devices = Devices.virtualCpus(d);
     try (Graph graph = new Graph(); Session session = new Session(graph, devices.config())) {
-      Ops root = Ops.create(graph);
       PlacementMeshImpl x8 = new PlacementMeshImpl(graph, MeshShape.parse("x:8"), devices);
       // per-op cost: a chain of 1000 sine-then-multiply pairs of small tensors on every device (a
       // chain of unary ops alone is fused into one op by Grappler's arithmetic optimizer)
@@ -150,15 +160,13 @@ public final class Calibration {
         sizes.append(String.format(" %d: %.3g", n, f / Math.max(w, 1e-9)));
       }
       double matmul = flops / mmWork;
-      // bytes/s: a value bounced between two devices, small and 4 MB (less the negation each hop does)
-      Ops d0 = root.withDevice(devices.specs().get(0));
-      Ops d1 = root.withDevice(devices.specs().get(1));
-      double small = bounce(d0, d1, session, 1, 50);
-      double big = bounce(d0, d1, session, 1 << 20, 20);
-      double copy = big - small - (1 << 20) / elementwise;
-      double bytesPerSecond = copy > 0 ? 4.0 * (1 << 20) / copy : 1e12;
+      // bytes/s: a value bounced between two devices, small and 4 MB
+      Link link = Link.measure(devices, devices.specs().get(0), devices.specs().get(1));
+      double bytesPerSecond = link.bytesPerSecond(elementwise);
       // transfers: real lowered collectives over groups of 2, 4 and 8 of the 8 devices
-      MachineConstants known = new MachineConstants(matmul, elementwise, bytesPerSecond, 0, opSeconds, cores, "");
+      MachineConstants known = new MachineConstants(matmul, elementwise, bytesPerSecond, 0,
+          MachineConstants.DEFAULT_CROSS_TASK_BYTES_PER_SECOND, MachineConstants.DEFAULT_CROSS_TASK_TRANSFER_SECONDS,
+          opSeconds, cores, "");
       List<double[]> fits = new ArrayList<>();
       StringBuilder rows = new StringBuilder();
       for (String shape : new String[] {"x:2,y:4", "x:4,y:2", "x:8"}) {
@@ -215,24 +223,96 @@ public final class Calibration {
           System.out.printf("  %.3g us vs %.3g us%n", 1e6 * (f[1] + f[2] * transfer), 1e6 * f[0]);
         }
       }
-      return new MachineConstants(matmul, elementwise, bytesPerSecond, transfer, opSeconds, cores,
-          "measured on " + cores + " cores");
+      return new MachineConstants(matmul, elementwise, bytesPerSecond, transfer,
+          MachineConstants.DEFAULT_CROSS_TASK_BYTES_PER_SECOND, MachineConstants.DEFAULT_CROSS_TASK_TRANSFER_SECONDS,
+          opSeconds, cores, "measured on " + cores + " cores");
     }
+  }
+
+  /**
+   * {@code base} with its cross-task figures measured on a cluster ({@code clusterDevices}, e.g.
+   * {@code ClusterDevices.connect(spec)}, task-major with {@code devicesPerTask} devices per task):
+   * a value bounced between the first device of task 0 and the first of task 1 over TensorFlow's
+   * gRPC runtime, 4 bytes and 4 MB. A small hop, less the op it runs ({@code base}'s op overhead),
+   * is the fixed cost of one transfer; the extra time of the big hop, less its elementwise work,
+   * gives the bytes/s. {@code base}'s other figures (measured in one process by {@link #measure})
+   * are kept. Takes a few seconds.
+   */
+  public static MachineConstants measureCrossTask(Devices clusterDevices, int devicesPerTask, MachineConstants base) {
+    if (devicesPerTask <= 0 || clusterDevices.size() < 2 * devicesPerTask) {
+      throw new IllegalArgumentException("measuring cross-task transfers needs two tasks of " + devicesPerTask
+          + " devices; the cluster has " + clusterDevices.size() + " devices");
+    }
+    Link link = Link.measure(clusterDevices, clusterDevices.specs().get(0), clusterDevices.specs().get(devicesPerTask));
+    double transfer = Math.max(link.small() - base.opOverheadSeconds(), 1e-7);
+    return base.withCrossTask(link.bytesPerSecond(base.elementwisePerSecond()), transfer,
+        base.source() + "; cross-task measured over " + clusterDevices.target());
+  }
+
+  /**
+   * A session on {@code devices} (in this process, or on the cluster their target names) without
+   * Grappler: its arithmetic optimizer removes pairs of negations, which would collapse a bounce
+   * to no transfer at all.
+   */
+  private static Session openUnoptimized(Graph graph, Devices devices) {
+    ConfigProto c = devices.config();
+    ConfigProto config = c.toBuilder().setGraphOptions(c.getGraphOptions().toBuilder()
+        .setRewriteOptions(RewriterConfig.newBuilder().setDisableMetaOptimizer(true))).build();
+    return devices.isRemote() ? org.tensorflow.RemoteSessions.connect(graph, devices.target(), config)
+        : new Session(graph, config);
+  }
+
+  /** Elements of the big value {@link Link} bounces (4 MB of floats). */
+  private static final int BIG = 1 << 20;
+
+  /**
+   * Seconds of one hop between two devices (a value bounced to and fro, each hop a negation on the
+   * receiving device): of one float ({@code small}) and of {@value #BIG} floats ({@code big}).
+   * Shared by the in-process and the cross-task calibration, so both measure the same thing.
+   */
+  record Link(double small, double big) {
+    /** Bounces between {@code a} and {@code b} of {@code devices}, in a graph and session of its own. */
+    static Link measure(Devices devices, DeviceSpec a, DeviceSpec b) {
+      try (Graph graph = new Graph(); Session session = openUnoptimized(graph, devices)) {
+        Ops root = Ops.create(graph);
+        Ops d0 = root.withDevice(a);
+        Ops d1 = root.withDevice(b);
+        return new Link(hopSeconds(d0, d1, session, 1, 20, 80), hopSeconds(d0, d1, session, BIG, 4, 16));
+      }
+    }
+
+    /** Bytes/s of the big hop beyond the small one, less the negation each hop does at {@code elementwise}/s. */
+    double bytesPerSecond(double elementwise) {
+      double copy = big - small - BIG / elementwise;
+      return copy > 0 ? 4.0 * BIG / copy : 1e12;
+    }
+  }
+
+  /**
+   * Seconds per hop of {@code elements} floats between two devices: the difference of a chain of
+   * {@code many} and one of {@code few} hops (each forcing a copy by negating), so the fixed cost of
+   * a session run cancels.
+   */
+  private static double hopSeconds(Ops d0, Ops d1, Session session, int elements, int few, int many) {
+    Operand<TFloat32> x = d0.random.randomUniform(d0.constant(new long[] {elements}), TFloat32.class);
+    Operand<TFloat32> afterFew = null;
+    for (int k = 0; k < many; k++) {
+      x = k % 2 == 0 ? d1.math.neg(x) : d0.math.neg(x);
+      if (k + 1 == few) {
+        afterFew = x;
+      }
+    }
+    List<Operand<TFloat32>> fewHops = List.of(d0.reduceSum(afterFew, d0.constant(new int[] {0})));
+    List<Operand<TFloat32>> manyHops = List.of(d0.reduceSum(x, d0.constant(new int[] {0})));
+    time(session, manyHops, 1); // warms the buffers of every hop, so the first timing of few pays no allocation
+    double tFew = time(session, fewHops, 7);
+    double tMany = time(session, manyHops, 7);
+    return Math.max(tMany - tFew, 0) / (many - few);
   }
 
   /** Median seconds of {@code reps} runs fetching every slice. */
   private static double time(Session session, LaidOutTensor t, int reps) {
     return time(session, t.slices(), reps);
-  }
-
-  /** Seconds per transfer of {@code elements} floats between two devices (a chain of hops, each forcing a copy by adding). */
-  private static double bounce(Ops d0, Ops d1, Session session, int elements, int hops) {
-    Operand<TFloat32> x = d0.random.randomUniform(d0.constant(new long[] {elements}), TFloat32.class);
-    for (int k = 0; k < hops; k++) {
-      x = k % 2 == 0 ? d1.math.neg(x) : d0.math.neg(x);
-    }
-    Operand<TFloat32> out = d0.reduceSum(x, d0.constant(new int[] {0}));
-    return time(session, List.of(out), 5) / hops;
   }
 
   /** Median seconds of {@code reps} runs (after one warm-up) fetching {@code fetches}. */

@@ -34,13 +34,20 @@ public record Cost(MeshShape mesh, LayoutRules rules, Memory memory, Map<String,
   /**
    * What one step asks of a worker, the quantities the time is linear in ({@link
    * MachineConstants#seconds}): einsum FLOPs, elements streamed (elementwise ops, and the adds and
-   * copies of collectives), TensorFlow ops, cross-device transfers and bytes transferred; already
-   * stretched by the devices that share a worker ({@code scripts/bench planner --csv} writes it
-   * per layout, to study the estimate against measurement).
+   * copies of collectives), TensorFlow ops, cross-device transfers and bytes transferred within a
+   * process, and those between processes (tasks of a cluster, priced at the cross-task rates);
+   * already stretched by the devices that share a worker ({@code scripts/bench planner --csv}
+   * writes it per layout, to study the estimate against measurement).
    */
-  public record Work(double flops, double elements, double ops, double transfers, double bytes) {
+  public record Work(double flops, double elements, double ops, double transfers, double bytes,
+                     double crossTaskTransfers, double crossTaskBytes) {
+    /** Work of one process: no cross-task transfers. */
+    public Work(double flops, double elements, double ops, double transfers, double bytes) {
+      this(flops, elements, ops, transfers, bytes, 0, 0);
+    }
+
     public double[] toArray() {
-      return new double[] {flops, elements, ops, transfers, bytes};
+      return new double[] {flops, elements, ops, transfers, bytes, crossTaskTransfers, crossTaskBytes};
     }
   }
 

@@ -39,27 +39,46 @@ import java.util.function.Supplier;
  * overhead per op, plus alpha-beta costs for each collective.
  */
 public final class CostModel {
-  /** How the step is run: optimizer slots per trainable variable, tensors fetched after the step, the machine. */
-  public record Options(int optimizerSlots, List<MeshTensor> fetches, MachineConstants machine) {
+  /**
+   * How the step is run: optimizer slots per trainable variable, tensors fetched after the step,
+   * the machine, and the devices per task when the mesh spans the tasks of a cluster (the mesh's
+   * devices are task-major: pnums {@code [t*k, (t+1)*k)} are task t's; 0, or at least the mesh's
+   * size, means one process). It is not a machine constant: the same machine runs one process or
+   * several.
+   */
+  public record Options(int optimizerSlots, List<MeshTensor> fetches, MachineConstants machine, int devicesPerTask) {
     public Options {
       fetches = List.copyOf(fetches);
+      if (devicesPerTask < 0) {
+        throw new IllegalArgumentException("devicesPerTask must be 0 (one process) or positive: " + devicesPerTask);
+      }
     }
 
-    /** Adam (2 slots), nothing fetched, on {@code machine} (the CLI reads it from the calibration file). */
+    /** One process. */
+    public Options(int optimizerSlots, List<MeshTensor> fetches, MachineConstants machine) {
+      this(optimizerSlots, fetches, machine, 0);
+    }
+
+    /** Adam (2 slots), nothing fetched, on {@code machine} (the CLI reads it from the calibration file), one process. */
     public static Options adam(MachineConstants machine) {
       return new Options(2, List.of(), machine);
     }
 
     public Options withFetches(List<MeshTensor> f) {
-      return new Options(optimizerSlots, f, machine);
+      return new Options(optimizerSlots, f, machine, devicesPerTask);
     }
 
     public Options withMachine(MachineConstants m) {
-      return new Options(optimizerSlots, fetches, m);
+      return new Options(optimizerSlots, fetches, m, devicesPerTask);
     }
 
     public Options withOptimizerSlots(int slots) {
-      return new Options(slots, fetches, machine);
+      return new Options(slots, fetches, machine, devicesPerTask);
+    }
+
+    /** The mesh spans tasks of {@code k} devices each (0: one process). */
+    public Options withDevicesPerTask(int k) {
+      return new Options(optimizerSlots, fetches, machine, k);
     }
   }
 
@@ -248,6 +267,11 @@ public final class CostModel {
     double commTransfers;
     double commBytes;
     double commElements;
+    /** The transfers and bytes of collectives whose groups span tasks, priced at the cross-task rates. */
+    double crossTransfers;
+    double crossBytes;
+    /** Per mesh-axis mask, whether a collective over those axes spans tasks (null: not asked yet). */
+    final Boolean[] crossesTasks;
 
     Pricing(MeshShape mesh, LayoutRules rules, int[] axisOf) {
       this.mesh = mesh;
@@ -261,6 +285,7 @@ public final class CostModel {
       pending = new int[g.tensors.size()][];
       count = new long[KINDS.length][1 << mesh.rank()];
       bytes = new long[KINDS.length][1 << mesh.rank()];
+      crossesTasks = new Boolean[1 << mesh.rank()];
     }
 
     @Override
@@ -313,10 +338,25 @@ public final class CostModel {
       if (inStepOp) {
         PlacementMeshImpl.Work w = collectiveWork(m, step);
         commOps += w.ops();
-        commTransfers += w.transfers();
-        commBytes += w.bytes();
         commElements += w.elements();
+        if (crossesTasks(mask, step.axes())) {
+          crossTransfers += w.transfers();
+          crossBytes += w.bytes();
+        } else {
+          commTransfers += w.transfers();
+          commBytes += w.bytes();
+        }
       }
+    }
+
+    /** {@link #spansTasks} for the axes of {@code mask}, asked once per mask. */
+    boolean crossesTasks(int mask, int[] axes) {
+      Boolean c = crossesTasks[mask];
+      if (c == null) {
+        c = spansTasks(mesh, axes, options.devicesPerTask());
+        crossesTasks[mask] = c;
+      }
+      return c;
     }
 
     Cost run() {
@@ -377,7 +417,8 @@ public final class CostModel {
       double[] fe = computeWork(sliceElems);
       long flops = Math.round(fe[0] + fe[1]);
       Cost.Work work = new Cost.Work(fe[0] * stretch, (fe[1] + commElements) * stretch,
-          (inStepOps + commOps) * stretch, commTransfers * stretch, commBytes * stretch);
+          (inStepOps + commOps) * stretch, commTransfers * stretch, commBytes * stretch, crossTransfers * stretch,
+          crossBytes * stretch);
       double compute = (fe[0] / m.matmulFlopsPerSecond() + fe[1] / m.elementwisePerSecond()) * stretch;
       double overhead = overheadSeconds() * stretch;
       Cost.Time time = new Cost.Time(compute, overhead, m.seconds(work) - compute - overhead);
@@ -408,6 +449,26 @@ public final class CostModel {
 
   private static final int[] NO_AXES = new int[0];
   private static final Collective[] KINDS = Collective.values();
+
+  /**
+   * Whether some group of a collective over {@code axes} of {@code mesh} holds devices of two tasks
+   * of {@code devicesPerTask} devices each (task-major pnums: pnum p is task p / devicesPerTask).
+   * A collective is only as fast as its slowest group, so one spanning group prices all its
+   * transfers at the cross-task rates. 0, or at least the mesh's size, means one process.
+   */
+  static boolean spansTasks(MeshShape mesh, int[] axes, int devicesPerTask) {
+    if (devicesPerTask <= 0 || devicesPerTask >= mesh.size()) {
+      return false;
+    }
+    for (int[] group : mesh.groups(axes)) {
+      for (int p : group) {
+        if (p / devicesPerTask != group[0] / devicesPerTask) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
 
   /**
    * Seconds one planned collective adds per device (before {@link MachineConstants#stretch}): its
