@@ -3,6 +3,7 @@ package dev.neomesh.mesh.cluster;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.neomesh.mesh.Dim;
 import dev.neomesh.mesh.LayoutRules;
@@ -63,6 +64,30 @@ class ClusterTest {
     List<double[]> got = run(devices, MeshShape.parse("x:2,y:2"), "batch:x,hidden:y");
     assertArrayEquals(ref.get(0), got.get(0), 1e-4 * Math.abs(ref.get(0)[0]));
     assertArrayEquals(ref.get(1), got.get(1), 1e-4);
+  }
+
+  /** A worker process prints its ready line with its devices and ends with status 0 on SIGTERM. */
+  @Test
+  void aWorkerProcessSaysReadyAndEndsCleanlyOnSigterm() throws Exception {
+    try (LocalCluster c = LocalCluster.start(1, 2, 0)) {
+      String log = java.nio.file.Files.readString(c.logs().resolve("task-0.log"));
+      assertTrue(log.contains("ready: neomesh worker task 0 of 1 serving at " + c.spec().address(0) + " with devices "
+          + "/job:worker/replica:0/task:0/device:CPU:0, /job:worker/replica:0/task:0/device:CPU:1"), log);
+      Process p = c.process(0);
+      p.destroy(); // SIGTERM
+      assertTrue(p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS));
+      assertEquals(0, p.exitValue());
+      assertTrue(java.nio.file.Files.readString(c.logs().resolve("task-0.log")).contains("stopping on SIGTERM"));
+    }
+  }
+
+  @Test
+  void anUnreachableTaskIsNamed() throws IOException {
+    long t0 = System.nanoTime();
+    var e = assertThrows(NeomeshException.class, () -> ClusterDevices.connect(new ClusterSpec(List.of("localhost:"
+        + freePort()))));
+    assertTrue(e.getMessage().startsWith("cannot reach cluster task 0 (localhost:"), e.getMessage());
+    assertTrue((System.nanoTime() - t0) / 1e9 < 30);
   }
 
   @Test

@@ -63,13 +63,24 @@ public final class AutoLayout {
    */
   public static Result plan(GptConfig cfg, MeshShape mesh, boolean searchMesh, long budgetBytes,
                             MachineConstants machine) {
+    return plan(cfg, mesh, searchMesh, budgetBytes, machine, 0);
+  }
+
+  /**
+   * As {@link #plan(GptConfig, MeshShape, boolean, long, MachineConstants)} for a mesh spread over
+   * processes of {@code devicesPerTask} devices each (0: one process): a collective whose group spans
+   * two tasks is priced at the machine's cross-task (gRPC) rates.
+   */
+  public static Result plan(GptConfig cfg, MeshShape mesh, boolean searchMesh, long budgetBytes,
+                            MachineConstants machine, int devicesPerTask) {
     int microbatches = Microbatching.count(GptConfig.orNull(cfg.tokensPerMbPerReplica()), cfg.nCtx(), cfg.trainBatchSize(),
         Microbatching.replicas(cfg.mesh(), cfg.layoutRules()));
     TrainProgram program = TrainProgram.build(new GptLanguageModel(cfg), cfg.seed(), cfg.trainBatchSize(), cfg.nCtx(),
         microbatches, LearningRateSchedule.constant(1e-3), Main.optimizer(cfg));
     // the optimizer's slots are variables of this graph already: count them once, as variables
     CostModel model = new CostModel(program.graph(),
-        CostModel.Options.adam(machine).withOptimizerSlots(0).withFetches(List.of(program.loss())));
+        CostModel.Options.adam(machine).withOptimizerSlots(0).withFetches(List.of(program.loss()))
+            .withDevicesPerTask(devicesPerTask));
     Planner.Plan plan = searchMesh ? Planner.autoLayoutAndMeshShape(model, mesh.size(), budgetBytes)
         : Planner.autoLayout(model, mesh, budgetBytes);
     String note = microbatches > 1 ? String.format("(one of %d microbatches of %d examples per step, as "

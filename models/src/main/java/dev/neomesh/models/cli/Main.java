@@ -292,6 +292,10 @@ public final class Main {
             + src.config().nVocab() + ")");
       }
     }
+    if ((checkDataset || exportHf != null) && !where.virtual()) {
+      throw new NeomeshException((checkDataset ? "--check_dataset" : "--export_hf") + " runs no mesh: drop --cluster, "
+          + "--gpu_ids and --devices");
+    }
     if (checkDataset) {
       List<DatasetConfig> configs = sources.stream().map(InputPipeline.Source::config).toList();
       return CheckDataset.run(configs, cfg.nVocab(), root, out).ok() ? 0 : 1;
@@ -460,8 +464,16 @@ public final class Main {
   private int plan(GptConfig cfg) {
     MeshShape mesh = cfg.mesh();
     long budget = AutoLayout.parseBytes(memoryBudget);
-    AutoLayout.Result r = AutoLayout.plan(cfg, mesh, autoLayoutAndMeshShape, budget,
-        dev.neomesh.layout.Calibration.load(AutoLayout.calibrationFile()));
+    dev.neomesh.layout.MachineConstants machine = dev.neomesh.layout.Calibration.load(AutoLayout.calibrationFile());
+    int devicesPerTask = clusterDevicesPerTask(mesh);
+    if (devicesPerTask > 0) {
+      out.printf(java.util.Locale.ROOT, "planning for a cluster of %d tasks x %d devices: a collective across tasks "
+          + "costs %.3g B/s and %.0f us per transfer (%s)%n", mesh.size() / devicesPerTask, devicesPerTask,
+          machine.crossTaskBytesPerSecond(), machine.crossTaskTransferSeconds() * 1e6,
+          Files.exists(AutoLayout.calibrationFile()) ? "calibrated; --calibrate --cluster measures them again"
+          : "defaults: measure them with --calibrate --cluster");
+    }
+    AutoLayout.Result r = AutoLayout.plan(cfg, mesh, autoLayoutAndMeshShape, budget, machine, devicesPerTask);
     if (autoLayoutAndMeshShape) {
       out.println("Num cores:\n" + mesh.size());
     }
@@ -478,10 +490,62 @@ public final class Main {
     return 0;
   }
 
+  /**
+   * With --cluster (planning): the devices per task of the mesh spread over the cluster's tasks; 0
+   * without. An address list is asked for its devices, whose count must be the mesh's.
+   */
+  private int clusterDevicesPerTask(MeshShape mesh) {
+    RunDevices.Flags where = deviceFlags();
+    if (where.cluster() == null) {
+      return 0;
+    }
+    int local = dev.neomesh.mesh.cluster.LocalCluster.localTasks(where.cluster());
+    int tasks = local > 0 ? local : dev.neomesh.mesh.cluster.ClusterSpec.parse(where.cluster()).tasks();
+    if (local < 0) {
+      int devices = dev.neomesh.mesh.cluster.ClusterDevices.connect(
+          dev.neomesh.mesh.cluster.ClusterSpec.parse(where.cluster())).size();
+      if (devices != mesh.size()) {
+        throw new NeomeshException("mesh_shape \"" + mesh + "\" has " + mesh.size() + " devices but the cluster "
+            + where.cluster() + " has " + devices + ": plan for --set mesh_shape=x:" + devices + " (with "
+            + "--auto_layout_and_mesh_shape to choose its shape), or run " + mesh.size() + " devices in the cluster");
+      }
+    }
+    if (mesh.size() % tasks != 0) {
+      throw new NeomeshException("mesh_shape \"" + mesh + "\" has " + mesh.size() + " devices, which do not split evenly "
+          + "over the cluster's " + tasks + " tasks: use a mesh of a multiple of " + tasks + " devices");
+    }
+    return mesh.size() / tasks;
+  }
+
   private int calibrate() {
     Path path = AutoLayout.calibrationFile();
     out.println("measuring matmul, elementwise, transfer and collective costs on virtual CPU devices ...");
     dev.neomesh.layout.MachineConstants m = dev.neomesh.layout.Calibration.measure();
+    RunDevices.Flags where = deviceFlags();
+    if (where.cluster() != null) {
+      int local = dev.neomesh.mesh.cluster.LocalCluster.localTasks(where.cluster());
+      out.println("measuring a transfer between the devices of task 0 and task 1 of " + where.cluster() + " ...");
+      if (local > 0) {
+        try (dev.neomesh.mesh.cluster.LocalCluster c = dev.neomesh.mesh.cluster.LocalCluster.start(Math.max(2, local), 1,
+            0)) {
+          m = dev.neomesh.layout.Calibration.measureCrossTask(dev.neomesh.mesh.cluster.ClusterDevices.connect(c.spec()),
+              1, m);
+        }
+      } else {
+        dev.neomesh.mesh.cluster.ClusterSpec spec = dev.neomesh.mesh.cluster.ClusterSpec.parse(where.cluster());
+        if (spec.tasks() < 2) {
+          throw new NeomeshException("--calibrate --cluster measures a transfer between two tasks: give at least two "
+              + "addresses");
+        }
+        dev.neomesh.mesh.lower.Devices d = dev.neomesh.mesh.cluster.ClusterDevices.connect(spec);
+        m = dev.neomesh.layout.Calibration.measureCrossTask(d, d.size() / spec.tasks(), m);
+      }
+      out.printf(java.util.Locale.ROOT, "cross-task: %.3g B/s, %.0f us per transfer%n", m.crossTaskBytesPerSecond(),
+          m.crossTaskTransferSeconds() * 1e6);
+    } else if (!deviceFlags().virtual()) {
+      throw new NeomeshException("--calibrate measures virtual CPU devices, and a cluster's link with --cluster: drop "
+          + "--devices/--gpu_ids");
+    }
     try {
       dev.neomesh.layout.Calibration.save(m, path);
     } catch (IOException e) {
