@@ -61,7 +61,7 @@ public final class Main {
 
   @Option(name = "--gpu_ids", metaVar = "GPU ...", handler = org.kohsuke.args4j.spi.StringArrayOptionHandler.class,
       usage = "local GPUs, GPT-Neo's form: device:GPU:0 device:GPU:1 (spaces or commas; count = mesh size)")
-  String[] gpuIds;
+  String[] gpuIds = new String[0]; // not null: args4j prints array defaults in the usage
 
   @Option(name = "--devices", metaVar = "LIST",
       usage = "explicit TensorFlow devices of this process, comma-separated (default: mesh-size virtual CPUs)")
@@ -241,7 +241,7 @@ public final class Main {
   }
 
   RunDevices.Flags deviceFlags() {
-    return new RunDevices.Flags(cluster, cpusPerTask, gpuIds == null ? null : Arrays.asList(gpuIds), devices);
+    return new RunDevices.Flags(cluster, cpusPerTask, Arrays.asList(gpuIds), devices);
   }
 
   TrainSettings settings(GptConfig cfg, dev.neomesh.mesh.lower.Devices meshDevices) {

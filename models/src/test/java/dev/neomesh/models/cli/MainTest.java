@@ -226,7 +226,7 @@ class MainTest {
     assertFalse(unknown.err().contains("\tat "), unknown.err());
     Run devices = main("", "--model", "tiny", "--devices", "/device:CPU:0", "--set", "model_path=runs/devices");
     assertEquals(1, devices.status());
-    assertTrue(devices.err().contains("has 2 devices but 1 were given"), devices.err());
+    assertTrue(devices.err().contains("has 2 devices but 1 devices were given (/device:CPU:0)"), devices.err());
     Run badKey = main("", "--model", "tiny", "--set", "n_embdd=3");
     assertEquals(1, badKey.status());
     assertTrue(badKey.err().contains("n_embd"), badKey.err());
