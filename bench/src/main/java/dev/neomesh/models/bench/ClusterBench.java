@@ -4,6 +4,7 @@ import dev.neomesh.bench.BenchFlags;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.cluster.ClusterDevices;
 import dev.neomesh.mesh.cluster.LocalCluster;
+import dev.neomesh.mesh.cluster.WorkerJvm;
 import dev.neomesh.mesh.lower.Devices;
 import dev.neomesh.mesh.lower.MeshRuntime;
 import dev.neomesh.models.cli.GptLanguageModel;
@@ -107,6 +108,9 @@ public final class ClusterBench {
       }
       return;
     }
+    // this bench's own JVM and class path start the workers and the pinned one-process runs
+    WorkerJvm jvm = new WorkerJvm(ProcessHandle.current().info().command().orElse("java"),
+        System.getProperty("java.class.path"));
     System.out.printf("%d cores; two workers pinned to cores 0 and 1, one process pinned to core 0%n",
         Runtime.getRuntime().availableProcessors());
     for (String name : f.cases.split(",")) {
@@ -116,12 +120,12 @@ public final class ClusterBench {
       List<double[]> rounds = new ArrayList<>();
       String bytes = "";
       for (int round = 0; round < f.rounds; round++) {
-        double one = pinned(name, batch, f.steps);
-        double half = pinned(name, batch / 2, f.steps);
+        double one = pinned(jvm, name, batch, f.steps);
+        double half = pinned(jvm, name, batch / 2, f.steps);
         GptConfig cfg = whole.withOverrides(Map.of("mesh_shape", "x:2", "layout", "batch:x"));
         TrainProgram p = program(cfg);
         double cluster;
-        try (LocalCluster workers = LocalCluster.start(2, 1, 1)) {
+        try (LocalCluster workers = LocalCluster.start(jvm, 2, 1, 1)) {
           Devices d = ClusterDevices.connect(workers.spec());
           try (MeshRuntime rt = MeshRuntime.create(p.graph(), cfg.mesh(), cfg.layoutRules(), d)) {
             rt.initialize();
@@ -146,10 +150,10 @@ public final class ClusterBench {
   }
 
   /** Runs the one-process measurement pinned to core 0 in a fresh JVM (a JVM cannot pin itself). */
-  static double pinned(String name, int batch, int steps) throws Exception {
-    List<String> cmd = new ArrayList<>(List.of("taskset", "-c", "0",
-        ProcessHandle.current().info().command().orElse("java"), "-cp", System.getProperty("java.class.path"),
-        ClusterBench.class.getName(), "--one_process", name + ":" + batch, "--steps", String.valueOf(steps)));
+  static double pinned(WorkerJvm jvm, String name, int batch, int steps) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of("taskset", "-c", "0"));
+    cmd.addAll(jvm.command(ClusterBench.class.getName(), List.of("--one_process", name + ":" + batch, "--steps",
+        String.valueOf(steps))));
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
     String ms = null;
     StringBuilder all = new StringBuilder();

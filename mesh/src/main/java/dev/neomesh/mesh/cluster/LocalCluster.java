@@ -23,6 +23,7 @@ public final class LocalCluster implements AutoCloseable {
   /** How long a worker JVM may take to load TensorFlow and serve. */
   static final Duration START = Duration.ofSeconds(90);
 
+  private final WorkerJvm jvm;
   private final ClusterSpec spec;
   private final int devicesPerTask;
   private final int coresPerTask;
@@ -30,7 +31,8 @@ public final class LocalCluster implements AutoCloseable {
   private final Path logs;
   private final Thread hook;
 
-  private LocalCluster(ClusterSpec spec, int devicesPerTask, int coresPerTask, List<Process> processes, Path logs) {
+  private LocalCluster(WorkerJvm jvm, ClusterSpec spec, int devicesPerTask, int coresPerTask, List<Process> processes, Path logs) {
+    this.jvm = jvm;
     this.spec = spec;
     this.devicesPerTask = devicesPerTask;
     this.coresPerTask = coresPerTask;
@@ -60,7 +62,7 @@ public final class LocalCluster implements AutoCloseable {
    * Starts {@code tasks} workers of {@code devicesPerTask} CPU devices each; {@code coresPerTask > 0}
    * pins task i to cores {@code [i*k, (i+1)*k)} and gives it that many threads.
    */
-  public static LocalCluster start(int tasks, int devicesPerTask, int coresPerTask) {
+  public static LocalCluster start(WorkerJvm jvm, int tasks, int devicesPerTask, int coresPerTask) {
     int cores = Runtime.getRuntime().availableProcessors();
     if (coresPerTask > 0 && tasks * coresPerTask > cores) {
       throw new NeomeshException("--cpus_per_task " + coresPerTask + " for " + tasks + " tasks needs " + tasks * coresPerTask
@@ -84,10 +86,10 @@ public final class LocalCluster implements AutoCloseable {
           + "; set java.io.tmpdir (JAVA_TOOL_OPTIONS=-Djava.io.tmpdir=DIR) to a writable folder", e);
     }
     List<Process> processes = new ArrayList<>();
-    LocalCluster cluster = new LocalCluster(spec, devicesPerTask, coresPerTask, processes, logs);
+    LocalCluster cluster = new LocalCluster(jvm, spec, devicesPerTask, coresPerTask, processes, logs);
     try {
       for (int t = 0; t < tasks; t++) {
-        processes.add(launch(spec, t, devicesPerTask, coresPerTask, logs));
+        processes.add(launch(jvm, spec, t, devicesPerTask, coresPerTask, logs));
       }
       cluster.awaitReady();
       return cluster;
@@ -97,18 +99,17 @@ public final class LocalCluster implements AutoCloseable {
     }
   }
 
-  private static Process launch(ClusterSpec spec, int task, int devices, int coresPerTask, Path logs) {
+  private static Process launch(WorkerJvm jvm, ClusterSpec spec, int task, int devices, int coresPerTask, Path logs) {
     List<String> cmd = new ArrayList<>();
     if (coresPerTask > 0) {
       cmd.addAll(List.of("taskset", "-c", task * coresPerTask + "-" + ((task + 1) * coresPerTask - 1)));
     }
-    cmd.add(ProcessHandle.current().info().command().orElse("java"));
-    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Worker.class.getName(), "--cluster",
-        spec.toString(), "--task", String.valueOf(task), "--cpus", String.valueOf(devices), "--parent_pid",
-        String.valueOf(ProcessHandle.current().pid())));
+    List<String> args = new ArrayList<>(List.of("--cluster", spec.toString(), "--task", String.valueOf(task), "--cpus",
+        String.valueOf(devices), "--parent_pid", String.valueOf(ProcessHandle.current().pid())));
     if (coresPerTask > 0) {
-      cmd.addAll(List.of("--threads", String.valueOf(coresPerTask)));
+      args.addAll(List.of("--threads", String.valueOf(coresPerTask)));
     }
+    cmd.addAll(jvm.command(Worker.class.getName(), args));
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
         .redirectOutput(ProcessBuilder.Redirect.to(log(logs, task).toFile()));
     pb.environment().putIfAbsent("TF_CPP_MIN_LOG_LEVEL", "1");
@@ -131,7 +132,7 @@ public final class LocalCluster implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
-    processes.set(t, launch(spec, t, devicesPerTask, coresPerTask, logs));
+    processes.set(t, launch(jvm, spec, t, devicesPerTask, coresPerTask, logs));
     awaitReady(t);
   }
 

@@ -69,7 +69,8 @@ class ClusterTest {
   /** A worker process prints its ready line with its devices and ends with status 0 on SIGTERM. */
   @Test
   void aWorkerProcessSaysReadyAndEndsCleanlyOnSigterm() throws Exception {
-    try (LocalCluster c = LocalCluster.start(1, 2, 0)) {
+    try (LocalCluster c = LocalCluster.start(new WorkerJvm(java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        System.getProperty("java.class.path")), 1, 2, 0)) {
       String log = java.nio.file.Files.readString(c.logs().resolve("task-0.log"));
       assertTrue(log.contains("ready: neomesh worker task 0 of 1 serving at " + c.spec().address(0) + " with devices "
           + "/job:worker/replica:0/task:0/device:CPU:0, /job:worker/replica:0/task:0/device:CPU:1"), log);

@@ -167,8 +167,11 @@ public final class Main {
   private final PrintStream err;
   private final InputStream in;
   private final Path root;
+  /** The JVM that {@code --cluster local:N} starts its workers on (this program's own). */
+  private final dev.neomesh.mesh.cluster.WorkerJvm workerJvm;
 
-  Main(PrintStream out, PrintStream err, InputStream in, Path root) {
+  Main(PrintStream out, PrintStream err, InputStream in, Path root, dev.neomesh.mesh.cluster.WorkerJvm workerJvm) {
+    this.workerJvm = workerJvm;
     this.out = out;
     this.err = err;
     this.in = in;
@@ -178,7 +181,9 @@ public final class Main {
   public static void main(String[] args) {
     String home = System.getenv("NEOMESH_HOME");
     Path root = home != null && !home.isBlank() ? Path.of(home) : Path.of("").toAbsolutePath();
-    System.exit(new Main(System.out, System.err, System.in, root).run(args));
+    dev.neomesh.mesh.cluster.WorkerJvm jvm = new dev.neomesh.mesh.cluster.WorkerJvm(
+        ProcessHandle.current().info().command().orElse("java"), System.getProperty("java.class.path"));
+    System.exit(new Main(System.out, System.err, System.in, root, jvm).run(args));
   }
 
   /** Runs the command line; returns the exit status. */
@@ -305,7 +310,7 @@ public final class Main {
           sources.get(0).config());
     }
     try (InitialWeights initial = initFrom == null ? null : WeightImports.open(resolve(initFrom), cfg);
-        RunDevices placed = RunDevices.open(where, cfg.mesh(), out)) {
+        RunDevices placed = RunDevices.open(where, cfg.mesh(), workerJvm, out)) {
       s = settings(cfg, placed.devices());
       Trainer trainer = new Trainer(s, new GptLanguageModel(cfg), out, initial);
       if (score != null) {
@@ -526,7 +531,8 @@ public final class Main {
       int local = dev.neomesh.mesh.cluster.LocalCluster.localTasks(where.cluster());
       out.println("measuring a transfer between the devices of task 0 and task 1 of " + where.cluster() + " ...");
       if (local > 0) {
-        try (dev.neomesh.mesh.cluster.LocalCluster c = dev.neomesh.mesh.cluster.LocalCluster.start(Math.max(2, local), 1,
+        try (dev.neomesh.mesh.cluster.LocalCluster c = dev.neomesh.mesh.cluster.LocalCluster.start(workerJvm,
+            Math.max(2, local), 1,
             0)) {
           m = dev.neomesh.layout.Calibration.measureCrossTask(dev.neomesh.mesh.cluster.ClusterDevices.connect(c.spec()),
               1, m);

@@ -53,8 +53,8 @@ final class RunDevices implements AutoCloseable {
     }
   }
 
-  /** Resolves {@code flags} for {@code mesh}, starting local workers when asked (their notes go to {@code out}). */
-  static RunDevices open(Flags flags, MeshShape mesh, PrintStream out) {
+  /** Resolves {@code flags} for {@code mesh}, starting local workers on {@code jvm} when asked (notes to {@code out}). */
+  static RunDevices open(Flags flags, MeshShape mesh, dev.neomesh.mesh.cluster.WorkerJvm jvm, PrintStream out) {
     if (flags.cluster() != null) {
       int n = LocalCluster.localTasks(flags.cluster());
       if (n < 0) {
@@ -67,7 +67,7 @@ final class RunDevices implements AutoCloseable {
       }
       out.printf("starting %d local workers with %d device(s) each%s ...%n", n, mesh.size() / n,
           flags.cpusPerTask() != null ? ", " + flags.cpusPerTask() + " pinned core(s) each" : "");
-      LocalCluster local = LocalCluster.start(n, mesh.size() / n, flags.cpusPerTask() == null ? 0 : flags.cpusPerTask());
+      LocalCluster local = LocalCluster.start(jvm, n, mesh.size() / n, flags.cpusPerTask() == null ? 0 : flags.cpusPerTask());
       try {
         return new RunDevices(ClusterDevices.connect(local.spec()), local);
       } catch (RuntimeException e) {

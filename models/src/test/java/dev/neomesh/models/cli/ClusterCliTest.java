@@ -112,7 +112,7 @@ class ClusterCliTest {
     assertEquals(0, oneGrid.status(), oneGrid.err());
     assertClose(ref.subList(0, 20), losses("grid"), 1e-5, "one process on x:2,y:2");
 
-    try (LocalCluster workers = LocalCluster.start(2, 2, 0)) {
+    try (LocalCluster workers = LocalCluster.start(MainTest.WORKER_JVM, 2, 2, 0)) {
       MainTest.Run c = main(run("c", "x:2,y:2", "batch:x,heads:y", 20, "--cluster", workers.spec().toString()));
       assertEquals(0, c.status(), c.err());
       assertTrue(c.out().contains("4 devices"), c.out());
@@ -139,7 +139,7 @@ class ClusterCliTest {
     MainTest.Run ref = main(run("ref", "x:2", "batch:x", 150));
     assertEquals(0, ref.status(), ref.err());
     long resumedFrom;
-    try (LocalCluster workers = LocalCluster.start(2, 1, 0)) {
+    try (LocalCluster workers = LocalCluster.start(MainTest.WORKER_JVM, 2, 1, 0)) {
       String[] cmd = run("k", "x:2", "batch:x", 150, "--cluster", workers.spec().toString());
       CompletableFuture<MainTest.Run> first = CompletableFuture.supplyAsync(() -> main(cmd));
       Path metrics = root.resolve("runs/k/metrics.jsonl");

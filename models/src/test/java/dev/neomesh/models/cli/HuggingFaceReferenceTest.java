@@ -82,7 +82,7 @@ class HuggingFaceReferenceTest {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     ByteArrayOutputStream err = new ByteArrayOutputStream();
     int exit = new Main(new PrintStream(out, true), new PrintStream(err, true),
-        new ByteArrayInputStream(new byte[0]), root).run(args);
+        new ByteArrayInputStream(new byte[0]), root, MainTest.WORKER_JVM).run(args);
     Run r = new Run(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
     assertEquals(status, r.status(), String.join(" ", args) + "\n" + r.out() + r.err());
     return r;

@@ -24,6 +24,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The command line on a tiny GPT config and a tiny character dataset in a temporary repository root. */
 class MainTest {
+  /** Workers of --cluster local:N run on the test's own JVM and class path. */
+  static final dev.neomesh.mesh.cluster.WorkerJvm WORKER_JVM = new dev.neomesh.mesh.cluster.WorkerJvm(
+      Path.of(System.getProperty("java.home"), "bin", "java").toString(), System.getProperty("java.class.path"));
+
   @TempDir
   static Path root;
 
@@ -66,7 +70,7 @@ class MainTest {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     ByteArrayOutputStream err = new ByteArrayOutputStream();
     int status = new Main(new PrintStream(out, true), new PrintStream(err, true),
-        new ByteArrayInputStream(stdin.getBytes(StandardCharsets.UTF_8)), root).run(args);
+        new ByteArrayInputStream(stdin.getBytes(StandardCharsets.UTF_8)), root, MainTest.WORKER_JVM).run(args);
     return new Run(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
   }
 
