@@ -6,6 +6,7 @@ import dev.neomesh.mesh.cluster.ClusterDevices;
 import dev.neomesh.mesh.cluster.LocalCluster;
 import dev.neomesh.mesh.cluster.WorkerJvm;
 import dev.neomesh.mesh.lower.Devices;
+import dev.neomesh.mesh.lower.LoweringOptions;
 import dev.neomesh.mesh.lower.MeshRuntime;
 import dev.neomesh.models.cli.GptLanguageModel;
 import dev.neomesh.models.cli.Main;
@@ -49,6 +50,9 @@ public final class ClusterBench {
 
     @Option(name = "--rounds", metaVar = "R", usage = "interleaved rounds (the median round is reported)")
     int rounds = 3;
+
+    @Option(name = "--bucket_mb", metaVar = "MB", usage = "gradient allreduce buckets of this many MB (0: one per tensor)")
+    double bucketMb = LoweringOptions.TRAINING.allreduceBucketBytes() / 1e6;
 
     @Option(name = "--one_process", metaVar = "CASE:BATCH", usage = "(internal) time one process on this process's cores")
     String oneProcess;
@@ -119,42 +123,84 @@ public final class ClusterBench {
       double tokens = (double) batch * whole.nCtx();
       List<double[]> rounds = new ArrayList<>();
       String bytes = "";
+      LoweringOptions bucketed = LoweringOptions.DEFAULT.withAllreduceBuckets((long) (f.bucketMb * 1e6));
+      GptConfig halfCfg = whole.withOverrides(Map.of("train_batch_size", String.valueOf(batch / 2)));
+      GptConfig dp = whole.withOverrides(Map.of("mesh_shape", "x:2", "layout", "batch:x"));
       for (int round = 0; round < f.rounds; round++) {
         double one = pinned(jvm, name, batch, f.steps);
         double half = pinned(jvm, name, batch / 2, f.steps);
-        GptConfig cfg = whole.withOverrides(Map.of("mesh_shape", "x:2", "layout", "batch:x"));
-        TrainProgram p = program(cfg);
-        double cluster;
-        try (LocalCluster workers = LocalCluster.start(jvm, 2, 1, 1)) {
-          Devices d = ClusterDevices.connect(workers.spec());
-          try (MeshRuntime rt = MeshRuntime.create(p.graph(), cfg.mesh(), cfg.layoutRules(), d)) {
-            rt.initialize();
-            cluster = time(rt, p, cfg, f.steps);
-            if (round == 0) {
-              bytes = bytesPerTask(rt, p, cfg);
-            }
-          }
+        double both = concurrent(jvm, name, batch / 2, f.steps);
+        double remote = onCluster(jvm, 1, halfCfg, LoweringOptions.DEFAULT, f.steps, null);
+        double perTensor = onCluster(jvm, 2, dp, LoweringOptions.DEFAULT, f.steps, null);
+        String[] traced = round == 0 ? new String[1] : null;
+        double cluster = onCluster(jvm, 2, dp, bucketed, f.steps, traced);
+        if (traced != null) {
+          bytes = traced[0];
         }
-        rounds.add(new double[] {one, half, cluster});
-        System.out.printf(Locale.ROOT, "%s round %d: one process %.1f ms, half batch %.1f ms, 2 workers %.1f ms%n",
-            name, round + 1, one, half, cluster);
+        rounds.add(new double[] {one, half, remote, perTensor, cluster, both});
+        System.out.printf(Locale.ROOT, "%s round %d: one process %.1f ms, half batch %.1f ms (%.1f ms with another "
+            + "running on the other core), half batch on one worker task %.1f ms, 2 workers %.1f ms (an allreduce per gradient), %.1f ms (%.0f MB buckets)%n", name,
+            round + 1, one, half, both, remote, perTensor, cluster, f.bucketMb);
       }
-      rounds.sort((a, b) -> Double.compare(a[0] / a[2], b[0] / b[2]));
+      rounds.sort((x, y) -> Double.compare(x[0] / x[4], y[0] / y[4]));
       double[] m = rounds.get(rounds.size() / 2);
       System.out.printf(Locale.ROOT, "%s (batch %d x %d): one process on one core %.0f tokens/s, two workers %.0f "
-          + "tokens/s: x%.2f (median round). A worker's compute (half batch, one process) %.1f ms of the cluster's "
-          + "%.1f ms step; the rest, %.1f ms, is the gradient allreduce, feeding and the session's RPCs%n", name, batch,
-          whole.nCtx(), tokens / m[0] * 1000, tokens / m[2] * 1000, m[0] / m[2], m[1], m[2], m[2] - m[1]);
+          + "tokens/s: x%.2f (median round; x%.2f with an allreduce per gradient; two independent half-batch "
+          + "processes at once, the bound for any data parallelism on these cores, x%.2f). Of the cluster's %.1f ms "
+          + "step, a worker's compute (half batch, one process) is %.1f ms, %.1f ms while the other core is busy too; "
+          + "running it through a worker task's session (feed, RPCs) adds %.1f ms, and the rest, %.1f ms, is the "
+          + "gradient allreduce and waiting for the other task%n",
+          name, batch, whole.nCtx(), tokens / m[0] * 1000, tokens / m[4] * 1000, m[0] / m[4], m[0] / m[3],
+          m[0] / m[5], m[4], m[1], m[5], m[2] - m[1], m[4] - m[2] - (m[5] - m[1]));
       System.out.println(bytes);
+    }
+  }
+
+  /**
+   * Median ms per step of {@code cfg} on {@code tasks} fresh worker processes, each pinned to its own
+   * core; when {@code traced} is given, its first element gets the traced step's breakdown and bytes.
+   */
+  static double onCluster(WorkerJvm jvm, int tasks, GptConfig cfg, LoweringOptions options, int steps,
+                          String[] traced) throws Exception {
+    TrainProgram p = program(cfg);
+    try (LocalCluster workers = LocalCluster.start(jvm, tasks, 1, 1)) {
+      Devices d = ClusterDevices.connect(workers.spec());
+      try (MeshRuntime rt = MeshRuntime.create(p.graph(), cfg.mesh(), cfg.layoutRules(), d, options)) {
+        rt.initialize();
+        double ms = time(rt, p, cfg, steps);
+        if (traced != null) {
+          traced[0] = bytesPerTask(rt, p, cfg);
+        }
+        return ms;
+      }
     }
   }
 
   /** Runs the one-process measurement pinned to core 0 in a fresh JVM (a JVM cannot pin itself). */
   static double pinned(WorkerJvm jvm, String name, int batch, int steps) throws Exception {
-    List<String> cmd = new ArrayList<>(List.of("taskset", "-c", "0"));
+    return msOf(startPinned(jvm, name, batch, steps, 0));
+  }
+
+  /**
+   * Two one-process half-batch runs at once, pinned to cores 0 and 1, sharing nothing: the slower
+   * one's ms per step. No data-parallel scheme on these two cores can beat this, so it separates
+   * what the machine gives two busy cores (shared caches, memory bandwidth, the host's other load)
+   * from what the cluster's communication costs.
+   */
+  static double concurrent(WorkerJvm jvm, String name, int batch, int steps) throws Exception {
+    Process a = startPinned(jvm, name, batch, steps, 0);
+    Process b = startPinned(jvm, name, batch, steps, 1);
+    return Math.max(msOf(a), msOf(b));
+  }
+
+  private static Process startPinned(WorkerJvm jvm, String name, int batch, int steps, int core) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of("taskset", "-c", String.valueOf(core)));
     cmd.addAll(jvm.command(ClusterBench.class.getName(), List.of("--one_process", name + ":" + batch, "--steps",
         String.valueOf(steps))));
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    return new ProcessBuilder(cmd).redirectErrorStream(true).start();
+  }
+
+  private static double msOf(Process p) throws Exception {
     String ms = null;
     StringBuilder all = new StringBuilder();
     try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
@@ -172,12 +218,33 @@ public final class ClusterBench {
   }
 
   /**
-   * The bytes each task received in one traced step, from TensorFlow's step statistics: the outputs
-   * of the {@code _Recv} nodes whose sender is another task; against the counters' bytes per device
-   * (for two devices, chain or ring, each sends its whole slice once per allreduce).
+   * The bytes each task sent the other in one traced step, from TensorFlow's step statistics: one
+   * {@code RecvTensor} RPC per cross-task transfer, labelled {@code [SIZE] [RATE] edge_N_SRC from
+   * TASK...}. The label rounds sizes of 1 KB and more ("0.1MB"), so each transfer is sized exactly from
+   * its source op's output in the graph (all shapes here are static); the label's figure is the fallback.
    */
   private static final java.util.regex.Pattern RECV = java.util.regex.Pattern.compile(
-      "^\\[(\\d+)B\\].* from /job:[^/]+/replica:\\d+/task:(\\d+)/");
+      "^\\[([0-9.]+)(B|KB|MB|GB)\\] \\[[^]]*\\] edge_\\d+_(\\S+) from /job:[^/]+/replica:\\d+/task:(\\d+)/");
+
+  static long transferBytes(org.tensorflow.Graph g, java.util.regex.Matcher m) {
+    org.tensorflow.GraphOperation src = g.operation(m.group(3));
+    if (src != null && src.numOutputs() > 0 && !src.output(0).shape().hasUnknownDimension()) {
+      int width = switch (src.output(0).dataType()) {
+        case DT_DOUBLE, DT_INT64 -> 8;
+        case DT_FLOAT, DT_INT32 -> 4;
+        case DT_BFLOAT16, DT_HALF -> 2;
+        default -> 1;
+      };
+      return src.output(0).shape().size() * width;
+    }
+    double unit = switch (m.group(2)) {
+      case "B" -> 1;
+      case "KB" -> 1e3;
+      case "MB" -> 1e6;
+      default -> 1e9;
+    };
+    return Math.round(Double.parseDouble(m.group(1)) * unit);
+  }
 
   static String bytesPerTask(MeshRuntime rt, TrainProgram p, GptConfig cfg) {
     int[] tokens = new int[cfg.trainBatchSize() * cfg.nCtx()];
@@ -191,9 +258,9 @@ public final class ClusterBench {
         // a cross-task transfer is a RecvTensor RPC: "[3072B] [..Mb/s] edge_12_x from /job:worker/.../task:1/... to ..."
         java.util.regex.Matcher m = RECV.matcher(n.getTimelineLabel());
         if (n.getNodeName().equals("RecvTensor") && m.find()) {
-          int from = Integer.parseInt(m.group(2));
+          int from = Integer.parseInt(m.group(4));
           if (from != task) {
-            sent[from] += Long.parseLong(m.group(1));
+            sent[from] += transferBytes(rt.graph(), m);
             transfers[from]++;
           }
         }

@@ -59,11 +59,18 @@ public final class Lowering {
         layout(t); // validates every tensor before any TensorFlow op is built
       }
     }
-    for (Op op : graph.ops()) {
+    List<Op> ops = graph.ops();
+    for (int i = 0; i < ops.size(); i++) {
+      Op op = ops.get(i);
       CommPlan plan = op.plan(state);
-      for (CommPlan.Resolved r : plan.resolved()) {
-        values.put(r.tensor(), run(r.allreduce(), values.get(r.tensor())));
-        pendingSum.remove(r.tensor());
+      if (options.allreduceBucketBytes() > 0 && !plan.resolved().isEmpty()) {
+        AllreduceBuckets.before(ops, i, plan, state, values::containsKey, options.allreduceBucketBytes())
+            .forEach(this::resolve);
+      } else {
+        for (CommPlan.Resolved r : plan.resolved()) {
+          values.put(r.tensor(), run(r.allreduce(), values.get(r.tensor())));
+          pendingSum.remove(r.tensor());
+        }
       }
       LoweringContext context = new LoweringContext(this, op, plan);
       op.lower(context);
@@ -178,6 +185,55 @@ public final class Lowering {
   LaidOutTensor run(Comm step, LaidOutTensor x) {
     counters.record(step, impl.shape());
     return impl.run(step, x);
+  }
+
+  /**
+   * Carries out a bucket's pending sums as one allreduce: on each device its members' slices are
+   * flattened and concatenated, reduced together (one collective, counted once with all their
+   * bytes) and split back into their shapes.
+   */
+  private void resolve(AllreduceBuckets.Bucket bucket) {
+    List<CommPlan.Resolved> members = bucket.members();
+    if (members.size() == 1) {
+      CommPlan.Resolved r = members.get(0);
+      values.put(r.tensor(), run(r.allreduce(), values.get(r.tensor())));
+      pendingSum.remove(r.tensor());
+      return;
+    }
+    long[] sizes = new long[members.size()];
+    long bytes = 0;
+    for (int k = 0; k < sizes.length; k++) {
+      sizes[k] = members.get(k).allreduce().elementsPerDevice();
+      bytes += members.get(k).allreduce().bytesPerDevice();
+    }
+    Comm.AllReduce first = members.get(0).allreduce();
+    Comm.AllReduce fused = new Comm.AllReduce(bucket.axes(), first.reduction(), bytes,
+        java.util.Arrays.stream(sizes).sum(), first.groupSize());
+    int devices = impl.shape().size();
+    List<Operand<?>> flat = new ArrayList<>(devices);
+    for (int p = 0; p < devices; p++) {
+      List<Operand<?>> parts = new ArrayList<>(sizes.length);
+      for (CommPlan.Resolved r : members) {
+        parts.add(Tf.reshape(impl.tf(p), values.get(r.tensor()).slice(p), new long[] {-1}));
+      }
+      flat.add(Tf.concat(impl.tf(p), parts, 0));
+    }
+    LaidOutTensor reduced = run(fused, LaidOutTensor.of(flat));
+    List<List<Operand<?>>> out = new ArrayList<>(sizes.length);
+    for (int k = 0; k < sizes.length; k++) {
+      out.add(new ArrayList<>(devices));
+    }
+    for (int p = 0; p < devices; p++) {
+      List<Operand<?>> pieces = Tf.splitSizes(impl.tf(p), reduced.slice(p), sizes);
+      for (int k = 0; k < sizes.length; k++) {
+        long[] shape = values.get(members.get(k).tensor()).slice(p).shape().asArray();
+        out.get(k).add(Tf.reshape(impl.tf(p), pieces.get(k), shape));
+      }
+    }
+    for (int k = 0; k < sizes.length; k++) {
+      values.put(members.get(k).tensor(), LaidOutTensor.of(out.get(k)));
+      pendingSum.remove(members.get(k).tensor());
+    }
   }
 
   LaidOutTensor value(MeshTensor t) {

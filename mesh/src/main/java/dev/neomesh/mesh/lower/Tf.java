@@ -58,6 +58,15 @@ public final class Tf {
     return new ArrayList<>((List) tf.split(tf.constant(axis), (Operand) x, (long) n).output());
   }
 
+  /** Splits the vector {@code x} into consecutive parts of {@code sizes} elements. */
+  public static List<Operand<?>> splitSizes(Ops tf, Operand<?> x, long[] sizes) {
+    if (sizes.length == 1) {
+      return List.of(x);
+    }
+    return new ArrayList<>((List) tf.splitV((Operand) x, tf.constant(sizes), tf.constant(0), (long) sizes.length)
+        .output());
+  }
+
   /** The part of {@code x} starting at {@code begin} with {@code size} elements per dim. */
   public static Operand<?> slice(Ops tf, Operand<?> x, long[] begin, long[] size) {
     return tf.slice((Operand) x, tf.constant(begin), tf.constant(size));

@@ -105,8 +105,9 @@ public final class Trainer {
     return (wanted + replicas - 1) / replicas * replicas;
   }
 
+  /** Lowers a program of this run (training, evaluation or sampling), gradients bucketed for data parallelism. */
   MeshRuntime lower(MeshGraph g) {
-    return MeshRuntime.create(g, mesh(), s.layout(), devices());
+    return MeshRuntime.create(g, mesh(), s.layout(), devices(), dev.neomesh.mesh.lower.LoweringOptions.TRAINING);
   }
 
   private List<InputPipeline.Source> sources() {
