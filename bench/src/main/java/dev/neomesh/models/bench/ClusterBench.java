@@ -30,13 +30,14 @@ import org.tensorflow.proto.RunMetadata;
 
 /**
  * Data parallel over worker processes: {@code scripts/bench cluster [--cases baby,6l384] [--steps N]
- * [--rounds R]}. Per case and round, interleaved: one process pinned to one core (mesh x:1, the
- * whole batch), the same at half the batch (what each worker computes), and two worker processes
- * each pinned to its own core (mesh x:2, batch:x, the bench's own process as the client). Prints
- * median ms/step and tokens/s, the ratio, what the cluster step spends beyond a worker's compute
- * (gradient allreduce, feeding, session), and the bytes each task received per step as TensorFlow's
- * step statistics record them (cross-task {@code _Recv} outputs of a traced step) against the
- * counters' prediction.
+ * [--rounds R] [--bucket_mb MB]}. Per case and round, interleaved: one process pinned to one core
+ * (mesh x:1, the whole batch), the same at half the batch (what each worker computes), two such
+ * half-batch processes at once on cores 0 and 1 (the bound for any data parallelism here), the half
+ * batch on one worker task (the session's own cost), and two worker processes each pinned to its own
+ * core (mesh x:2, batch:x, the bench's own process as the client) with one allreduce per gradient
+ * and with buckets. Prints median ms/step and tokens/s, the ratio, what the cluster step spends
+ * beyond a worker's compute, the bytes each task sent per step as TensorFlow's step statistics
+ * record them against the counters' prediction, and what feeding the batch through task 0 costs.
  */
 public final class ClusterBench {
   private ClusterBench() {}
@@ -135,11 +136,11 @@ public final class ClusterBench {
         String[] traced = round == 0 ? new String[1] : null;
         double cluster = onCluster(jvm, 2, dp, bucketed, f.steps, traced);
         if (traced != null) {
-          bytes = traced[0];
+          bytes = traced[0] + "\n" + feedCost(jvm, whole, f.steps);
         }
         rounds.add(new double[] {one, half, remote, perTensor, cluster, both});
         System.out.printf(Locale.ROOT, "%s round %d: one process %.1f ms, half batch %.1f ms (%.1f ms with another "
-            + "running on the other core), half batch on one worker task %.1f ms, 2 workers %.1f ms (an allreduce per gradient), %.1f ms (%.0f MB buckets)%n", name,
+            + "running on the other core), half batch on one worker task %.1f ms, 2 workers %.1f ms (an allreduce per gradient), %.1f ms (%.2g MB buckets)%n", name,
             round + 1, one, half, both, remote, perTensor, cluster, f.bucketMb);
       }
       rounds.sort((x, y) -> Double.compare(x[0] / x[4], y[0] / y[4]));
@@ -174,6 +175,56 @@ public final class ClusterBench {
         return ms;
       }
     }
+  }
+
+  /**
+   * What feeding the batch through task 0 costs a step, measured on two pinned workers with the
+   * training step taken out: a program that imports the batch's ids and labels split over
+   * {@code batch:x} and sums each device's rows, against the same program on ids made on the devices
+   * (nothing fed). The difference is all that tasks reading their own shards could save.
+   */
+  static String feedCost(WorkerJvm jvm, GptConfig cfg, int steps) throws Exception {
+    int batch = cfg.trainBatchSize();
+    int ctx = cfg.nCtx();
+    dev.neomesh.mesh.Shape shape = dev.neomesh.mesh.Shape.of(new dev.neomesh.mesh.Dim("batch", batch),
+        new dev.neomesh.mesh.Dim("sequence", ctx));
+    double[] ms = new double[2];
+    try (LocalCluster workers = LocalCluster.start(jvm, 2, 1, 1)) {
+      Devices d = ClusterDevices.connect(workers.spec());
+      for (int fed = 0; fed < 2; fed++) {
+        dev.neomesh.mesh.ir.MeshGraph g = new dev.neomesh.mesh.ir.MeshGraph(1);
+        dev.neomesh.mesh.ir.MeshOps m = new dev.neomesh.mesh.ir.MeshOps(g);
+        dev.neomesh.mesh.ir.DType i32 = dev.neomesh.mesh.ir.DType.INT32;
+        dev.neomesh.mesh.ir.MeshTensor ids = fed == 1 ? m.importTensor("ids", shape, i32) : m.zeros(shape, i32);
+        dev.neomesh.mesh.ir.MeshTensor labels = fed == 1 ? m.importTensor("labels", shape, i32) : m.ones(shape, i32);
+        dev.neomesh.mesh.ir.MeshTensor sum = m.reduceSum(m.add(ids, labels), "sequence");
+        try (MeshRuntime rt = MeshRuntime.create(g, MeshShape.parse("x:2"), dev.neomesh.mesh.LayoutRules.parse("batch:x"),
+            d)) {
+          double[] t = new double[steps];
+          int[] values = new int[batch * ctx];
+          for (int s = -3; s < steps; s++) {
+            long a = System.nanoTime();
+            MeshRuntime.Step step = rt.step().fetch(sum);
+            List<org.tensorflow.Tensor> open = new ArrayList<>();
+            if (fed == 1) {
+              open.add(dev.neomesh.mesh.lower.HostTensors.ofInts(shape, values));
+              open.add(dev.neomesh.mesh.lower.HostTensors.ofInts(shape, values));
+              step.feed(ids, open.get(0)).feed(labels, open.get(1));
+            }
+            step.run();
+            open.forEach(org.tensorflow.Tensor::close);
+            if (s >= 0) {
+              t[s] = (System.nanoTime() - a) / 1e6;
+            }
+          }
+          Arrays.sort(t);
+          ms[fed] = t[steps / 2];
+        }
+      }
+    }
+    return String.format(Locale.ROOT, "feeding the batch (%d x %d ids and labels, %d bytes) through task 0: a step that "
+        + "only sums each device's rows takes %.2f ms fed against %.2f ms on ids made on the devices, so feeding costs "
+        + "%.2f ms a step", batch, ctx, 2L * batch * ctx * 4, ms[1], ms[0], ms[1] - ms[0]);
   }
 
   /** Runs the one-process measurement pinned to core 0 in a fresh JVM (a JVM cannot pin itself). */
