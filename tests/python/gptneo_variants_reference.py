@@ -21,7 +21,8 @@ Written from GPT-Neo's description (EleutherAI/gpt-neo models/gpt2/gpt2.py ``blo
 ``_top_2_gating``), with the papers: RoFormer (rotary, arXiv:2104.09864), Reformer/axial positions
 (arXiv:2001.04451), "Transformers are RNNs" (linear attention, arXiv:2006.16236), "Augmenting
 Self-attention with Persistent Memory" (num_mem_kv, arXiv:1907.01470), "Transformers without Tears"
-(scalenorm, arXiv:1910.05895), ReZero (arXiv:2003.04887), Macaron Net (arXiv:1906.02762),
+(scalenorm, arXiv:1910.05895), Explicit Sparse Transformer (sparse_topk, arXiv:1912.11637),
+RealFormer (residual_attn, arXiv:2012.11747), ReZero (arXiv:2003.04887), Macaron Net (arXiv:1906.02762),
 GLU variants (arXiv:2002.05202), BERT (masked LM, arXiv:1810.04805), GShard/Mesh-TF MoE
 (arXiv:1701.06538, arXiv:2006.16668). Where neomesh documents a deliberate difference from GPT-Neo
 (attention type "none" is the identity, MLM loss on the masked tokens, a working mlp_glu, memory
@@ -37,7 +38,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 # GPT-Neo's defaults for the keys this script reads (configs.py, models/gpt2/gpt2.py).
-DEFAULTS = {"local_attention_radius": 256, "z_loss": 1e-4, "num_mem_kv": 0,
+DEFAULTS = {"local_attention_radius": 256, "z_loss": 1e-4, "num_mem_kv": 0, "sparse_topk": 0,
             "moe_layers": [], "moe_params": {}, "moe_activation": "relu"}
 # Keys this reference does not implement: refuse rather than silently compute another model.
 UNSUPPORTED = ("no_weight_tie", "precision", "init_style")
@@ -143,7 +144,17 @@ class GptNeo:
         if kind == "local":  # mtf local_attention_1d: -R < j - i <= (0 if causal else R)
             r = self.c["local_attention_radius"]
             visible &= (j > i - r) & (j <= i + (0 if self.causal else r))
-        scores = torch.einsum("bqhd,bkhd->bhqk", q, k) + (~visible).to(q.dtype) * -1e10
+        scores = torch.einsum("bqhd,bkhd->bhqk", q, k)
+        if self.flag("residual_attn"):  # RealFormer (arXiv:2012.11747): previous layer's raw scores added
+            if self.prev_scores is not None:
+                scores = scores + self.prev_scores
+            self.prev_scores = scores
+        scores = scores + (~visible).to(q.dtype) * -1e10
+        top = self.c["sparse_topk"]
+        if kind == "global" and 0 < top < s:
+            # Explicit Sparse Transformer (arXiv:1912.11637): keep each query's top-k scores, mask the rest
+            kth = scores.topk(top, dim=-1).values[..., -1:]
+            scores = scores + (scores < kth).to(q.dtype) * -1e10
         if kind == "global" and self.c["num_mem_kv"] > 0:
             # All-attention memory: learned keys/values prepended, seen by every query.
             mem_k, mem_v = self.w[scope + "/mem_k"], self.w[scope + "/mem_v"]
@@ -245,6 +256,7 @@ class GptNeo:
         if pos is not None:
             h = h + pos
         aux_total = torch.zeros((), dtype=h.dtype)
+        self.prev_scores = None
         for layer in range(self.c["n_layer"]):
             h, aux = self.block(h, layer)
             if aux is not None:

@@ -30,7 +30,7 @@ final class ConfigChecks {
         "iterations", "tokens_per_mb_per_replica", "lr_decay_end", "predict_max_steps")) {
       positive(v, k);
     }
-    for (String k : List.of("num_mem_kv", "warmup_steps", "train_steps", "eval_steps", "predict_steps", "lr",
+    for (String k : List.of("num_mem_kv", "sparse_topk", "warmup_steps", "train_steps", "eval_steps", "predict_steps", "lr",
         "weight_decay", "epsilon", "ada_epsilon1", "ada_epsilon2", "gradient_clipping", "z_loss")) {
       nonNegative(v, k);
     }
@@ -62,6 +62,14 @@ final class ConfigChecks {
       if (!t.equals("lambada")) {
         throw v.error("eval_tasks: unknown task \"" + t + "\"; the only task is \"lambada\"");
       }
+    }
+    if (v.i("sparse_topk") > 0 && v.i("num_mem_kv") > 0) {
+      throw v.error("sparse_topk (" + v.i("sparse_topk") + ") and num_mem_kv (" + v.i("num_mem_kv") + ") do not "
+          + "combine: the top k would have to rank the memory keys with the sequence's. Set one of them to 0");
+    }
+    if (v.b("residual_attn") && v.i("num_mem_kv") > 0) {
+      throw v.error("residual_attn does not combine with num_mem_kv (" + v.i("num_mem_kv") + "): the memory keys' "
+          + "scores have no counterpart in the next layer. Set num_mem_kv to 0 or residual_attn to false");
     }
     if (v.b("mlm_training") && !v.has("mlm_mask_id")) {
       throw v.error("mlm_training is true but mlm_mask_id is missing: give the token id that replaces masked tokens");

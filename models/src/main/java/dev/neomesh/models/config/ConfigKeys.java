@@ -99,6 +99,9 @@ final class ConfigKeys {
     ignored("remove_partial_sequences", Type.BOOL, false, "samples always include the prompt");
     key("mlm_training", Type.BOOL, false);
     key("num_mem_kv", Type.INT, 0);
+    // neomesh's own keys: explicit sparse attention (Zhao et al. 2019) and RealFormer's residual attention
+    key("sparse_topk", Type.INT, 0);
+    key("residual_attn", Type.BOOL, false);
     key("moe_layers", Type.INT_LIST, List.of());
     key("moe_params", Type.OBJECT, Map.of());
     choice("moe_activation", "relu", activations);

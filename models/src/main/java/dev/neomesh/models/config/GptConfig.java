@@ -77,6 +77,11 @@ public final class GptConfig {
     this.attentionTypes = ConfigReader.attentionTypes(v, nLayer());
     this.moe = MoeParams.of(v.map("moe_params"), source);
     ConfigChecks.values(v);
+    if (v.b("residual_attn") && attentionTypes.stream().anyMatch(t -> t != AttentionType.GLOBAL)) {
+      throw v.error("residual_attn needs every layer's attention to be global (RealFormer adds each layer's scores "
+          + "to the next one's over the same keys), but attention_types is " + attentionTypes + ". Make "
+          + "attention_types all global or set residual_attn to false");
+    }
     this.mesh = ConfigReader.mesh(v);
     this.layoutRules = ConfigReader.layout(v);
   }
@@ -146,6 +151,11 @@ public final class GptConfig {
       if (k.ignored() != null && v.has(k.name())) {
         set.add(k.name() + " (" + k.ignored() + ")");
       }
+    }
+    if (sparseTopk() > 0 && !attentionTypes.contains(AttentionType.GLOBAL)) {
+      set.add("sparse_topk (it applies to global attention layers and attention_types has none)");
+    } else if (sparseTopk() >= nCtx()) {
+      set.add("sparse_topk (" + sparseTopk() + " is at least n_ctx, " + nCtx() + ": every key is kept)");
     }
     for (Map.Entry<String, String> e : MoeParams.IGNORED.entrySet()) {
       if (v.map("moe_params").containsKey(e.getKey())) {
@@ -254,6 +264,10 @@ public final class GptConfig {
   public boolean scaleByIn() { return v.b("scale_by_in"); }
   public InitStyle initStyle() { return v.choice("init_style", InitStyle.class); }
   public int numMemKv() { return v.i("num_mem_kv"); }
+  /** Each query keeps its k largest scores on global layers (0: all); neomesh's key. */
+  public int sparseTopk() { return v.i("sparse_topk"); }
+  /** RealFormer: each softmax attention layer adds the previous one's pre-softmax scores; neomesh's key. */
+  public boolean residualAttn() { return v.b("residual_attn"); }
   /** 0-based layers whose MLP is a mixture of experts; empty when none. */
   public List<Integer> moeLayers() { return v.ints("moe_layers"); }
   public MoeParams moe() { return moe; }

@@ -24,6 +24,10 @@ import java.util.List;
  * <li>linear: causal {@code out_i = sum_{j<=i} (q_i.k_j) v_j / (sum_{j<=i} q_i.k_j + 1e-6)} with q
  *     softmaxed over kv and k = exp(k); non-causal {@code softmax_kv(q) . sum_j softmax_j(k) v_j}.
  *     Both in the quadratic (masked scores) form, which equals the cumulative form of GPT-Neo.
+ * <li>sparse_topk K (global layers): each query keeps its K largest scores, the rest masked before
+ *     the softmax ({@link #keepTopK}).
+ * <li>residual_attn (RealFormer, all layers global): each layer's raw scores are the sum of its own
+ *     and the previous layer's, passed on; the causal mask is added after, per layer.
  * <li>num_mem_kv: learned memory keys/values {@code [mem_kv, heads, kv]} ~ N(0, d_head^-1/2), visible
  *     to every query, joined to the scores by one softmax over memory_length and mem_kv together (no
  *     concat, so memory_length may be split and keeps its size n_ctx).
@@ -92,8 +96,15 @@ final class Attention {
     MeshOps m = b.m;
     Shape scoreShape = Shape.of(b.batch, b.heads, b.sequence, memory);
     MeshTensor scores = m.cast(m.einsum(List.of(q, k), scoreShape), DType.FLOAT32);
+    if (b.cfg.residualAttn()) { // RealFormer: the previous layer's raw scores join this layer's, before its mask
+      scores = b.residualScores == null ? scores : m.add(scores, b.residualScores);
+      b.residualScores = scores;
+    }
     if (visible != null) {
       scores = m.add(scores, m.mul(m.sub(1.0, visible), MASK));
+    }
+    if (type == AttentionType.GLOBAL && b.cfg.sparseTopk() > 0 && b.cfg.sparseTopk() < memory.size()) {
+      scores = keepTopK(b, scores, memory, b.cfg.sparseTopk());
     }
     int memKv = type == AttentionType.GLOBAL ? b.cfg.numMemKv() : 0;
     if (memKv == 0) {
@@ -118,6 +129,21 @@ final class Attention {
     MeshTensor wMem = b.dropout(m.exp(m.sub(memScores, lse)), b.cfg.attnDropout(), scope + "/attn_dropout_mem");
     Shape out = Shape.of(b.batch, b.sequence, b.heads, b.kv);
     return m.add(m.einsum(List.of(m.cast(w, b.act), v), out), m.einsum(List.of(m.cast(wMem, b.act), memV), out));
+  }
+
+  /**
+   * Explicit sparse attention (Zhao et al. 2019): each query keeps its {@code k} largest scores
+   * (ties at the k-th kept) and the rest are masked before the softmax. The threshold is a
+   * selection, not a function to differentiate, so the gradient reaches the kept scores only.
+   * Masked keys rank last, so a query that sees fewer than k keys keeps all it sees.
+   */
+  static MeshTensor keepTopK(ModelBuilder b, MeshTensor scores, Dim memory, int k) {
+    MeshOps m = b.m;
+    Dim kDim = new Dim("sparse_topk", k);
+    MeshTensor top = m.topK(m.stopGradient(scores), memory.name(), kDim).get(0);
+    MeshTensor kth = m.reduceMin(top, MeshOps.without(top, kDim.name()));
+    MeshTensor dropped = m.cast(m.less(m.stopGradient(scores), kth), DType.FLOAT32);
+    return m.add(scores, m.mul(dropped, MASK));
   }
 
   private static MeshTensor linear(ModelBuilder b, MeshTensor q, MeshTensor k, MeshTensor v) {

@@ -35,6 +35,11 @@ final class ModelBuilder {
   final Dim vocab;
   /** Incremental decoding: where the run's tokens stand and the caches (null for a whole-sequence pass). */
   final Decoding decoding;
+  /**
+   * Under {@code residual_attn}: the pre-softmax, unmasked scores of the last attention layer built
+   * so far, which the next one adds to its own (RealFormer); null before the first layer.
+   */
+  MeshTensor residualScores;
   /** When decoding: the global cache slots this program reads (its tokens all stand below it). */
   final int span;
   private final Map<String, MeshTensor> variables;

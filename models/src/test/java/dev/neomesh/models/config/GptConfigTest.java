@@ -251,4 +251,20 @@ class GptConfigTest {
       assertTrue(GptConfig.knownKeys().contains(k), k);
     }
   }
+
+  @Test
+  void sparseAndResidualAttentionAreCheckedAndWarnWhenTheyDoNothing() {
+    assertTrue(message("\"sparse_topk\": -1").contains("sparse_topk"), "negative k");
+    String m = message("\"sparse_topk\": 2, \"num_mem_kv\": 2");
+    assertTrue(m.contains("do not combine") && m.contains("Set one of them to 0"), m);
+    m = message("\"residual_attn\": true, \"attention_types\": [\"local\", \"global\"]");
+    assertTrue(m.contains("residual_attn needs every layer's attention to be global") && m.contains("[LOCAL, GLOBAL]"), m);
+    m = message("\"residual_attn\": true, \"num_mem_kv\": 1");
+    assertTrue(m.contains("residual_attn does not combine with num_mem_kv"), m);
+    assertTrue(tiny("\"sparse_topk\": 3, \"residual_attn\": true").ignoredKeysWarning().isEmpty());
+    String w = tiny("\"sparse_topk\": 3, \"attention_types\": [\"local\", \"linear\"]").ignoredKeysWarning().orElseThrow();
+    assertTrue(w.contains("sparse_topk (it applies to global attention layers and attention_types has none)"), w);
+    w = tiny("\"sparse_topk\": 8").ignoredKeysWarning().orElseThrow();
+    assertTrue(w.contains("every key is kept"), w);
+  }
 }

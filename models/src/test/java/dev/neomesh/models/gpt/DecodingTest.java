@@ -61,6 +61,8 @@ class DecodingTest {
             + "\"axial_pos_emb\": [4, 4]", SOME),
         new Case("linear and local, no weight tie", "\"attention_types\": [\"linear\", \"local\"], "
             + "\"local_attention_radius\": 5, \"no_weight_tie\": true", SOME),
+        new Case("explicit sparse attention and residual attention, rotary", "\"sparse_topk\": 3, "
+            + "\"residual_attn\": true, \"rotary_emb\": true", SOME),
         new Case("mixture of experts (every token within capacity)", "\"moe_layers\": [1], \"moe_params\": "
             + "{\"moe_num_experts\": 4, \"moe_hidden_size\": 32, \"moe_capacity_factor_eval\": 64.0, "
             + "\"moe_second_policy_eval\": \"threshold\"}",

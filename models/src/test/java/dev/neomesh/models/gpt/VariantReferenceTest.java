@@ -89,6 +89,10 @@ class VariantReferenceTest {
             "\"mlm_training\": true, \"mlm_mask_id\": 63, \"mlm_mask_prob\": 0.4, \"mlm_random_token_prob\": 0.1,"
                 + " \"mlm_mask_ignore_ids\": [5], \"attention_types\": [\"local\", \"linear\"],"
                 + " \"local_attention_radius\": 3"),
+        new Feature("sparse_topk 3 (explicit sparse attention)", "\"sparse_topk\": 3"),
+        new Feature("residual_attn (RealFormer)", "\"residual_attn\": true"),
+        new Feature("sparse_topk and residual_attn on x:2,y:2, heads and batch split",
+            "\"sparse_topk\": 2, \"residual_attn\": true, \"rotary_emb\": true", "x:2,y:2", "batch:x,heads:y"),
         new Feature("MoE (top-2, threshold second expert, capacity 3 with drops, aux loss)", MOE),
         new Feature("combined on x:2,y:2 (rotary, mem_kv, macaron, glu, rezero, MoE)",
             "\"rotary_emb\": true, \"num_mem_kv\": 2, \"macaron\": true, \"mlp_glu\": true, \"rezero\": true, " + MOE,
