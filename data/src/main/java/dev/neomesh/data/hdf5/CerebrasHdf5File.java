@@ -198,7 +198,8 @@ public final class CerebrasHdf5File implements AutoCloseable {
   }
 
   private static DataException corrupt(Path path, RuntimeException e) {
-    return new DataException(path + ": not a readable HDF5 file (" + e.getMessage() + "); it is corrupt or"
+    String why = e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+    return new DataException(path + ": not a readable HDF5 file (" + why + "); it is corrupt or"
         + " truncated: " + RECREATE, e);
   }
 
