@@ -95,12 +95,7 @@ public final class Sampler implements AutoCloseable {
       for (int d = 0; d < configs.size(); d++) {
         DatasetConfig c = configs.get(d);
         DatasetEntry e = entries.get(d);
-        if (c.isHdf5() && !e.mode().equals(DatasetEntry.CHUNKS)) {
-          throw new DataException("datasets: entry " + e.id() + " has mode " + e.mode() + ", but " + c.source()
-              + " is \"format\": \"hdf5\", whose samples are fixed-length sequences with their own labels and"
-              + " mask, not documents to stitch: use mode chunks ([\"" + e.id() + "\"] or [\"" + e.id() + "\", 1, \""
-              + DatasetEntry.CHUNKS + "\", " + e.weight() + "])");
-        }
+        requireChunksForHdf5(c, e);
         if (!e.mode().equals(DatasetEntry.CHUNKS) && (long) e.stitch() * minimumSize < nCtx) {
           throw new DataException("datasets: entry " + e.id() + " has stitch " + e.stitch() + " and mode " + e.mode()
               + ": stitch * minimum_size = " + e.stitch() + " * " + minimumSize + " = " + (long) e.stitch() * minimumSize
@@ -123,6 +118,27 @@ public final class Sampler implements AutoCloseable {
       throw ex;
     }
     for (int d = 0; d < cumulative.length; d++) cumulative[d] /= total;
+  }
+
+  /**
+   * Checks an HDF5 dataset as training will read split {@code glob} of it (the mode; each file's
+   * layout and sequence length) without sampling, so a run can refuse it before it builds anything.
+   * A TFRecord dataset passes: its records are checked as they are read.
+   */
+  public static void checkHdf5(DatasetConfig c, DatasetEntry e, String glob, int nCtx, Path baseDir) {
+    if (!c.isHdf5()) return;
+    requireChunksForHdf5(c, e);
+    Hdf5Samples.open(glob, baseDir, String.valueOf(c.source()), nCtx).close();
+  }
+
+  /** HDF5 samples are used as they are: the documents modes, which stitch documents, do not apply. */
+  private static void requireChunksForHdf5(DatasetConfig c, DatasetEntry e) {
+    if (c.isHdf5() && !e.mode().equals(DatasetEntry.CHUNKS)) {
+      throw new DataException("datasets: entry " + e.id() + " has mode " + e.mode() + ", but " + c.source()
+          + " is \"format\": \"hdf5\", whose samples are fixed-length sequences with their own labels and"
+          + " mask, not documents to stitch: use mode chunks ([\"" + e.id() + "\"] or [\"" + e.id() + "\", 1, \""
+          + DatasetEntry.CHUNKS + "\", " + e.weight() + "])");
+    }
   }
 
   public int nCtx() {
