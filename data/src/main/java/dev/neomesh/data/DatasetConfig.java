@@ -33,6 +33,20 @@ public record DatasetConfig(String id, Path source, int nVocab, String path, Str
           + DatasetConfigs.closest(String.valueOf(format), FORMATS) + "\"? (formats: " + String.join(", ", FORMATS)
           + "; leave the key out for tfrecords)");
     }
+    for (String p : new String[] {path, evalPath}) requireFormatFits(source, format, p);
+  }
+
+  /** A path to the other format's files means a forgotten (or stray) {@code format} key. */
+  private static void requireFormatFits(Path source, String format, String path) {
+    if (path == null) return;
+    if ((path.endsWith(".h5") || path.endsWith(".hdf5")) && !format.equals(HDF5)) {
+      throw new DataException(source + ": path " + path + " names HDF5 files but the config's format is " + format
+          + ": add \"format\": \"hdf5\" (Cerebras' layout, docs/DATA.md)");
+    }
+    if (path.endsWith(".tfrecords") && format.equals(HDF5)) {
+      throw new DataException(source + ": path " + path + " names TFRecord files but the config's format is hdf5:"
+          + " drop \"format\" (tfrecords is the default)");
+    }
   }
 
   /** True when the files are HDF5 in Cerebras' layout. */

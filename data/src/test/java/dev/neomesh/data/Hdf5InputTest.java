@@ -165,6 +165,15 @@ class Hdf5InputTest {
     DataException f = assertThrows(DataException.class, () -> DatasetConfigs.load(typo));
     assertTrue(f.getMessage().contains("typo.json: unknown \"format\" \"hdf\"; did you mean \"hdf5\"?")
         && f.getMessage().contains("formats: tfrecords, hdf5"), f.getMessage());
+    // .h5 files in a TFRecord config (format forgotten), and the other way round
+    Files.writeString(typo, "{\"n_vocab\": 50, \"path\": \"h5/*.h5\"}");
+    DataException forgot = assertThrows(DataException.class, () -> DatasetConfigs.load(typo));
+    assertTrue(forgot.getMessage().contains("path h5/*.h5 names HDF5 files but the config's format is tfrecords: add"
+        + " \"format\": \"hdf5\""), forgot.getMessage());
+    Files.writeString(typo, "{\"n_vocab\": 50, \"format\": \"hdf5\", \"path\": \"r.h5\", \"eval_path\": \"e.tfrecords\"}");
+    DataException stray = assertThrows(DataException.class, () -> DatasetConfigs.load(typo));
+    assertTrue(stray.getMessage().contains("path e.tfrecords names TFRecord files but the config's format is hdf5"),
+        stray.getMessage());
 
     PythonReference py = PythonReference.require("h5py", "numpy");
     write(py, dir.resolve("bad/no_data.h5"), "--layout", "no_data");
