@@ -123,7 +123,7 @@ public final class CheckDataset {
     return new Report(List.copyOf(files), records, tokens, min, max, eos, padding, first, List.copyOf(problems));
   }
 
-  /** One file's counts, read in its dataset's format; the first problem stops the counting of that file. */
+  /** One file's counts, read in its dataset's format; a read error ends the file and becomes its problem. */
   private static final class FileCheck {
     final DatasetConfig c;
     final int nVocab;

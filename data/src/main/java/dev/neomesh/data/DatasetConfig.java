@@ -28,7 +28,7 @@ public record DatasetConfig(String id, Path source, int nVocab, String path, Str
   }
 
   public DatasetConfig {
-    if (!FORMATS.contains(format)) {
+    if (format == null || !FORMATS.contains(format)) { // List.of's contains throws on null
       throw new DataException(source + ": unknown \"format\" \"" + format + "\"; did you mean \""
           + DatasetConfigs.closest(String.valueOf(format), FORMATS) + "\"? (formats: " + String.join(", ", FORMATS)
           + "; leave the key out for tfrecords)");
