@@ -89,8 +89,8 @@ public final class CheckDataset {
           if (first == null && fc.first != null) first = decode(c, baseDir, fc.first, problems);
           if (fc.problem != null) problems.add(fc.problem);
           files.add(new FileReport(p, fc.records, fc.tokens, fc.min, fc.max, fc.problem));
-          out.println("  " + p + ": " + fc.records + (c.isHdf5() ? " samples of " + fc.sequenceLength + " tokens"
-              : " records") + ", " + fc.tokens + " tokens" + (fc.records > 0 ? ", ids " + fc.min + ".." + fc.max : "")
+          out.println("  " + p + ": " + fc.records + (!c.isHdf5() ? " records" : " samples"
+              + (fc.sequenceLength > 0 ? " of " + fc.sequenceLength + " tokens" : "")) + ", " + fc.tokens + " tokens" + (fc.records > 0 ? ", ids " + fc.min + ".." + fc.max : "")
               + (c.isHdf5() && fc.records > 0 ? ", padding (mask 0) " + fc.padding : "")
               + (fc.problem != null ? "  PROBLEM: " + fc.problem : ""));
           records += fc.records;
