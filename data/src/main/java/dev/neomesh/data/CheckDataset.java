@@ -1,5 +1,6 @@
 package dev.neomesh.data;
 
+import dev.neomesh.data.hdf5.CerebrasHdf5File;
 import dev.neomesh.data.tfrecord.TextRecord;
 import dev.neomesh.data.tfrecord.TfRecordFile;
 import dev.neomesh.data.tokenizer.Tokenizer;
@@ -15,9 +16,17 @@ import java.util.List;
  * first and last 500 characters between lines of 50 dashes, as GPT-Neo's {@code --check_dataset}
  * prints), and every problem: a token id not below {@code n_vocab} (file, byte offset, id), a corrupt
  * or truncated record (file, byte offset), files missing, a dataset vocabulary larger than the model's.
+ *
+ * <p>HDF5 files ({@code "format": "hdf5"}, Cerebras' layout) are read the same way: a record is a
+ * sample, its tokens are its positions, the ids checked are its input ids and its labels where the
+ * mask is 1, padding counts the positions whose mask is 0 (the labels training turns into
+ * {@code padding_id}), and EOS counts input ids equal to {@code eos_id} where the mask is 1; a file
+ * that is not HDF5, is cut short, or is not in the layout is a problem naming the file.
  */
 public final class CheckDataset {
   private static final String DASHES = "-".repeat(50);
+  /** Samples per HDF5 read: big enough to read fast, small enough for any file. */
+  private static final int HDF5_BLOCK = 1024;
 
   /** One file's counts; {@code problem} is null when the whole file read cleanly. */
   public record FileReport(Path file, long records, long tokens, int minId, int maxId, String problem) {}
@@ -71,41 +80,25 @@ public final class CheckDataset {
           continue;
         }
         for (Path p : paths) {
-          long fr = 0;
-          long ft = 0;
-          int fmin = Integer.MAX_VALUE;
-          int fmax = Integer.MIN_VALUE;
-          String problem = null;
-          try (TfRecordFile f = TfRecordFile.open(p)) {
-            for (Iterator<TfRecordFile.Entry> it = f.iterator(); it.hasNext(); ) {
-              TfRecordFile.Entry e = it.next();
-              int[] ids = TextRecord.decode(e.data(), p, e.offset());
-              if (first == null && ids.length > 0) first = decode(c, baseDir, ids, problems);
-              for (int id : ids) {
-                if (id < fmin) fmin = id;
-                if (id > fmax) fmax = id;
-                if (id == c.eosId()) eos++;
-                if (id == c.paddingId()) padding++;
-                if ((id >= nVocab || id < 0) && problem == null) {
-                  problem = p + ": token id " + id + " in the record at byte offset " + e.offset() + " is not below"
-                      + " n_vocab " + nVocab + "; the records were made with a larger vocabulary: re-create them"
-                      + " with the right tokenizer, or raise n_vocab";
-                }
-              }
-              fr++;
-              ft += ids.length;
-            }
-          } catch (DataException e) {
-            problem = problem == null ? e.getMessage() : problem + "; " + e.getMessage();
+          FileCheck fc = new FileCheck(c, nVocab, p);
+          if (c.isHdf5()) {
+            fc.readHdf5();
+          } else {
+            fc.readTfRecords();
           }
-          if (problem != null) problems.add(problem);
-          files.add(new FileReport(p, fr, ft, fmin, fmax, problem));
-          out.println("  " + p + ": " + fr + " records, " + ft + " tokens"
-              + (fr > 0 ? ", ids " + fmin + ".." + fmax : "") + (problem != null ? "  PROBLEM: " + problem : ""));
-          records += fr;
-          tokens += ft;
-          min = Math.min(min, fmin);
-          max = Math.max(max, fmax);
+          if (first == null && fc.first != null) first = decode(c, baseDir, fc.first, problems);
+          if (fc.problem != null) problems.add(fc.problem);
+          files.add(new FileReport(p, fc.records, fc.tokens, fc.min, fc.max, fc.problem));
+          out.println("  " + p + ": " + fc.records + (!c.isHdf5() ? " records" : " samples"
+              + (fc.sequenceLength > 0 ? " of " + fc.sequenceLength + " tokens" : "")) + ", " + fc.tokens + " tokens" + (fc.records > 0 ? ", ids " + fc.min + ".." + fc.max : "")
+              + (c.isHdf5() && fc.records > 0 ? ", padding (mask 0) " + fc.padding : "")
+              + (fc.problem != null ? "  PROBLEM: " + fc.problem : ""));
+          records += fc.records;
+          tokens += fc.tokens;
+          eos += fc.eos;
+          padding += fc.padding;
+          min = Math.min(min, fc.min);
+          max = Math.max(max, fc.max);
         }
       }
     }
@@ -128,6 +121,109 @@ public final class CheckDataset {
       problems.forEach(p -> out.println("  " + p));
     }
     return new Report(List.copyOf(files), records, tokens, min, max, eos, padding, first, List.copyOf(problems));
+  }
+
+  /** One file's counts, read in its dataset's format; a read error ends the file and becomes its problem. */
+  private static final class FileCheck {
+    final DatasetConfig c;
+    final int nVocab;
+    final Path p;
+    long records;
+    long tokens;
+    long eos;
+    long padding;
+    int min = Integer.MAX_VALUE;
+    int max = Integer.MIN_VALUE;
+    int sequenceLength;
+    int[] first;
+    String problem;
+
+    FileCheck(DatasetConfig c, int nVocab, Path p) {
+      this.c = c;
+      this.nVocab = nVocab;
+      this.p = p;
+    }
+
+    void readTfRecords() {
+      try (TfRecordFile f = TfRecordFile.open(p)) {
+        for (Iterator<TfRecordFile.Entry> it = f.iterator(); it.hasNext(); ) {
+          TfRecordFile.Entry e = it.next();
+          int[] ids = TextRecord.decode(e.data(), p, e.offset());
+          if (first == null && ids.length > 0) first = ids;
+          for (int id : ids) {
+            count(id);
+            if (id == c.eosId()) eos++;
+            if (id == c.paddingId()) padding++;
+            if ((id >= nVocab || id < 0) && problem == null) {
+              problem = p + ": token id " + id + " in the record at byte offset " + e.offset() + " is not below"
+                  + " n_vocab " + nVocab + "; the records were made with a larger vocabulary: re-create them"
+                  + " with the right tokenizer, or raise n_vocab";
+            }
+          }
+          records++;
+          tokens += ids.length;
+        }
+      } catch (DataException e) {
+        fail(e);
+      }
+    }
+
+    void readHdf5() {
+      try (CerebrasHdf5File f = CerebrasHdf5File.open(p)) {
+        sequenceLength = f.sequenceLength();
+        for (int from = 0; from < f.size(); from += HDF5_BLOCK) {
+          List<CerebrasHdf5File.Sample> block = f.read(from, Math.min(HDF5_BLOCK, f.size() - from));
+          for (int s = 0; s < block.size(); s++) {
+            CerebrasHdf5File.Sample sample = block.get(s);
+            int[] ids = sample.inputIds();
+            int[] mask = sample.mask();
+            int[] labels = sample.labels();
+            if (first == null) first = tokens(ids, mask);
+            for (int t = 0; t < ids.length; t++) {
+              hdf5Id(ids[t], from + s, t, "input id");
+              if (mask[t] == 0) {
+                padding++;
+              } else {
+                hdf5Id(labels[t], from + s, t, "label");
+                if (ids[t] == c.eosId()) eos++;
+              }
+            }
+            records++;
+            tokens += ids.length;
+          }
+        }
+      } catch (DataException e) {
+        fail(e);
+      }
+    }
+
+    private void hdf5Id(int id, int sample, int position, String what) {
+      count(id);
+      if ((id >= nVocab || id < 0) && problem == null) {
+        problem = p + ": " + what + " " + id + " of sample " + sample + " (position " + position + ") is not below"
+            + " n_vocab " + nVocab + "; the file was made with a larger vocabulary: re-create it with the right"
+            + " tokenizer, or raise n_vocab";
+      }
+    }
+
+    private void count(int id) {
+      if (id < min) min = id;
+      if (id > max) max = id;
+    }
+
+    private void fail(DataException e) {
+      problem = problem == null ? e.getMessage() : problem + "; " + e.getMessage();
+    }
+
+    /** The ids where the mask is 1: the first example shown is the text, not its padding. */
+    private static int[] tokens(int[] ids, int[] mask) {
+      int n = 0;
+      int[] out = new int[ids.length];
+      for (int t = 0; t < ids.length; t++) {
+        if (mask[t] != 0) out[n++] = ids[t];
+      }
+      return java.util.Arrays.copyOf(out, n);
+    }
   }
 
   private static String decode(DatasetConfig c, Path baseDir, int[] ids, List<String> problems) {

@@ -14,12 +14,13 @@ import java.util.stream.Stream;
 /**
  * Reads dataset configs strictly: the keys GPT-Neo reads ({@code n_vocab}, {@code path},
  * {@code eval_path}, {@code tokenizer_path}, {@code tokenizer_is_pretrained}, {@code eos_id},
- * {@code padding_id}, {@code lambada_tokens_path}); anything else is an error naming the closest
- * known key, so a typo such as {@code eos_idd} does not silently fall back to a default.
+ * {@code padding_id}, {@code lambada_tokens_path}) and neomesh's {@code format} ({@code "tfrecords"},
+ * the default, or {@code "hdf5"}); anything else is an error naming the closest known key, so a typo
+ * such as {@code eos_idd} does not silently fall back to a default.
  */
 public final class DatasetConfigs {
   public static final List<String> KEYS = List.of("n_vocab", "path", "eval_path", "tokenizer_path",
-      "tokenizer_is_pretrained", "eos_id", "padding_id", "lambada_tokens_path");
+      "tokenizer_is_pretrained", "eos_id", "padding_id", "lambada_tokens_path", "format");
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private DatasetConfigs() {}
@@ -70,10 +71,12 @@ public final class DatasetConfigs {
     String id = file.getFileName().toString().replaceFirst("\\.json$", "");
     int nVocab = integer(j, "n_vocab", file, null);
     if (nVocab < 1) throw new DataException(file + ": n_vocab " + nVocab + " must be positive");
+    String format = text(j, "format", file, DatasetConfig.TFRECORDS); // checked by DatasetConfig
     String path = text(j, "path", file, null);
     if (path == null || path.isBlank()) {
-      throw new DataException(file + ": \"path\" is required (a glob of .tfrecords files made by"
-          + " scripts/create_tfrecords)");
+      throw new DataException(file + ": \"path\" is required (" + (format.equals(DatasetConfig.HDF5)
+          ? "a glob of .h5 files in Cerebras' layout, data[n, 3, max_sequence_length]"
+          : "a glob of .tfrecords files made by scripts/create_tfrecords") + ")");
     }
     JsonNode pre = j.get("tokenizer_is_pretrained");
     if (pre != null && !pre.isBoolean()) {
@@ -82,7 +85,7 @@ public final class DatasetConfigs {
     return new DatasetConfig(id, file, nVocab, path, text(j, "eval_path", file, ""),
         text(j, "tokenizer_path", file, null), pre != null && pre.asBoolean(),
         integer(j, "eos_id", file, 1), integer(j, "padding_id", file, 0),
-        text(j, "lambada_tokens_path", file, "./lambada.json"));
+        text(j, "lambada_tokens_path", file, "./lambada.json"), format);
   }
 
   private static int integer(JsonNode j, String key, Path file, Integer dflt) {

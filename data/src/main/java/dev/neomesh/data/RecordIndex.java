@@ -21,7 +21,7 @@ import java.util.stream.Stream;
  * number in one positional read (CRC-checked), which is what lets the sampler jump to any step.
  * About 12 bytes of memory per record: 100 GB of 2049-token records is ~20 million records, 240 MB.
  */
-public final class RecordIndex implements AutoCloseable {
+public final class RecordIndex implements Split {
   private final String name;
   private final List<TfRecordFile> files;
   private final int[] fileOf;
@@ -120,6 +120,7 @@ public final class RecordIndex implements AutoCloseable {
     return a.toString().compareTo(b.toString());
   };
 
+  @Override
   public int size() {
     return offsets.length;
   }
@@ -134,8 +135,14 @@ public final class RecordIndex implements AutoCloseable {
     return TextRecord.decode(f.readAt(offsets[i]), f.path(), offsets[i]);
   }
 
+  @Override
   public Path file(int i) {
     return files.get(fileOf[i]).path();
+  }
+
+  @Override
+  public String where(int i) {
+    return "the record at byte offset " + offsets[i];
   }
 
   public long offset(int i) {

@@ -1,5 +1,6 @@
 package dev.neomesh.data;
 
+import dev.neomesh.data.hdf5.CerebrasHdf5File;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -12,6 +13,11 @@ import java.util.SplittableRandom;
  * of that dataset's record order, which is a fresh seeded permutation every epoch. So any step is
  * computed directly (no replay), the same seed always gives the same batches, and within one dataset
  * every record is used once per epoch.
+ *
+ * <p>An HDF5 dataset ({@code "format": "hdf5"}) is sampled the same way in mode {@code chunks}: its
+ * records are Cerebras samples, each already n_ctx input ids with its own labels, used as they are
+ * ({@link #row}). The documents modes stitch variable-length documents, which such samples are not,
+ * so they are refused for it.
  */
 public final class Sampler implements AutoCloseable {
   private static final long EVAL_SALT = 0x5eedE7a1L;
@@ -22,16 +28,16 @@ public final class Sampler implements AutoCloseable {
   private final int batchSize;
   private final long seed;
 
-  /** One dataset of the mixture, with its record index and permutation cache. */
+  /** One dataset of the mixture, with its samples and permutation cache. */
   private static final class Source {
     final DatasetConfig config;
     final DatasetEntry entry;
-    final RecordIndex index;
+    final Split index;
     final long seed;
     long permEpoch = -1;
     int[] perm;
 
-    Source(DatasetConfig config, DatasetEntry entry, RecordIndex index, long seed) {
+    Source(DatasetConfig config, DatasetEntry entry, Split index, long seed) {
       this.config = config;
       this.entry = entry;
       this.index = index;
@@ -65,6 +71,9 @@ public final class Sampler implements AutoCloseable {
   /** Which records a row used and where its window starts in their stitched sequence. */
   public record Window(int dataset, int[] records, int offset, int[] tokens) {}
 
+  /** One row of a batch: n_ctx inputs and n_ctx labels, and which dataset and records gave them. */
+  public record Row(int dataset, int[] records, int[] inputs, int[] labels) {}
+
   /**
    * @param eval read each config's {@code eval_path} instead of {@code path}
    * @param minimumSize GPT-Neo's minimum document size for the rule {@code stitch * minimum_size >= n_ctx}
@@ -86,6 +95,7 @@ public final class Sampler implements AutoCloseable {
       for (int d = 0; d < configs.size(); d++) {
         DatasetConfig c = configs.get(d);
         DatasetEntry e = entries.get(d);
+        requireChunksForHdf5(c, e);
         if (!e.mode().equals(DatasetEntry.CHUNKS) && (long) e.stitch() * minimumSize < nCtx) {
           throw new DataException("datasets: entry " + e.id() + " has stitch " + e.stitch() + " and mode " + e.mode()
               + ": stitch * minimum_size = " + e.stitch() + " * " + minimumSize + " = " + (long) e.stitch() * minimumSize
@@ -97,7 +107,8 @@ public final class Sampler implements AutoCloseable {
           throw new DataException(c.source() + ": dataset " + c.id() + " has no eval_path; set one, or run without"
               + " evaluation (eval_steps 0)");
         }
-        RecordIndex index = RecordIndex.open(glob, baseDir, String.valueOf(c.source()));
+        String what = String.valueOf(c.source());
+        Split index = c.isHdf5() ? Hdf5Samples.open(glob, baseDir, what, nCtx) : RecordIndex.open(glob, baseDir, what);
         sources.add(new Source(c, e, index, mix(this.seed, d + 1)));
         total += e.weight();
         cumulative[d] = total;
@@ -107,6 +118,27 @@ public final class Sampler implements AutoCloseable {
       throw ex;
     }
     for (int d = 0; d < cumulative.length; d++) cumulative[d] /= total;
+  }
+
+  /**
+   * Checks an HDF5 dataset as training will read split {@code glob} of it (the mode; each file's
+   * layout and sequence length) without sampling, so a run can refuse it before it builds anything.
+   * A TFRecord dataset passes: its records are checked as they are read.
+   */
+  public static void checkHdf5(DatasetConfig c, DatasetEntry e, String glob, int nCtx, Path baseDir) {
+    if (!c.isHdf5()) return;
+    requireChunksForHdf5(c, e);
+    Hdf5Samples.open(glob, baseDir, String.valueOf(c.source()), nCtx).close();
+  }
+
+  /** HDF5 samples are used as they are: the documents modes, which stitch documents, do not apply. */
+  private static void requireChunksForHdf5(DatasetConfig c, DatasetEntry e) {
+    if (c.isHdf5() && !e.mode().equals(DatasetEntry.CHUNKS)) {
+      throw new DataException("datasets: entry " + e.id() + " has mode " + e.mode() + ", but " + c.source()
+          + " is \"format\": \"hdf5\", whose samples are fixed-length sequences with their own labels and"
+          + " mask, not documents to stitch: use mode chunks ([\"" + e.id() + "\"] or [\"" + e.id() + "\", 1, \""
+          + DatasetEntry.CHUNKS + "\", " + e.weight() + "])");
+    }
   }
 
   public int nCtx() {
@@ -127,22 +159,61 @@ public final class Sampler implements AutoCloseable {
     int[] inputs = new int[batchSize * nCtx];
     int[] labels = new int[batchSize * nCtx];
     for (int r = 0; r < batchSize; r++) {
-      int[] t = window(step, r).tokens();
-      System.arraycopy(t, 0, inputs, r * nCtx, nCtx);
-      System.arraycopy(t, 1, labels, r * nCtx, nCtx);
+      Row row = row(step, r);
+      System.arraycopy(row.inputs(), 0, inputs, r * nCtx, nCtx);
+      System.arraycopy(row.labels(), 0, labels, r * nCtx, nCtx);
     }
     return new Batch(step, batchSize, nCtx, inputs, labels);
   }
 
-  /** Row {@code row} of {@code step}: n_ctx + 1 tokens and where they came from. */
+  /**
+   * Row {@code row} of {@code step}. From TFRecords: the {@link #window} shifted by one (inputs
+   * {@code tokens[0:n_ctx]}, labels {@code tokens[1:n_ctx+1]}). From HDF5: the sample's input ids,
+   * and its labels with {@code padding_id} where its mask is 0.
+   */
+  public Row row(long step, int row) {
+    SplittableRandom rng = random(step, row);
+    int d = dataset(rng);
+    Source s = sources.get(d);
+    if (s.index instanceof Hdf5Samples h) {
+      int rec = s.record(step * batchSize + row);
+      CerebrasHdf5File.Sample sample = h.read(rec);
+      int[] labels = sample.labelsWithPadding(s.config.paddingId());
+      checkIds(s, rec, sample.inputIds(), null);
+      checkIds(s, rec, sample.labels(), sample.mask()); // padding_id need not be in the vocabulary
+      return new Row(d, new int[] {rec}, sample.inputIds(), labels);
+    }
+    Window w = window(s, d, rng, step, row);
+    return new Row(d, w.records(), java.util.Arrays.copyOf(w.tokens(), nCtx),
+        java.util.Arrays.copyOfRange(w.tokens(), 1, nCtx + 1));
+  }
+
+  /** Row {@code row} of {@code step} of a TFRecord dataset: n_ctx + 1 tokens and where they came from. */
   public Window window(long step, int row) {
-    SplittableRandom rng = new SplittableRandom(mix(mix(seed, step), row));
+    SplittableRandom rng = random(step, row);
+    int d = dataset(rng);
+    if (sources.get(d).index instanceof Hdf5Samples) {
+      throw new IllegalStateException("dataset " + sources.get(d).config.id() + " is HDF5: its rows are samples with"
+          + " their own labels, not windows of a token stream; use row(step, row)");
+    }
+    return window(sources.get(d), d, rng, step, row);
+  }
+
+  private SplittableRandom random(long step, int row) {
+    return new SplittableRandom(mix(mix(seed, step), row));
+  }
+
+  /** The row's dataset, drawn by weight (the generator's first draw, when there are several). */
+  private int dataset(SplittableRandom rng) {
     int d = 0;
     if (sources.size() > 1) {
       double u = rng.nextDouble();
       while (d < cumulative.length - 1 && u >= cumulative[d]) d++;
     }
-    Source s = sources.get(d);
+    return d;
+  }
+
+  private Window window(Source s, int d, SplittableRandom rng, long step, int row) {
     long g = step * batchSize + row;
     int need = nCtx + 1;
     int[] out = new int[need];
@@ -189,16 +260,22 @@ public final class Sampler implements AutoCloseable {
   }
 
   private static int[] checked(Source s, int rec) {
-    int[] ids = s.index.read(rec);
+    int[] ids = ((RecordIndex) s.index).read(rec);
+    checkIds(s, rec, ids, null);
+    return ids;
+  }
+
+  /** Every id (where {@code mask}, when given, is 1) is in [0, n_vocab). */
+  private static void checkIds(Source s, int rec, int[] ids, int[] mask) {
     int nVocab = s.config.nVocab();
-    for (int id : ids) {
-      if (id >= nVocab || id < 0) {
-        throw new DataException(s.index.file(rec) + ": the record at byte offset " + s.index.offset(rec)
-            + " holds token id " + id + ", not below n_vocab " + nVocab + " of " + s.config.source()
+    for (int t = 0; t < ids.length; t++) {
+      int id = ids[t];
+      if ((id >= nVocab || id < 0) && (mask == null || mask[t] != 0)) {
+        throw new DataException(s.index.file(rec) + ": " + s.index.where(rec) + " holds token id " + id
+            + ", not below n_vocab " + nVocab + " of " + s.config.source()
             + "; the records were made with another tokenizer: re-create them or fix n_vocab");
       }
     }
-    return ids;
   }
 
   static long mix(long a, long b) {

@@ -3,6 +3,7 @@ package dev.neomesh.models.train;
 import dev.neomesh.data.Batch;
 import dev.neomesh.data.InputPipeline;
 import dev.neomesh.data.RecordIndex;
+import dev.neomesh.data.Sampler;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.NeomeshException;
 import dev.neomesh.mesh.ckpt.Checkpointer;
@@ -123,7 +124,8 @@ public final class Trainer {
   /**
    * Fails now, before a graph is built, on each problem of these settings that would otherwise stop
    * a run only after its training time is spent: devices that do not match the mesh, a training path
-   * that matches no files, and, when {@code eval_steps > 0} (an evaluation after every checkpoint), a
+   * that matches no files, an HDF5 dataset in a mode other than chunks or whose files are not in
+   * Cerebras' layout or not n_ctx long, and, when {@code eval_steps > 0} (an evaluation after every checkpoint), a
    * dataset without an {@code eval_path} or whose eval_path matches no files, or an eval batch that
    * the {@code batch} dim's mesh axis does not divide. {@link #train} calls it first.
    */
@@ -133,6 +135,7 @@ public final class Trainer {
     List<InputPipeline.Source> sources = sources();
     for (InputPipeline.Source src : sources) {
       RecordIndex.resolve(src.config().path(), s.baseDir(), String.valueOf(src.config().source()));
+      Sampler.checkHdf5(src.config(), src.entry(), src.config().path(), s.nCtx(), s.baseDir());
     }
     if (s.evalSteps() > 0) {
       requireEvalSets(sources);
@@ -214,6 +217,7 @@ public final class Trainer {
             + "config, or set eval_steps to 0 (e.g. --set eval_steps=0)");
       }
       RecordIndex.resolve(src.config().evalPath(), s.baseDir(), String.valueOf(src.config().source()));
+      Sampler.checkHdf5(src.config(), src.entry(), src.config().evalPath(), s.nCtx(), s.baseDir());
     }
   }
 
