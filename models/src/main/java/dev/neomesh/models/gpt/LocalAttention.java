@@ -28,12 +28,13 @@ final class LocalAttention {
   static MeshTensor attend(ModelBuilder b, MeshTensor q, MeshTensor k, MeshTensor v) {
     MeshOps m = b.m;
     int r = b.cfg.localAttentionRadius();
+    // the blocks keep sequence's name, so a sequence rule splits them and the reshape moves nothing
     Dim blocks = new Dim(b.sequence.name(), b.sequence.size() / r);
     Dim query = new Dim("block_length", r);
     Dim key = new Dim("memory_block_length", r);
     Shape queries = Shape.of(b.batch, blocks, query, b.heads, b.kv);
     Shape keys = Shape.of(b.batch, blocks, key, b.heads, b.kv);
-    boolean next = !b.cfg.causal();
+    boolean next = !b.cfg.causal(); // the non-causal window reaches R keys past the query
     MeshTensor kw = window(m, m.reshape(k, keys), blocks, key, next);
     MeshTensor vw = window(m, m.reshape(v, keys), blocks, key, next);
     Dim win = kw.shape().dim(key.name());
