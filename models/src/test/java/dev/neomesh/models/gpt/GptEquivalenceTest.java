@@ -1,8 +1,10 @@
 package dev.neomesh.models.gpt;
 
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.neomesh.mesh.Dim;
+import dev.neomesh.mesh.LayoutException;
 import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.ir.DType;
 import dev.neomesh.mesh.ir.MeshGraph;
@@ -12,6 +14,7 @@ import dev.neomesh.models.config.GptConfig;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 
 /**
@@ -97,6 +100,21 @@ class GptEquivalenceTest {
       assertTrue(Double.isFinite(a.loss()) && a.loss() > 0, "loss " + a.loss());
       GptHarness.assertSame(a, b, json, 1e-5);
     }));
+  }
+
+  /**
+   * A sequence rule splits the blocks (n_ctx / R of them), so it must divide them: two blocks on x:4
+   * are refused naming the blocks' dim, and the banded form still takes that layout.
+   */
+  @Test
+  void aSequenceRuleMustDivideTheBlocks() {
+    String twoBlocks = BLOCKED.replace("\"local_attention_radius\": 2", "\"local_attention_radius\": 4");
+    LayoutException e = assertThrows(LayoutException.class,
+        () -> GptHarness.run(GptHarness.config(twoBlocks), "x:4", "sequence:x", false));
+    assertTrue(e.getMessage().contains("dim \"sequence\" (size 2) is not divisible by mesh axis \"x\""), e.getMessage());
+    GptConfig banded = GptHarness.config(twoBlocks + ", \"local_attention_blocked\": false");
+    GptHarness.assertSame(GptHarness.run(banded, "x:1", "", false), GptHarness.run(banded, "x:4", "sequence:x", false),
+        "banded on x:4 sequence:x");
   }
 
   /** The shift ops of the model's graph: the blocked form's halo. */
