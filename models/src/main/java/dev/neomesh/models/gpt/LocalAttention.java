@@ -12,7 +12,7 @@ import java.util.List;
  * Blocked local attention of a whole-sequence pass, as mtf {@code local_attention_1d}: the sequence
  * is cut into blocks of R = local_attention_radius queries, and each block attends to its own keys
  * and the previous block's (non-causal: the next block's too), a halo brought by a shift of one block
- * along the blocks dim. Scores are {@code [batch, heads, sequence/R, block_length, memory_block_length
+ * along the blocks dim. Scores are {@code [batch, sequence/R, heads, block_length, memory_block_length
  * (2R, non-causal 3R)]}: O(n·R) instead of the banded mask's O(n²), with the same values, because
  * every key of the window (i−R, i] (non-causal (i−R, i+R]) lies in those blocks.
  *
@@ -38,7 +38,8 @@ final class LocalAttention {
     MeshTensor kw = window(m, m.reshape(k, keys), blocks, key, next);
     MeshTensor vw = window(m, m.reshape(v, keys), blocks, key, next);
     Dim win = kw.shape().dim(key.name());
-    Shape scoreShape = Shape.of(b.batch, b.heads, blocks, query, win);
+    // blocks before heads, as in q and k: in the other order TensorFlow copies every score tensor to it
+    Shape scoreShape = Shape.of(b.batch, blocks, b.heads, query, win);
     MeshTensor scores = m.cast(m.einsum(List.of(m.reshape(q, queries), kw), scoreShape), DType.FLOAT32);
     scores = m.add(scores, m.mul(m.sub(1.0, visible(b, blocks, query, win)), Attention.MASK));
     MeshTensor w = m.softmax(scores, win.name());
