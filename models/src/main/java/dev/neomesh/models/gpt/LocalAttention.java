@@ -38,7 +38,8 @@ final class LocalAttention {
     MeshTensor kw = window(m, m.reshape(k, keys), blocks, key, next);
     MeshTensor vw = window(m, m.reshape(v, keys), blocks, key, next);
     Dim win = kw.shape().dim(key.name());
-    // blocks before heads, as in q and k: in the other order TensorFlow copies every score tensor to it
+    // blocks before heads, as in q and k: [batch, heads, blocks, ...] measured 3.0x less memory than
+    // banded instead of 3.6x (docs/BENCHMARKS.md), presumably a transpose of every score tensor
     Shape scoreShape = Shape.of(b.batch, blocks, b.heads, query, win);
     MeshTensor scores = m.cast(m.einsum(List.of(m.reshape(q, queries), kw), scoreShape), DType.FLOAT32);
     scores = m.add(scores, m.mul(m.sub(1.0, visible(b, blocks, query, win)), Attention.MASK));
