@@ -9,39 +9,24 @@ import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.ir.DType;
 import dev.neomesh.mesh.lower.HostTensors;
 import dev.neomesh.mesh.lower.Lowering;
-import dev.neomesh.mesh.lower.Devices;
 import dev.neomesh.mesh.lower.MeshRuntime;
-import java.util.ArrayList;
-import java.util.Comparator;
+import dev.neomesh.mesh.lower.StepMemory;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.tensorflow.Result;
 import org.tensorflow.Session;
 import org.tensorflow.Tensor;
-import org.tensorflow.proto.AllocatorMemoryUsed;
-import org.tensorflow.proto.DeviceStepStats;
-import org.tensorflow.proto.NodeExecStats;
-import org.tensorflow.proto.RunMetadata;
 import org.tensorflow.proto.RunOptions;
 
 /**
- * Memory against TensorFlow's own records: one training step run with FULL_TRACE, whose step
- * stats carry, per device and node, the allocation records of TensorFlow's tracking allocator
- * (bytes allocated and freed, with times). Replaying them per device gives the peak of that
- * device's live allocations during the step, and what is still allocated at its end (the new
- * values the step assigned to the variables).
+ * Memory against TensorFlow's own records: one training step run with FULL_TRACE, replayed per
+ * device by {@link StepMemory}: the peak of the live allocations during the step, and what is still
+ * allocated at its end (the new values the step assigned to the variables).
  */
 class MemoryTest {
-  /** Per device: peak bytes live during the step, and bytes still live at its end. */
-  record Measured(String device, long peak, long endLive) {}
-
-  static List<Measured> measure(SmallTransformer.Program p, MeshShape mesh, LayoutRules rules) {
+  static List<StepMemory.Device> measure(SmallTransformer.Program p, MeshShape mesh, LayoutRules rules) {
     int n = p.inputs().get(0).shape().dims().stream().mapToInt(d -> d.size()).reduce(1, (a, b) -> a * b);
-    // One inter-op thread: TensorFlow then runs the step's ops one at a time in a fixed order, so the
-    // peak it records does not depend on how two threads happened to interleave independent ops.
-    Devices cpus = Devices.virtualCpus(mesh.size());
-    Devices sequential = new Devices(cpus.specs(), cpus.config().toBuilder().setInterOpParallelismThreads(1).build());
-    try (MeshRuntime rt = MeshRuntime.create(p.graph(), mesh, rules, sequential);
+    try (MeshRuntime rt = MeshRuntime.create(p.graph(), mesh, rules, StepMemory.oneOpAtATime(mesh.size()));
          Tensor t = HostTensors.of(p.inputs().get(0).shape(), DType.INT32, new double[n]);
          Tensor l = HostTensors.of(p.inputs().get(1).shape(), DType.INT32, new double[n])) {
       rt.initialize();
@@ -50,28 +35,9 @@ class MemoryTest {
           .feed(lw.placeholder(p.inputs().get(1)), l).fetch(rt.exported(p.loss()));
       lw.updates().forEach(r::addTarget);
       r.setOptions(RunOptions.newBuilder().setTraceLevel(RunOptions.TraceLevel.FULL_TRACE).build());
-      List<Measured> out = new ArrayList<>();
       try (Result res = r.runAndFetchMetadata()) {
-        RunMetadata md = res.getMetadata().orElseThrow();
-        for (DeviceStepStats d : md.getStepStats().getDevStatsList()) {
-          List<long[]> recs = new ArrayList<>();
-          for (NodeExecStats node : d.getNodeStatsList()) {
-            for (AllocatorMemoryUsed m : node.getMemoryList()) {
-              m.getAllocationRecordsList().forEach(a -> recs.add(new long[] {a.getAllocMicros(), a.getAllocBytes()}));
-            }
-          }
-          // at equal times, allocations before frees: the conservative (higher) peak
-          recs.sort(Comparator.comparingLong((long[] a) -> a[0]).thenComparingLong(a -> -a[1]));
-          long live = 0;
-          long peak = 0;
-          for (long[] a : recs) {
-            live += a[1];
-            peak = Math.max(peak, live);
-          }
-          out.add(new Measured(d.getDevice(), peak, live));
-        }
+        return StepMemory.of(res.getMetadata().orElseThrow());
       }
-      return out;
     }
   }
 
@@ -81,9 +47,9 @@ class MemoryTest {
     CostModel model = new CostModel(p.graph(), CostModel.Options.adam(MachineConstants.DEFAULTS).withOptimizerSlots(0)
         .withFetches(List.of(p.loss())));
     Cost.Memory predicted = model.estimate(mesh, rules).memory();
-    List<Measured> measured = measure(p, mesh, rules);
+    List<StepMemory.Device> measured = measure(p, mesh, rules);
     assertEquals(mesh.size(), measured.size(), measured.toString());
-    for (Measured m : measured) {
+    for (StepMemory.Device m : measured) {
       System.out.printf("%s %s %s: predicted activations %d, TensorFlow peak %d (%+.1f%%); parameters+optimizer %d,"
               + " live at the end %d%n", meshText, layout, m.device(), predicted.activations(), m.peak(),
           100.0 * (predicted.activations() - m.peak()) / m.peak(), predicted.parameters() + predicted.optimizer(),

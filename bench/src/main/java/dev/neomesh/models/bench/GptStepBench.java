@@ -5,8 +5,10 @@ import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.lower.LoweringOptions;
 import dev.neomesh.mesh.lower.MeshRuntime;
+import dev.neomesh.mesh.lower.StepMemory;
 import dev.neomesh.models.cli.GptLanguageModel;
 import dev.neomesh.models.cli.Main;
+import dev.neomesh.models.config.AttentionType;
 import dev.neomesh.models.config.GptConfig;
 import dev.neomesh.models.train.LearningRateSchedule;
 import dev.neomesh.models.train.TrainProgram;
@@ -20,12 +22,17 @@ import org.kohsuke.args4j.Option;
 /**
  * Times the full training step (forward, backward, clipping, Adam) of a model config on random
  * tokens: {@code scripts/bench gpt-step [--model configs/X.json] [--mesh_shape S --layout L]
- * [--steps N] [--profile [--top N]] [--compare_unfused] [--op_types]}. Reports ms/step and tokens/s; {@code --profile}
+ * [--steps N] [--profile [--top N]] [--compare_unfused] [--compare_banded_local] [--op_types]}. Reports ms/step
+ * and tokens/s; {@code --profile}
  * adds the TensorFlow ops that take the time (by type, summed over devices, one traced step) and the
  * {@code --top} (15) slowest single ops.
  * {@code --compare_unfused} lowers the same program a second time without the fused kernels
  * ({@link dev.neomesh.mesh.lower.LoweringOptions#UNFUSED}) and alternates steps between the two, so
  * that load from other processes falls on both alike: the paired ratio is what the kernels buy.
+ * {@code --compare_banded_local} does the same with local layers blocked (the default) and banded
+ * ({@code local_attention_blocked: false}), then measures one step of each, one op at a time, by
+ * TensorFlow's allocation records ({@link StepMemory}): the peak bytes live on a device, and the same
+ * with every layer's attention off ({@code attention_types: none}), whose difference is attention's part.
  */
 public final class GptStepBench {
   private GptStepBench() {}
@@ -52,6 +59,10 @@ public final class GptStepBench {
 
     @Option(name = "--compare_unfused", usage = "alternate steps with the same program lowered without fused kernels")
     boolean compareUnfused;
+
+    @Option(name = "--compare_banded_local",
+        usage = "alternate steps with local layers banded (local_attention_blocked false); peak memory of both")
+    boolean compareBandedLocal;
 
     @Option(name = "--op_types", usage = "list the 20 most frequent TensorFlow op types of the lowered graph")
     boolean opTypes;
@@ -81,6 +92,10 @@ public final class GptStepBench {
       GptConfig c = cfg;
       TrainProgram plainProgram = program(c, false);
       compareUnfused(program, plainProgram, cfg, steps, tokens, labels, r);
+      return;
+    }
+    if (flags.compareBandedLocal) {
+      compareBandedLocal(program, cfg, steps, tokens, labels, r);
       return;
     }
     try (MeshRuntime rt = MeshRuntime.onVirtualCpus(program.graph(), cfg.mesh(), cfg.layoutRules())) {
@@ -113,30 +128,84 @@ public final class GptStepBench {
     LayoutRules rules = cfg.layoutRules();
     try (MeshRuntime fused = MeshRuntime.onVirtualCpus(program.graph(), mesh, rules);
          MeshRuntime plain = MeshRuntime.onVirtualCpus(plainProgram.graph(), mesh, rules, LoweringOptions.UNFUSED)) {
-      fused.initialize();
-      plain.initialize();
-      double[] a = new double[steps];
-      double[] b = new double[steps];
-      double[] ratio = new double[steps];
-      for (int s = -5; s < steps; s++) {
-        randomTokens(r, cfg.nVocab(), tokens, labels);
-        long t0 = System.nanoTime();
-        program.runStep(fused, Math.max(s, 0), tokens, labels);
-        long t1 = System.nanoTime();
-        plainProgram.runStep(plain, Math.max(s, 0), tokens, labels);
-        long t2 = System.nanoTime();
-        if (s >= 0) {
-          a[s] = (t1 - t0) / 1e6;
-          b[s] = (t2 - t1) / 1e6;
-          ratio[s] = a[s] / b[s];
-        }
-      }
-      Arrays.sort(a);
-      Arrays.sort(b);
-      Arrays.sort(ratio);
+      double[] t = alternate(program, fused, plainProgram, plain, cfg, steps, tokens, labels, r);
       System.out.printf("fused kernels %.1f ms/step, without %.1f ms/step (medians of %d alternating steps);"
-          + " median paired ratio fused/without %.3f%n", a[steps / 2], b[steps / 2], steps, ratio[steps / 2]);
+          + " median paired ratio fused/without %.3f%n", t[0], t[1], steps, t[2]);
     }
+  }
+
+  /**
+   * Local layers blocked against banded: alternating step times, then each one's peak memory and
+   * attention's part of it (the peak less that of the same model without attention).
+   */
+  private static void compareBandedLocal(TrainProgram blocked, GptConfig cfg, int steps, int[] tokens, int[] labels,
+                                         Random r) {
+    if (!cfg.attentionTypes().contains(AttentionType.LOCAL) || !cfg.localAttentionBlocked(cfg.nCtx())) {
+      System.out.printf("no blocked local layers to compare (local layers need n_ctx %d a multiple of"
+          + " local_attention_radius %d with two blocks or more)%n", cfg.nCtx(), cfg.localAttentionRadius());
+      return;
+    }
+    TrainProgram banded = program(cfg.withOverrides(Map.of("local_attention_blocked", "false")), true);
+    MeshShape mesh = cfg.mesh();
+    LayoutRules rules = cfg.layoutRules();
+    try (MeshRuntime a = MeshRuntime.onVirtualCpus(blocked.graph(), mesh, rules);
+         MeshRuntime b = MeshRuntime.onVirtualCpus(banded.graph(), mesh, rules)) {
+      double[] t = alternate(blocked, a, banded, b, cfg, steps, tokens, labels, r);
+      System.out.printf("local layers blocked %.1f ms/step, banded %.1f ms/step (medians of %d alternating steps);"
+          + " median paired ratio blocked/banded %.3f%n", t[0], t[1], steps, t[2]);
+    }
+    String none = "[[[\"none\"], " + cfg.nLayer() + "]]";
+    long base = peakBytes(program(cfg.withOverrides(Map.of("attention_types", none)), true), cfg, tokens, labels);
+    long pa = peakBytes(blocked, cfg, tokens, labels);
+    long pb = peakBytes(banded, cfg, tokens, labels);
+    System.out.printf("peak bytes live on a device in one step (TensorFlow allocation records, one op at a time):"
+        + " blocked %.1f MiB, banded %.1f MiB, without attention %.1f MiB; attention's part blocked %.1f MiB,"
+        + " banded %.1f MiB (banded/blocked %.2f)%n", mib(pa), mib(pb), mib(base), mib(pa - base), mib(pb - base),
+        (double) (pb - base) / (pa - base));
+  }
+
+  /**
+   * Steps of two programs in turn (after 5 warm-up pairs), so that load from other processes falls on
+   * both alike: {a's median ms, b's median ms, the median paired ratio a/b}.
+   */
+  private static double[] alternate(TrainProgram pa, MeshRuntime ra, TrainProgram pb, MeshRuntime rb, GptConfig cfg,
+                                    int steps, int[] tokens, int[] labels, Random r) {
+    ra.initialize();
+    rb.initialize();
+    double[] a = new double[steps];
+    double[] b = new double[steps];
+    double[] ratio = new double[steps];
+    for (int s = -5; s < steps; s++) {
+      randomTokens(r, cfg.nVocab(), tokens, labels);
+      long t0 = System.nanoTime();
+      pa.runStep(ra, Math.max(s, 0), tokens, labels);
+      long t1 = System.nanoTime();
+      pb.runStep(rb, Math.max(s, 0), tokens, labels);
+      long t2 = System.nanoTime();
+      if (s >= 0) {
+        a[s] = (t1 - t0) / 1e6;
+        b[s] = (t2 - t1) / 1e6;
+        ratio[s] = a[s] / b[s];
+      }
+    }
+    Arrays.sort(a);
+    Arrays.sort(b);
+    Arrays.sort(ratio);
+    return new double[] {a[steps / 2], b[steps / 2], ratio[steps / 2]};
+  }
+
+  /** The largest peak over the devices of one traced training step, run one op at a time. */
+  private static long peakBytes(TrainProgram program, GptConfig cfg, int[] tokens, int[] labels) {
+    try (MeshRuntime rt = MeshRuntime.create(program.graph(), cfg.mesh(), cfg.layoutRules(),
+        StepMemory.oneOpAtATime(cfg.mesh().size()))) {
+      rt.initialize();
+      program.runStep(rt, 0, tokens, labels, true);
+      return StepMemory.of(rt.lastRunMetadata()).stream().mapToLong(StepMemory.Device::peak).max().orElse(0);
+    }
+  }
+
+  private static double mib(long bytes) {
+    return bytes / (1024.0 * 1024.0);
   }
 
   /** The model and optimizer exactly as scripts/neomesh builds them from the config (one microbatch). */

@@ -81,6 +81,8 @@ final class ConfigKeys {
     key("datasets", Type.LIST, List.of());
     key("attention_types", Type.ATTENTION_TYPES, null);
     key("local_attention_radius", Type.INT, 256);
+    // neomesh's own key: local layers in the blocked O(n·R) form where n_ctx allows (false: the banded mask)
+    key("local_attention_blocked", Type.BOOL, true);
     choice("activation_fn", "gelu", activations);
     choice("activation_function", null, activations);
     key("rotary_emb", Type.BOOL, false);

@@ -42,7 +42,8 @@ import java.util.Set;
  *     {@code beta1()} [0.9], {@code beta2()} [0.95], {@code epsilon()} [1e-8], {@code adaEpsilon1()} [1e-30],
  *     {@code adaEpsilon2()} [1e-3], {@code gradientClipping()} [0 = none].
  * <li>Model: {@code attentionTypes()} ({@link AttentionType}, expanded, length n_layer; default all global),
- *     {@code localAttentionRadius()} [256], {@code activationFn()} [{@link Activation}, gelu;
+ *     {@code localAttentionRadius()} [256], {@code localAttentionBlocked()} [true; neomesh's key],
+ *     {@code activationFn()} [{@link Activation}, gelu;
  *     {@code activation_function} is an alias], {@code rotaryEmb()}, {@code axialPosEmb()} (empty list =
  *     none), {@code noWeightTie()}, {@code shareParameters()}, {@code rezero()}, {@code scalenorm()},
  *     {@code macaron()}, {@code mlpGlu()}, {@code scaleByDepth()}, {@code scaleByIn()},
@@ -157,6 +158,10 @@ public final class GptConfig {
     } else if (sparseTopk() >= nCtx()) {
       set.add("sparse_topk (" + sparseTopk() + " is at least n_ctx, " + nCtx() + ": every key is kept)");
     }
+    if (v.has("local_attention_blocked") && localAttentionBlocked() && !localAttentionBlocked(nCtx())) {
+      set.add("local_attention_blocked (n_ctx " + nCtx() + " is not a multiple of local_attention_radius "
+          + localAttentionRadius() + " with two blocks or more: local layers use the banded mask)");
+    }
     for (Map.Entry<String, String> e : MoeParams.IGNORED.entrySet()) {
       if (v.map("moe_params").containsKey(e.getKey())) {
         set.add("moe_params." + e.getKey() + " (" + e.getValue() + ")");
@@ -246,6 +251,18 @@ public final class GptConfig {
   /** One attention type per layer, expanded from the repeat form. */
   public List<AttentionType> attentionTypes() { return attentionTypes; }
   public int localAttentionRadius() { return v.i("local_attention_radius"); }
+  /** local_attention_blocked as set: local layers in the blocked form where they can be; neomesh's key. */
+  public boolean localAttentionBlocked() { return v.b("local_attention_blocked"); }
+  /**
+   * Whether local layers over {@code length} positions take the blocked form: local_attention_blocked
+   * and the length a multiple of the radius with two blocks or more. Otherwise they use the banded
+   * mask: padding would add a block of work for nothing, and one block is the banded form with a
+   * larger score matrix.
+   */
+  public boolean localAttentionBlocked(int length) {
+    int r = localAttentionRadius();
+    return localAttentionBlocked() && length % r == 0 && length / r >= 2;
+  }
   /** activation_fn, or its alias activation_function. */
   public Activation activationFn() {
     return v.has("activation_fn") || !v.has("activation_function") ? v.choice("activation_fn", Activation.class)

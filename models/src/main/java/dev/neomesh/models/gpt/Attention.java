@@ -18,9 +18,10 @@ import java.util.List;
  * <ul>
  * <li>global: causal bias -1e10 for key j > query i (none when not causal, e.g. MLM), then softmax and
  *     attn_dropout.
- * <li>local: the same plus keys at or before i - R masked: the causal window (i-R, i] (non-causal:
- *     (i-R, i+R], as mtf {@code local_attention_1d}: {@code -R < j-i <= R}). A banded mask over the full
- *     sequence, O(n^2) like global; not blocked.
+ * <li>local: the causal window (i-R, i] (non-causal: (i-R, i+R], as mtf {@code local_attention_1d}:
+ *     {@code -R < j-i <= R}). Blocked ({@link LocalAttention}), O(n·R), where {@code
+ *     localAttentionBlocked(n)}; else the same as global plus keys at or before i - R masked: a banded
+ *     mask over the full sequence, O(n^2).
  * <li>linear: causal {@code out_i = sum_{j<=i} (q_i.k_j) v_j / (sum_{j<=i} q_i.k_j + 1e-6)} with q
  *     softmaxed over kv and k = exp(k); non-causal {@code softmax_kv(q) . sum_j softmax_j(k) v_j}.
  *     Both in the quadratic (masked scores) form, which equals the cumulative form of GPT-Neo.
@@ -60,6 +61,8 @@ final class Attention {
     MeshTensor out;
     if (b.decoding != null) {
       out = CachedAttention.attend(b, q, k, v, scope, type);
+    } else if (type == AttentionType.LOCAL && b.cfg.localAttentionBlocked(b.sequence.size())) {
+      out = LocalAttention.attend(b, q, k, v);
     } else {
       k = m.rename(k, b.sequence.name(), b.memory.name());
       v = m.rename(v, b.sequence.name(), b.memory.name());

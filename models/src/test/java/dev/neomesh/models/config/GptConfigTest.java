@@ -267,4 +267,16 @@ class GptConfigTest {
     w = tiny("\"sparse_topk\": 8").ignoredKeysWarning().orElseThrow();
     assertTrue(w.contains("every key is kept"), w);
   }
+
+  @Test
+  void localLayersAreBlockedWhereTheRadiusCutsNCtxIntoBlocks() {
+    assertTrue(tiny("\"local_attention_radius\": 2").localAttentionBlocked(8), "4 blocks of 2, by default");
+    assertFalse(tiny("\"local_attention_radius\": 3").localAttentionBlocked(8), "8 is no multiple of 3: banded");
+    assertFalse(tiny("\"local_attention_radius\": 8").localAttentionBlocked(8), "one block: banded");
+    assertFalse(tiny("\"local_attention_radius\": 2, \"local_attention_blocked\": false").localAttentionBlocked(8));
+    assertTrue(message("\"local_attention_blocked\": 1").contains("local_attention_blocked"), "a boolean");
+    assertTrue(tiny("\"local_attention_radius\": 2, \"local_attention_blocked\": true").ignoredKeysWarning().isEmpty());
+    String w = tiny("\"local_attention_radius\": 3, \"local_attention_blocked\": true").ignoredKeysWarning().orElseThrow();
+    assertTrue(w.contains("local_attention_blocked (n_ctx 8 is not a multiple of local_attention_radius 3"), w);
+  }
 }

@@ -57,6 +57,8 @@ class DecodingTest {
         new Case("local and global, rotary, memory key/values",
             "\"attention_types\": [\"local\", \"global\"], \"local_attention_radius\": 3, \"rotary_emb\": true, "
                 + "\"num_mem_kv\": 2", ALL),
+        new Case("blocked local (radius 4: four blocks of n_ctx 16) and global, rotary",
+            "\"attention_types\": [\"local\", \"global\"], \"local_attention_radius\": 4, \"rotary_emb\": true", ALL),
         new Case("linear and none, axial positions", "\"attention_types\": [\"linear\", \"none\"], "
             + "\"axial_pos_emb\": [4, 4]", SOME),
         new Case("linear and local, no weight tie", "\"attention_types\": [\"linear\", \"local\"], "

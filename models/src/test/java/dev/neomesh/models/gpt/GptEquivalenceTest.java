@@ -1,11 +1,20 @@
 package dev.neomesh.models.gpt;
 
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.neomesh.mesh.Dim;
+import dev.neomesh.mesh.LayoutException;
+import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.ir.DType;
+import dev.neomesh.mesh.ir.MeshGraph;
+import dev.neomesh.mesh.ir.MeshOps;
+import dev.neomesh.mesh.ir.ShiftOp;
 import dev.neomesh.models.config.GptConfig;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 
 /**
@@ -18,6 +27,10 @@ import org.junit.jupiter.api.TestFactory;
 class GptEquivalenceTest {
   static final String NEO_A = "batch:x,heads:y,vocab:y,intermediate_expanded:y";
   static final String NEO_B = "batch:x,memory_length:y,embd:y";
+
+  /** Local layers blocked: n_ctx 8 is four blocks of radius 2. */
+  static final String BLOCKED = "\"attention_types\": [[[\"local\", \"global\"], 1]], \"local_attention_radius\": 2,"
+      + " \"rotary_emb\": true, \"num_mem_kv\": 2";
 
   record Layout(String mesh, String rules) {}
 
@@ -34,11 +47,16 @@ class GptEquivalenceTest {
             new Layout("x:2,y:4", "intermediate_expanded:x,memory_length:y"))),
         new Feature("embed, attention and residual dropout",
             "\"embed_dropout\": 0.1, \"attn_dropout\": 0.2, \"res_dropout\": 0.1", true, TWO_BY_TWO),
-        new Feature("local attention, rotary, memory key/values, relu",
+        new Feature("local attention (banded: n_ctx 8 is no multiple of radius 3), rotary, memory key/values, relu",
             "\"attention_types\": [[[\"local\", \"global\"], 1]], \"local_attention_radius\": 3, \"rotary_emb\": true,"
                 + " \"num_mem_kv\": 2, \"activation_fn\": \"relu\"", false,
             List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:2,y:2", NEO_B), new Layout("x:4", "kv:x"),
                 new Layout("x:4", "sequence:x"), new Layout("x:2,y:4", "batch:x,memory_length:y"))),
+        new Feature("blocked local attention (4 blocks of 2; the halo a shift along split blocks), rotary, memory"
+            + " key/values", BLOCKED, false,
+            List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:2,y:2", NEO_B), new Layout("x:4", "sequence:x"),
+                new Layout("x:2,y:2", "sequence:x,heads:y"), new Layout("x:4", "kv:x"),
+                new Layout("x:2,y:4", "batch:x,memory_length:y"), new Layout("x:2,y:4", "sequence:x,embd:y"))),
         new Feature("linear attention, attention none, axial positions, macaron, mlp_glu (silu), scale_by_depth/in",
             "\"attention_types\": [\"linear\", \"none\"], \"axial_pos_emb\": [2, 4], \"macaron\": true,"
                 + " \"mlp_glu\": true, \"activation_function\": \"silu\", \"scale_by_depth\": true, \"scale_by_in\": true",
@@ -60,7 +78,52 @@ class GptEquivalenceTest {
                 new Layout("x:2,y:4", "batch:x,experts:x,embd:y,memory_length:y"))),
         new Feature("masked language model (non-causal, loss on masked tokens)",
             "\"mlm_training\": true, \"mlm_mask_id\": 31, \"mlm_mask_prob\": 0.3, \"mlm_random_token_prob\": 0.1,"
-                + " \"attention_types\": [\"global\", \"local\"], \"local_attention_radius\": 2", true, TWO_BY_TWO));
+                + " \"attention_types\": [\"global\", \"local\"], \"local_attention_radius\": 2", true,
+            List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:2,y:2", NEO_B), new Layout("x:4", "sequence:x"))));
+  }
+
+  /**
+   * The blocked form of local attention computes the banded form's loss and gradients (to 1e-5, float32
+   * sums in another order) on one device: causal with two and four blocks, with rotary and memory
+   * key/values on the global layers, and non-causal (MLM, which needs the next block too).
+   */
+  @TestFactory
+  Stream<DynamicTest> blockedLocalAttentionEqualsTheBandedMask() {
+    return Stream.of(BLOCKED, BLOCKED.replace("\"local_attention_radius\": 2", "\"local_attention_radius\": 4"),
+        "\"attention_types\": [\"local\", \"local\"], \"local_attention_radius\": 2, \"mlm_training\": true, \"mlm_mask_id\": 31,"
+            + " \"mlm_mask_prob\": 0.3").map(json -> DynamicTest.dynamicTest(json, () -> {
+      GptConfig blocked = GptHarness.config(json);
+      GptConfig banded = GptHarness.config(json + ", \"local_attention_blocked\": false");
+      assertTrue(shifts(blocked) > 0 && shifts(banded) == 0, "the blocked form's halo shifts, the banded has none");
+      GptHarness.Run a = GptHarness.run(banded, "x:1", "", false);
+      GptHarness.Run b = GptHarness.run(blocked, "x:1", "", false);
+      assertTrue(Double.isFinite(a.loss()) && a.loss() > 0, "loss " + a.loss());
+      GptHarness.assertSame(a, b, json, 1e-5);
+    }));
+  }
+
+  /**
+   * A sequence rule splits the blocks (n_ctx / R of them), so it must divide them: two blocks on x:4
+   * are refused naming the blocks' dim, and the banded form still takes that layout.
+   */
+  @Test
+  void aSequenceRuleMustDivideTheBlocks() {
+    String twoBlocks = BLOCKED.replace("\"local_attention_radius\": 2", "\"local_attention_radius\": 4");
+    LayoutException e = assertThrows(LayoutException.class,
+        () -> GptHarness.run(GptHarness.config(twoBlocks), "x:4", "sequence:x", false));
+    assertTrue(e.getMessage().contains("dim \"sequence\" (size 2) is not divisible by mesh axis \"x\""), e.getMessage());
+    GptConfig banded = GptHarness.config(twoBlocks + ", \"local_attention_blocked\": false");
+    GptHarness.assertSame(GptHarness.run(banded, "x:1", "", false), GptHarness.run(banded, "x:4", "sequence:x", false),
+        "banded on x:4 sequence:x");
+  }
+
+  /** The shift ops of the model's graph: the blocked form's halo. */
+  static long shifts(GptConfig cfg) {
+    MeshGraph g = new MeshGraph(1);
+    MeshOps m = new MeshOps(g);
+    Shape shape = Shape.of(new Dim("batch", GptHarness.BATCH), new Dim("sequence", GptHarness.SEQUENCE));
+    Gpt.build(m, cfg, m.importTensor("tokens", shape, DType.INT32), m.importTensor("labels", shape, DType.INT32), false);
+    return g.ops().stream().filter(o -> o instanceof ShiftOp).count();
   }
 
   @TestFactory

@@ -67,7 +67,12 @@ final class GptHarness {
 
   /** Loss to 1e-4 relative; each gradient to 1e-4 of its largest element (float32 sums differ in order). */
   static void assertSame(Run ref, Run got, String where) {
-    assertEquals(ref.loss(), got.loss(), 1e-4 * Math.abs(ref.loss()), where + ": loss");
+    assertSame(ref, got, where, 1e-4);
+  }
+
+  /** Loss to {@code tol} relative; each gradient to {@code tol} of its largest element. */
+  static void assertSame(Run ref, Run got, String where, double tol) {
+    assertEquals(ref.loss(), got.loss(), tol * Math.abs(ref.loss()), where + ": loss");
     for (int i = 0; i < ref.grads().size(); i++) {
       double[] a = ref.grads().get(i);
       double[] b = got.grads().get(i);
@@ -76,7 +81,7 @@ final class GptHarness {
         scale = Math.max(scale, Math.abs(v));
       }
       for (int k = 0; k < a.length; k++) {
-        if (Math.abs(a[k] - b[k]) > 1e-4 * scale + 1e-9) {
+        if (Math.abs(a[k] - b[k]) > tol * scale + 1e-9) {
           fail(where + ": gradient of " + ref.names().get(i) + "[" + k + "] is " + b[k] + ", expected " + a[k]
               + " (largest " + scale + ")");
         }

@@ -89,6 +89,11 @@ class VariantReferenceTest {
             "\"mlm_training\": true, \"mlm_mask_id\": 63, \"mlm_mask_prob\": 0.4, \"mlm_random_token_prob\": 0.1,"
                 + " \"mlm_mask_ignore_ids\": [5], \"attention_types\": [\"local\", \"linear\"],"
                 + " \"local_attention_radius\": 3"),
+        new Feature("blocked local attention (radius 4: two blocks of n_ctx 8)",
+            "\"attention_types\": [\"local\", \"global\"], \"local_attention_radius\": 4, \"rotary_emb\": true"),
+        new Feature("masked LM, blocked non-causal local attention (radius 2: four blocks)",
+            "\"mlm_training\": true, \"mlm_mask_id\": 63, \"mlm_mask_prob\": 0.4, \"attention_types\": [\"local\", \"local\"],"
+                + " \"local_attention_radius\": 2"),
         new Feature("sparse_topk 3 (explicit sparse attention)", "\"sparse_topk\": 3"),
         new Feature("residual_attn (RealFormer)", "\"residual_attn\": true"),
         new Feature("sparse_topk and residual_attn on x:2,y:2, heads and batch split",
