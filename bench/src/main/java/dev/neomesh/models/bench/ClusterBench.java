@@ -280,13 +280,12 @@ public final class ClusterBench {
   static long transferBytes(org.tensorflow.Graph g, java.util.regex.Matcher m) {
     org.tensorflow.GraphOperation src = g.operation(m.group(3));
     if (src != null && src.numOutputs() > 0 && !src.output(0).shape().hasUnknownDimension()) {
-      int width = switch (src.output(0).dataType()) {
-        case DT_DOUBLE, DT_INT64 -> 8;
-        case DT_FLOAT, DT_INT32 -> 4;
-        case DT_BFLOAT16, DT_HALF -> 2;
-        default -> 1;
-      };
-      return src.output(0).shape().size() * width;
+      org.tensorflow.Output<?> out = src.output(0);
+      for (dev.neomesh.mesh.ir.DType t : dev.neomesh.mesh.ir.DType.values()) { // the mesh's own byte widths
+        if (t.tfType() == out.type()) {
+          return out.shape().size() * t.bytes();
+        }
+      }
     }
     double unit = switch (m.group(2)) {
       case "B" -> 1;

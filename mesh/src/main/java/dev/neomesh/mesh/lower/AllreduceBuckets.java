@@ -2,7 +2,6 @@ package dev.neomesh.mesh.lower;
 
 import dev.neomesh.mesh.comm.CommPlan;
 import dev.neomesh.mesh.comm.PlanContext;
-import dev.neomesh.mesh.ir.DType;
 import dev.neomesh.mesh.ir.MeshTensor;
 import dev.neomesh.mesh.ir.Op;
 import java.util.ArrayList;
@@ -36,7 +35,7 @@ final class AllreduceBuckets {
   private AllreduceBuckets() {}
 
   /** One fused allreduce: its resolutions share axes and dtype. */
-  record Bucket(int[] axes, DType dtype, List<CommPlan.Resolved> members) {
+  record Bucket(int[] axes, List<CommPlan.Resolved> members) {
     long bytes() {
       return members.stream().mapToLong(r -> r.allreduce().bytesPerDevice()).sum();
     }
@@ -77,7 +76,7 @@ final class AllreduceBuckets {
 
   private static Bucket bucketOf(Map<String, Bucket> buckets, CommPlan.Resolved r) {
     return buckets.computeIfAbsent(key(r),
-        k -> new Bucket(r.allreduce().axes(), r.tensor().dtype(), new ArrayList<>()));
+        k -> new Bucket(r.allreduce().axes(), new ArrayList<>()));
   }
 
   private static String key(CommPlan.Resolved r) {

@@ -67,10 +67,7 @@ public final class Lowering {
         AllreduceBuckets.before(ops, i, plan, state, values::containsKey, options.allreduceBucketBytes())
             .forEach(this::resolve);
       } else {
-        for (CommPlan.Resolved r : plan.resolved()) {
-          values.put(r.tensor(), run(r.allreduce(), values.get(r.tensor())));
-          pendingSum.remove(r.tensor());
-        }
+        plan.resolved().forEach(this::resolve);
       }
       LoweringContext context = new LoweringContext(this, op, plan);
       op.lower(context);
@@ -187,6 +184,12 @@ public final class Lowering {
     return impl.run(step, x);
   }
 
+  /** Carries out one pending sum with its own allreduce. */
+  private void resolve(CommPlan.Resolved r) {
+    values.put(r.tensor(), run(r.allreduce(), values.get(r.tensor())));
+    pendingSum.remove(r.tensor());
+  }
+
   /**
    * Carries out a bucket's pending sums as one allreduce: on each device its members' slices are
    * flattened and concatenated, reduced together (one collective, counted once with all their
@@ -195,9 +198,7 @@ public final class Lowering {
   private void resolve(AllreduceBuckets.Bucket bucket) {
     List<CommPlan.Resolved> members = bucket.members();
     if (members.size() == 1) {
-      CommPlan.Resolved r = members.get(0);
-      values.put(r.tensor(), run(r.allreduce(), values.get(r.tensor())));
-      pendingSum.remove(r.tensor());
+      resolve(members.get(0));
       return;
     }
     long[] sizes = new long[members.size()];
