@@ -22,7 +22,7 @@ Written from GPT-Neo's description (EleutherAI/gpt-neo models/gpt2/gpt2.py ``blo
 (arXiv:2001.04451), "Transformers are RNNs" (linear attention, arXiv:2006.16236), "Augmenting
 Self-attention with Persistent Memory" (num_mem_kv, arXiv:1907.01470), "Transformers without Tears"
 (scalenorm, arXiv:1910.05895), Explicit Sparse Transformer (sparse_topk, arXiv:1912.11637),
-RealFormer (residual_attn, arXiv:2012.11747), ReZero (arXiv:2003.04887), Macaron Net (arXiv:1906.02762),
+RealFormer (residual_attn, arXiv:2012.11747), GQA (n_kv_head, arXiv:2305.13245), ReZero (arXiv:2003.04887), Macaron Net (arXiv:1906.02762),
 GLU variants (arXiv:2002.05202), BERT (masked LM, arXiv:1810.04805), GShard/Mesh-TF MoE
 (arXiv:1701.06538, arXiv:2006.16668). Where neomesh documents a deliberate difference from GPT-Neo
 (attention type "none" is the identity, MLM loss on the masked tokens, a working mlp_glu, memory
@@ -128,6 +128,10 @@ class GptNeo:
         q, k, v = (torch.einsum("bse,ehd->bshd", x, w[f"{scope}/{n}"]) for n in "qkv")
         if self.flag("rotary_emb"):
             q, k = self.rotary(q), self.rotary(k)
+        # Grouped-query attention (GQA, arXiv:2305.13245; n_kv_head 1 is multi-query, arXiv:1911.02150):
+        # query head h reads key/value head h // (n_head / n_kv_head), HF's repeat_kv
+        group = q.shape[2] // k.shape[2]
+        k, v = k.repeat_interleave(group, 2), v.repeat_interleave(group, 2)
         if kind == "linear":
             a = self.causal_linear(q, k, v) if self.causal else self.linear(q, k, v)
         else:
@@ -158,6 +162,8 @@ class GptNeo:
         if kind == "global" and self.c["num_mem_kv"] > 0:
             # All-attention memory: learned keys/values prepended, seen by every query.
             mem_k, mem_v = self.w[scope + "/mem_k"], self.w[scope + "/mem_v"]
+            group = q.shape[2] // mem_k.shape[1]  # [mem_kv, kv heads, kv]: grouped as k and v
+            mem_k, mem_v = mem_k.repeat_interleave(group, 1), mem_v.repeat_interleave(group, 1)
             scores = torch.cat([torch.einsum("bqhd,mhd->bhqm", q, mem_k), scores], -1)
             v = torch.cat([mem_v[None].expand(v.shape[0], -1, -1, -1), v], 1)
         return torch.einsum("bhqk,bkhd->bqhd", scores.softmax(-1), v)

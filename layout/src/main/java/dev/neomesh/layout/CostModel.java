@@ -195,7 +195,8 @@ public final class CostModel {
    * The cost of {@code rules} on {@code mesh}. Throws a {@link dev.neomesh.mesh.LayoutException}
    * listing every violation when the layout cannot lower the graph.
    */
-  public Cost estimate(MeshShape mesh, LayoutRules rules) {
+  public Cost estimate(MeshShape mesh, LayoutRules written) {
+    LayoutRules rules = written.withFollowers(g.graph.layoutFollowers(), mesh); // as the lowering applies them
     LayoutValidator.check(g.graph, mesh, rules);
     return evaluate(mesh, rules, axisAssignment(mesh, rules));
   }

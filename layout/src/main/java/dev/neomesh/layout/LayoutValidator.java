@@ -32,7 +32,8 @@ public final class LayoutValidator {
     }
   }
 
-  public static List<Violation> validate(MeshGraph graph, MeshShape mesh, LayoutRules rules) {
+  public static List<Violation> validate(MeshGraph graph, MeshShape mesh, LayoutRules written) {
+    LayoutRules rules = written.withFollowers(graph.layoutFollowers(), mesh); // as the lowering applies them
     List<Violation> out = new ArrayList<>();
     for (Op op : graph.ops()) {
       for (MeshTensor t : op.outputs()) {

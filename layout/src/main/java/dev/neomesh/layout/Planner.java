@@ -236,6 +236,12 @@ public final class Planner {
     }
 
     private void leaf() {
+      if (!g.graph.layoutFollowers().isEmpty()) {
+        LayoutRules r = rules(axisOf);
+        if (r.withFollowers(g.graph.layoutFollowers(), mesh) != r) {
+          return; // a follower left whole that its leader's rule would split: the leaf that splits it stands for it
+        }
+      }
       leaves++;
       if (visitor != null) {
         visitor.accept(axisOf.clone());

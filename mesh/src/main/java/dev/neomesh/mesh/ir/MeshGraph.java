@@ -18,6 +18,7 @@ public final class MeshGraph {
   private final long seed;
   private MeshTensor randomStep;
   private int tensors;
+  private final List<dev.neomesh.mesh.LayoutRules.Follower> followers = new ArrayList<>();
 
   public MeshGraph(long seed) {
     this.seed = seed;
@@ -47,6 +48,21 @@ public final class MeshGraph {
   /** The random-step tensor if some op uses it. */
   public java.util.Optional<MeshTensor> randomStepIfUsed() {
     return java.util.Optional.ofNullable(randomStep);
+  }
+
+  /**
+   * Declares that {@code follower} takes {@code leader}'s mesh axis when no layout rule names it and
+   * the axis divides it ({@link dev.neomesh.mesh.LayoutRules#withFollowers}); once per dim name.
+   */
+  public void followLayout(dev.neomesh.mesh.Dim follower, String leader) {
+    if (followers.stream().noneMatch(f -> f.dim().equals(follower.name()))) {
+      followers.add(new dev.neomesh.mesh.LayoutRules.Follower(follower.name(), follower.size(), leader));
+    }
+  }
+
+  /** The declared followers, in declaration order. */
+  public List<dev.neomesh.mesh.LayoutRules.Follower> layoutFollowers() {
+    return Collections.unmodifiableList(followers);
   }
 
   /** How many tensors the graph has: every {@link MeshTensor#id} is below this. */

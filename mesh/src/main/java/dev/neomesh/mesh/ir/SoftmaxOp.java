@@ -85,9 +85,15 @@ public final class SoftmaxOp extends Op {
     l.set(output(), l.slicewise((tf, p, s) -> div(tf, s.get(0), s.get(1)), List.of(exp, sum)));
   }
 
+  /** TensorFlow's CPU Softmax (oneDNN's) takes at most 5 dims: a slice of more is softmaxed as [rest, last]. */
   @SuppressWarnings({"unchecked", "rawtypes"})
   private static Operand<?> softmax(Ops tf, Operand x) {
-    return tf.nn.softmax(x);
+    long[] shape = x.shape().asArray();
+    if (shape.length <= 5) {
+      return tf.nn.softmax(x);
+    }
+    Operand flat = Tf.reshape(tf, x, new long[] {-1, shape[shape.length - 1]});
+    return Tf.reshape(tf, tf.nn.softmax(flat), shape);
   }
 
   @SuppressWarnings({"unchecked", "rawtypes"})

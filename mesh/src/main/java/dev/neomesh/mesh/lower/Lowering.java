@@ -52,7 +52,7 @@ public final class Lowering {
   Lowering(MeshGraph graph, MeshImpl impl, LayoutRules rules, LoweringOptions options) {
     this.graph = graph;
     this.impl = impl;
-    this.rules = rules;
+    this.rules = rules.withFollowers(graph.layoutFollowers(), impl.shape());
     this.options = options;
     for (Op op : graph.ops()) {
       for (MeshTensor t : op.outputs()) {

@@ -108,9 +108,9 @@ final class GenerateCommand {
       InputStream in, PrintStream out) {
     try (Generator gen = Generator.open(trainer, model, o.samples(), o.sampling(), null)) {
       out.printf(Locale.ROOT, "sampling from %s: %s, %d new tokens, %d sample(s), seed %d%s; key/value cache %s "
-              + "per sequence%n", gen.step() == 0 ? "the initial weights" : "checkpoint step " + gen.step(),
+              + "per sequence%s%n", gen.step() == 0 ? "the initial weights" : "checkpoint step " + gen.step(),
           describe(o.sampling()), o.maxNewTokens(), o.samples(), o.seed(),
-          o.seedGiven() ? "" : " (pass --seed " + o.seed() + " to repeat)", bytes(gen.cacheBytesPerRow()));
+          o.seedGiven() ? "" : " (pass --seed " + o.seed() + " to repeat)", bytes(gen.cacheBytesPerRow()), model.cacheNote());
       List<Sample> all = new ArrayList<>();
       if (!o.interactive()) {
         all.addAll(generate(gen, o, v, o.prompt(), first, out));

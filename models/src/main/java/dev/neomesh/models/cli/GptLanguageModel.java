@@ -20,6 +20,14 @@ public record GptLanguageModel(GptConfig cfg) implements LanguageModel, Generati
         t -> !Gpt.skipsWeightDecay(m.variableOp(t).name()));
   }
 
+  /** Under grouped-query attention: the cache holds n_kv_head heads, n_head / n_kv_head times fewer. */
+  @Override
+  public String cacheNote() {
+    return cfg.nKvHead() == cfg.nHead() ? "" : String.format(java.util.Locale.ROOT,
+        " (n_kv_head %d of n_head %d: %sx smaller than multi-head attention's)", cfg.nKvHead(), cfg.nHead(),
+        cfg.nHead() / cfg.nKvHead());
+  }
+
   @Override
   public Decoder decoder(MeshOps m, int batch, int chunk, Sampling sampling, java.util.List<Integer> spans) {
     return Gpt.decoder(m, cfg, batch, chunk, sampling, spans);

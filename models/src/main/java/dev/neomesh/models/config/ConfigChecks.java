@@ -22,6 +22,14 @@ final class ConfigChecks {
     if (v.i("n_embd") % v.i("n_head") != 0) {
       throw v.error("n_embd (" + v.i("n_embd") + ") must be divisible by n_head (" + v.i("n_head") + ")");
     }
+    if (v.has("n_kv_head")) {
+      positive(v, "n_kv_head");
+      if (v.i("n_head") % v.i("n_kv_head") != 0) {
+        throw v.error("n_kv_head (" + v.i("n_kv_head") + ") must divide n_head (" + v.i("n_head") + "): each key/value"
+            + " head serves the same number of query heads. Use a divisor of " + v.i("n_head") + " (1 is multi-query,"
+            + " n_head is multi-head attention)");
+      }
+    }
   }
 
   /** Ranges of single keys, then the rules between keys. */

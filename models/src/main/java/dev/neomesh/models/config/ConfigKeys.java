@@ -101,8 +101,10 @@ final class ConfigKeys {
     ignored("remove_partial_sequences", Type.BOOL, false, "samples always include the prompt");
     key("mlm_training", Type.BOOL, false);
     key("num_mem_kv", Type.INT, 0);
-    // neomesh's own keys: explicit sparse attention (Zhao et al. 2019) and RealFormer's residual attention
+    // neomesh's own keys: explicit sparse attention (Zhao et al. 2019), RealFormer's residual attention and
     key("sparse_topk", Type.INT, 0);
+    // grouped-query attention (Ainslie et al. 2023): key/value heads, n_head when absent, 1 is multi-query
+    key("n_kv_head", Type.INT, null);
     key("residual_attn", Type.BOOL, false);
     key("moe_layers", Type.INT_LIST, List.of());
     key("moe_params", Type.OBJECT, Map.of());

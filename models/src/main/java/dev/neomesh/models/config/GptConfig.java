@@ -283,6 +283,11 @@ public final class GptConfig {
   public int numMemKv() { return v.i("num_mem_kv"); }
   /** Each query keeps its k largest scores on global layers (0: all); neomesh's key. */
   public int sparseTopk() { return v.i("sparse_topk"); }
+  /**
+   * Key/value heads (grouped-query attention; neomesh's key {@code n_kv_head}): n_head when absent,
+   * which is multi-head attention; 1 is multi-query. Divides n_head.
+   */
+  public int nKvHead() { return v.has("n_kv_head") ? v.i("n_kv_head") : nHead(); }
   /** RealFormer: each softmax attention layer adds the previous one's pre-softmax scores; neomesh's key. */
   public boolean residualAttn() { return v.b("residual_attn"); }
   /** 0-based layers whose MLP is a mixture of experts; empty when none. */

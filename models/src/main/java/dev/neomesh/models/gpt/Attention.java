@@ -45,18 +45,23 @@ final class Attention {
     double d = b.kv.size();
     Shape proj = Shape.of(b.embd, b.heads, b.kv);
     Shape qShape = Shape.of(b.batch, b.sequence, b.heads, b.kv);
+    Shape kvProj = Shape.of(b.embd, b.kvHeads, b.kv);
+    Shape kvShape = Shape.of(b.batch, b.sequence, b.kvHeads, b.kv);
     boolean nano = b.nanoGptInit();
     double qStd = nano ? 0.02 : Math.pow(e, -0.5) * Math.pow(d, -0.5);
     double kvStd = nano ? 0.02 : Math.pow(e, -0.5);
     MeshTensor q = m.einsum(List.of(x, b.normal(scope + "/q", proj, qStd)), qShape);
-    MeshTensor k = m.einsum(List.of(x, b.normal(scope + "/k", proj, kvStd)), qShape);
-    MeshTensor v = m.einsum(List.of(x, b.normal(scope + "/v", proj, kvStd)), qShape);
+    MeshTensor k = m.einsum(List.of(x, b.normal(scope + "/k", kvProj, kvStd)), kvShape);
+    MeshTensor v = m.einsum(List.of(x, b.normal(scope + "/v", kvProj, kvStd)), kvShape);
     if (nano) {
       q = m.mul(q, Math.pow(d, -0.5)); // the scores' 1/sqrt(d_head), fixed instead of learned through q's init
     }
     if (b.cfg.rotaryEmb()) {
       q = Embeddings.rotary(b, q);
       k = Embeddings.rotary(b, k);
+    }
+    if (b.groupedQueries()) { // heads -> [kv_heads, heads_per_kv]: local when both follow the heads rule
+      q = m.reshape(q, ModelBuilder.shape(b.batch, b.sequence, b.queryHeads, b.kv));
     }
     MeshTensor out;
     if (b.decoding != null) {
@@ -67,6 +72,9 @@ final class Attention {
       k = m.rename(k, b.sequence.name(), b.memory.name());
       v = m.rename(v, b.sequence.name(), b.memory.name());
       out = type == AttentionType.LINEAR ? linear(b, q, k, v) : softmax(b, q, k, v, b.memory, visible(b, type), scope, type);
+    }
+    if (b.groupedQueries()) {
+      out = m.reshape(out, qShape);
     }
     MeshTensor o = b.normal(scope + "/o", Shape.of(b.heads, b.kv, b.embd), nano ? b.nanoGptResidualStd() : Math.pow(e, -0.5));
     MeshTensor y = m.einsum(List.of(out, o), b.stream());
@@ -90,14 +98,14 @@ final class Attention {
   }
 
   /**
-   * Softmax attention of queries {@code q [batch, sequence, heads, kv]} over keys and values
-   * {@code [batch, memory, heads, kv]}, where {@code visible} (float32 1/0 over the sequence and
+   * Softmax attention of queries {@code q [batch, sequence, queryHeads..., kv]} over keys and values
+   * {@code [batch, memory, kvHeads, kv]} (see {@link ModelBuilder#queryHeads}), where {@code visible} (float32 1/0 over the sequence and
    * memory dims, null: all) says which keys each query sees.
    */
   static MeshTensor softmax(ModelBuilder b, MeshTensor q, MeshTensor k, MeshTensor v, Dim memory, MeshTensor visible,
       String scope, AttentionType type) {
     MeshOps m = b.m;
-    Shape scoreShape = Shape.of(b.batch, b.heads, b.sequence, memory);
+    Shape scoreShape = ModelBuilder.shape(b.batch, b.queryHeads, b.sequence, memory);
     MeshTensor scores = m.cast(m.einsum(List.of(q, k), scoreShape), DType.FLOAT32);
     if (b.cfg.residualAttn()) { // RealFormer: the previous layer's raw scores join this layer's, before its mask
       scores = b.residualScores == null ? scores : m.add(scores, b.residualScores);
@@ -115,14 +123,14 @@ final class Attention {
       if (type == AttentionType.GLOBAL) {
         w = b.dropout(w, b.cfg.attnDropout(), scope + "/attn_dropout");
       }
-      return m.einsum(List.of(m.cast(w, b.act), v), Shape.of(b.batch, b.sequence, b.heads, b.kv));
+      return m.einsum(List.of(m.cast(w, b.act), v), ModelBuilder.shape(b.batch, b.sequence, b.queryHeads, b.kv));
     }
     Dim mem = new Dim("mem_kv", memKv);
-    Shape memShape = Shape.of(mem, b.heads, b.kv);
+    Shape memShape = Shape.of(mem, b.kvHeads, b.kv);
     double std = Math.pow(b.kv.size(), -0.5);
     MeshTensor memK = b.normal(scope + "/mem_k", memShape, std);
     MeshTensor memV = b.normal(scope + "/mem_v", memShape, std);
-    MeshTensor memScores = m.cast(m.einsum(List.of(q, memK), Shape.of(b.batch, b.heads, b.sequence, mem)),
+    MeshTensor memScores = m.cast(m.einsum(List.of(q, memK), ModelBuilder.shape(b.batch, b.queryHeads, b.sequence, mem)),
         DType.FLOAT32);
     MeshTensor max = m.stopGradient(m.maximum(m.reduceMax(scores, memory.name()), m.reduceMax(memScores, mem.name())));
     MeshTensor sum = m.add(m.reduceSum(m.exp(m.sub(scores, max)), memory.name()),
@@ -130,7 +138,7 @@ final class Attention {
     MeshTensor lse = m.add(m.log(sum), max);
     MeshTensor w = b.dropout(m.exp(m.sub(scores, lse)), b.cfg.attnDropout(), scope + "/attn_dropout");
     MeshTensor wMem = b.dropout(m.exp(m.sub(memScores, lse)), b.cfg.attnDropout(), scope + "/attn_dropout_mem");
-    Shape out = Shape.of(b.batch, b.sequence, b.heads, b.kv);
+    Shape out = ModelBuilder.shape(b.batch, b.sequence, b.queryHeads, b.kv);
     return m.add(m.einsum(List.of(m.cast(w, b.act), v), out), m.einsum(List.of(m.cast(wMem, b.act), memV), out));
   }
 
@@ -151,8 +159,8 @@ final class Attention {
 
   private static MeshTensor linear(ModelBuilder b, MeshTensor q, MeshTensor k, MeshTensor v) {
     MeshOps m = b.m;
-    Shape scoreShape = Shape.of(b.batch, b.heads, b.sequence, b.memory);
-    Shape out = Shape.of(b.batch, b.sequence, b.heads, b.kv);
+    Shape scoreShape = ModelBuilder.shape(b.batch, b.queryHeads, b.sequence, b.memory);
+    Shape out = ModelBuilder.shape(b.batch, b.sequence, b.queryHeads, b.kv);
     MeshTensor qs = m.softmax(m.cast(q, DType.FLOAT32), b.kv.name());
     MeshTensor kf = m.cast(k, DType.FLOAT32);
     if (!b.cfg.causal()) {

@@ -26,7 +26,7 @@ final class CachedAttention {
     v = m.rename(v, b.sequence.name(), block.name());
     switch (type) {
       case GLOBAL -> {
-        Shape shape = Shape.of(b.batch, b.heads, d.memory, b.kv); // the order the scores' batch matmul reads
+        Shape shape = Shape.of(b.batch, b.kvHeads, d.memory, b.kv); // the order the scores' batch matmul reads
         MeshTensor keys = m.writeStateBlock(d.cache(m, scope + "/k_cache", shape, b.act), k, d.memory.name(), d.start);
         MeshTensor values = m.writeStateBlock(d.cache(m, scope + "/v_cache", shape, b.act), v, d.memory.name(), d.start);
         Dim memory = d.memory;
@@ -40,7 +40,7 @@ final class CachedAttention {
       case LOCAL -> {
         int radius = b.cfg.localAttentionRadius();
         Dim ring = d.ring(radius);
-        Shape shape = Shape.of(b.batch, b.heads, ring, b.kv);
+        Shape shape = Shape.of(b.batch, b.kvHeads, ring, b.kv);
         MeshTensor keys = m.writeStateRing(d.cache(m, scope + "/k_cache", shape, b.act), k, ring.name(), d.start);
         MeshTensor values = m.writeStateRing(d.cache(m, scope + "/v_cache", shape, b.act), v, ring.name(), d.start);
         return Attention.softmax(b, q, keys, values, ring, d.ringVisible(b, ring, radius), scope, type);
@@ -62,8 +62,8 @@ final class CachedAttention {
     MeshOps m = b.m;
     Decoding d = b.decoding;
     Dim kvOut = new Dim("kv_value", b.kv.size());
-    Shape stateShape = Shape.of(b.batch, b.heads, b.kv, kvOut);
-    Shape normShape = Shape.of(b.batch, b.heads, b.kv);
+    Shape stateShape = Shape.of(b.batch, b.kvHeads, b.kv, kvOut);
+    Shape normShape = Shape.of(b.batch, b.kvHeads, b.kv);
     MeshTensor state = d.cache(m, scope + "/linear_state", stateShape, DType.FLOAT32);
     MeshTensor norm = d.cache(m, scope + "/linear_norm", normShape, DType.FLOAT32);
     MeshTensor keep = m.cast(m.greater(d.start, m.scalar(0, DType.INT32)), DType.FLOAT32);
@@ -77,12 +77,12 @@ final class CachedAttention {
     MeshTensor stateAfter = m.writeState(state, m.add(statePrev, m.einsum(List.of(ek, vf), stateShape)));
     MeshTensor normAfter = m.writeState(norm, m.add(normPrev, m.reduceSum(ek, block.name())));
 
-    Shape outShape = Shape.of(b.batch, b.sequence, b.heads, kvOut);
-    Shape denShape = Shape.of(b.batch, b.sequence, b.heads);
+    Shape outShape = ModelBuilder.shape(b.batch, b.sequence, b.queryHeads, kvOut);
+    Shape denShape = ModelBuilder.shape(b.batch, b.sequence, b.queryHeads);
     // earlier queries: the sums before the run plus the run's tokens j <= i
     MeshTensor i = m.range(b.sequence, DType.INT32);
     MeshTensor j = m.range(block, DType.INT32);
-    MeshTensor a = m.mul(m.einsum(List.of(qs, ek), Shape.of(b.batch, b.heads, b.sequence, block)),
+    MeshTensor a = m.mul(m.einsum(List.of(qs, ek), ModelBuilder.shape(b.batch, b.queryHeads, b.sequence, block)),
         m.cast(m.lessEqual(j, i), DType.FLOAT32));
     MeshTensor num = m.add(m.einsum(List.of(a, vf), outShape), m.einsum(List.of(qs, statePrev), outShape));
     MeshTensor den = m.add(m.reduceSum(a, block.name()), m.einsum(List.of(qs, normPrev), denShape));

@@ -24,7 +24,10 @@ import java.util.List;
 final class LocalAttention {
   private LocalAttention() {}
 
-  /** Queries, keys and values {@code [batch, sequence, heads, kv]}; returns {@code [batch, sequence, heads, kv]}. */
+  /**
+   * Queries {@code [batch, sequence, queryHeads..., kv]}, keys and values {@code [batch, sequence,
+   * kvHeads, kv]}; returns {@code [batch, sequence, queryHeads..., kv]}.
+   */
   static MeshTensor attend(ModelBuilder b, MeshTensor q, MeshTensor k, MeshTensor v) {
     MeshOps m = b.m;
     int r = b.cfg.localAttentionRadius();
@@ -32,20 +35,20 @@ final class LocalAttention {
     Dim blocks = new Dim(b.sequence.name(), b.sequence.size() / r);
     Dim query = new Dim("block_length", r);
     Dim key = new Dim("memory_block_length", r);
-    Shape queries = Shape.of(b.batch, blocks, query, b.heads, b.kv);
-    Shape keys = Shape.of(b.batch, blocks, key, b.heads, b.kv);
+    Shape queries = ModelBuilder.shape(b.batch, blocks, query, b.queryHeads, b.kv);
+    Shape keys = Shape.of(b.batch, blocks, key, b.kvHeads, b.kv);
     boolean next = !b.cfg.causal(); // the non-causal window reaches R keys past the query
     MeshTensor kw = window(m, m.reshape(k, keys), blocks, key, next);
     MeshTensor vw = window(m, m.reshape(v, keys), blocks, key, next);
     Dim win = kw.shape().dim(key.name());
     // blocks before heads, as in q and k: [batch, heads, blocks, ...] measured 3.0x less memory than
     // banded instead of 3.6x (docs/BENCHMARKS.md), presumably a transpose of every score tensor
-    Shape scoreShape = Shape.of(b.batch, blocks, b.heads, query, win);
+    Shape scoreShape = ModelBuilder.shape(b.batch, blocks, b.queryHeads, query, win);
     MeshTensor scores = m.cast(m.einsum(List.of(m.reshape(q, queries), kw), scoreShape), DType.FLOAT32);
     scores = m.add(scores, m.mul(m.sub(1.0, visible(b, blocks, query, win)), Attention.MASK));
     MeshTensor w = m.softmax(scores, win.name());
     MeshTensor out = m.einsum(List.of(m.cast(w, b.act), vw), queries);
-    return m.reshape(out, Shape.of(b.batch, b.sequence, b.heads, b.kv));
+    return m.reshape(out, ModelBuilder.shape(b.batch, b.sequence, b.queryHeads, b.kv));
   }
 
   /**

@@ -31,6 +31,14 @@ final class ModelBuilder {
   final Dim memory;
   final Dim embd;
   final Dim heads;
+  /** The heads of keys and values: {@code heads}, or {@code kv_heads} [n_kv_head] under grouped-query attention. */
+  final Dim kvHeads;
+  /**
+   * The query heads as attention reads them: {@code [heads]}, or under grouped-query attention
+   * {@code [kv_heads, heads_per_kv]}, so each query head meets its group's key and value head in
+   * the einsums without copying the keys and values per query head.
+   */
+  final List<Dim> queryHeads;
   final Dim kv;
   final Dim vocab;
   /** Incremental decoding: where the run's tokens stand and the caches (null for a whole-sequence pass). */
@@ -70,8 +78,42 @@ final class ModelBuilder {
     this.memory = decoding == null ? new Dim("memory_length", sequence.size()) : decoding.memory;
     this.embd = new Dim("embd", cfg.nEmbd());
     this.heads = new Dim("heads", cfg.nHead());
+    if (cfg.nKvHead() == cfg.nHead()) {
+      this.kvHeads = heads;
+      this.queryHeads = List.of(heads);
+    } else {
+      this.kvHeads = new Dim("kv_heads", cfg.nKvHead());
+      Dim perKv = new Dim("heads_per_kv", cfg.nHead() / cfg.nKvHead());
+      this.queryHeads = List.of(kvHeads, perKv);
+      // a layout written for heads splits the key/value heads when its axis divides them, else the groups
+      m.graph().followLayout(kvHeads, heads.name());
+      m.graph().followLayout(perKv, heads.name());
+    }
     this.kv = new Dim("kv", cfg.headSize());
     this.vocab = new Dim("vocab", cfg.nVocab());
+  }
+
+  /**
+   * A shape of dims and lists of dims in order, for shapes with a head group inside:
+   * {@code shape(batch, queryHeads, sequence, memory)}.
+   */
+  static Shape shape(Object... parts) {
+    List<Dim> dims = new ArrayList<>();
+    for (Object p : parts) {
+      if (p instanceof Dim d) {
+        dims.add(d);
+      } else {
+        for (Object d : (List<?>) p) {
+          dims.add((Dim) d);
+        }
+      }
+    }
+    return new Shape(dims);
+  }
+
+  /** Whether keys and values have fewer heads than queries (grouped-query or multi-query attention). */
+  boolean groupedQueries() {
+    return kvHeads != heads;
   }
 
   /** {@code [batch, sequence, embd]}: the residual stream. */

@@ -60,6 +60,10 @@ public final class HfGptNeo {
     flag(out, !cfg.axialPosEmb().isEmpty(), "axial_pos_emb: " + cfg.axialPosEmb());
     flag(out, !cfg.moeLayers().isEmpty(), "moe_layers: " + cfg.moeLayers());
     flag(out, cfg.numMemKv() > 0, "num_mem_kv: " + cfg.numMemKv());
+    flag(out, cfg.nKvHead() != cfg.nHead(), "n_kv_head: " + cfg.nKvHead() + " (HF's GPT-Neo has one key/value head per"
+        + " query head)");
+    flag(out, cfg.sparseTopk() > 0, "sparse_topk: " + cfg.sparseTopk());
+    flag(out, cfg.residualAttn(), "residual_attn: true");
     flag(out, cfg.scalenorm(), "scalenorm: true");
     flag(out, cfg.rezero(), "rezero: true");
     flag(out, cfg.macaron(), "macaron: true");

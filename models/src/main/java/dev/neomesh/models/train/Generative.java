@@ -18,6 +18,11 @@ public interface Generative {
    */
   Decoder decoder(MeshOps m, int batch, int chunk, Sampling sampling, List<Integer> spans);
 
+  /** What the key/value cache's size owes to the model, for the line that prints it ("" when nothing). */
+  default String cacheNote() {
+    return "";
+  }
+
   /**
    * {@code start}: int32 scalar, the cache slot of a run's first token. {@code pad}: int32
    * {@code [batch]}, each row's left padding: its slots below it hold no token, and its token at

@@ -269,6 +269,16 @@ class GptConfigTest {
   }
 
   @Test
+  void nKvHeadDefaultsToNHeadAndMustDivideIt() {
+    assertEquals(4, tiny("").nKvHead(), "multi-head attention by default");
+    assertEquals(1, tiny("\"n_kv_head\": 1").nKvHead());
+    String m = message("\"n_kv_head\": 3");
+    assertTrue(m.contains("n_kv_head (3) must divide n_head (4)") && m.contains("1 is multi-query"), m);
+    m = message("\"n_kv_head\": 0");
+    assertTrue(m.contains("\"n_kv_head\" must be positive"), m);
+  }
+
+  @Test
   void localLayersAreBlockedWhereTheRadiusCutsNCtxIntoBlocks() {
     assertTrue(tiny("\"local_attention_radius\": 2").localAttentionBlocked(8), "4 blocks of 2, by default");
     assertFalse(tiny("\"local_attention_radius\": 3").localAttentionBlocked(8), "8 is no multiple of 3: banded");

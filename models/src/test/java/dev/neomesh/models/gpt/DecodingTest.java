@@ -65,6 +65,11 @@ class DecodingTest {
             + "\"local_attention_radius\": 5, \"no_weight_tie\": true", SOME),
         new Case("explicit sparse attention and residual attention, rotary", "\"sparse_topk\": 3, "
             + "\"residual_attn\": true, \"rotary_emb\": true", SOME),
+        new Case("grouped-query attention (n_kv_head 2): local and global, rotary, memory key/values",
+            "\"n_kv_head\": 2, \"attention_types\": [\"local\", \"global\"], \"local_attention_radius\": 3, "
+                + "\"rotary_emb\": true, \"num_mem_kv\": 2", ALL),
+        new Case("multi-query attention (n_kv_head 1): linear and global", "\"n_kv_head\": 1, "
+            + "\"attention_types\": [\"linear\", \"global\"]", SOME),
         new Case("mixture of experts (every token within capacity)", "\"moe_layers\": [1], \"moe_params\": "
             + "{\"moe_num_experts\": 4, \"moe_hidden_size\": 32, \"moe_capacity_factor_eval\": 64.0, "
             + "\"moe_second_policy_eval\": \"threshold\"}",

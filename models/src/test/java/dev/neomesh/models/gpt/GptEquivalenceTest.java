@@ -69,6 +69,18 @@ class GptEquivalenceTest {
             "\"sparse_topk\": 3, \"residual_attn\": true", false,
             List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:2,y:2", NEO_B), new Layout("x:4", "memory_length:x"),
                 new Layout("x:4", "sequence:x"), new Layout("x:2,y:4", "batch:x,memory_length:y"))),
+        new Feature("grouped-query attention (n_kv_head 2): a heads rule splits the kv heads where its axis divides"
+            + " them (y:2), else neither (y:4)", "\"n_kv_head\": 2", true,
+            List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:2,y:2", NEO_B), new Layout("x:4", "heads:x"),
+                new Layout("x:2,y:4", NEO_A), new Layout("x:2,y:2", "kv_heads:x,heads_per_kv:y"))),
+        new Feature("multi-query attention (n_kv_head 1: the groups take the heads rule), linear attention, memory"
+            + " key/values", "\"n_kv_head\": 1, \"attention_types\": [\"global\", \"linear\"], \"num_mem_kv\": 2", false,
+            List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:4", "heads:x"), new Layout("x:2,y:4", NEO_A),
+                new Layout("x:4", "memory_length:x"))),
+        new Feature("grouped-query attention with rotary and sliding-window (blocked local) attention",
+            BLOCKED + ", \"n_kv_head\": 2", false,
+            List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:2,y:2", "sequence:x,heads:y"),
+                new Layout("x:2,y:4", "sequence:x,heads:y"), new Layout("x:4", "kv:x"))),
         new Feature("nanoGPT init (fixed 1/sqrt(d_head) score scale)", "\"init_style\": \"nanogpt\"", false,
             List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:4", "heads:x"))),
         new Feature("mixture of experts (top-2, capacity, aux loss; batch and experts on one axis)",

@@ -98,6 +98,13 @@ class VariantReferenceTest {
         new Feature("residual_attn (RealFormer)", "\"residual_attn\": true"),
         new Feature("sparse_topk and residual_attn on x:2,y:2, heads and batch split",
             "\"sparse_topk\": 2, \"residual_attn\": true, \"rotary_emb\": true", "x:2,y:2", "batch:x,heads:y"),
+        new Feature("grouped-query attention (n_kv_head 2), rotary, memory key/values",
+            "\"n_kv_head\": 2, \"rotary_emb\": true, \"num_mem_kv\": 2"),
+        new Feature("multi-query attention (n_kv_head 1), causal linear and global",
+            "\"n_kv_head\": 1, \"attention_types\": [\"linear\", \"global\"]"),
+        new Feature("grouped-query + rotary + sliding window (blocked local, radius 4) on x:2,y:2, sequence and heads"
+            + " split", "\"n_kv_head\": 2, \"rotary_emb\": true, \"attention_types\": [\"local\", \"global\"],"
+            + " \"local_attention_radius\": 4", "x:2,y:2", "sequence:x,heads:y"),
         new Feature("MoE (top-2, threshold second expert, capacity 3 with drops, aux loss)", MOE),
         new Feature("combined on x:2,y:2 (rotary, mem_kv, macaron, glu, rezero, MoE)",
             "\"rotary_emb\": true, \"num_mem_kv\": 2, \"macaron\": true, \"mlp_glu\": true, \"rezero\": true, " + MOE,
