@@ -483,7 +483,8 @@ public final class CostModel {
   /**
    * What one planned collective asks of each device: on shared workers the whole lowered algorithm
    * ({@link PlacementMeshImpl#work}), on devices of their own only the critical path (alpha-beta:
-   * allreduce 2(n-1) transfers, allconcat and alltoall n-1, a shift one, and the bytes along it).
+   * allreduce 2(n-1) transfers, allconcat, alltoall and reduce-scatter n-1, a shift one, and the
+   * bytes along it).
    */
   static PlacementMeshImpl.Work collectiveWork(MachineConstants m, Comm step) {
     int n = step.groupSize();
@@ -497,6 +498,7 @@ public final class CostModel {
         case ALLCONCAT -> new PlacementMeshImpl.Work(0, n - 1, (n - 1.0) * bytes, 0);
         case ALLTOALL -> new PlacementMeshImpl.Work(0, n - 1, (n - 1.0) / n * bytes, 0);
         case SHIFT -> new PlacementMeshImpl.Work(0, 1, bytes, 0);
+        case REDUCESCATTER -> new PlacementMeshImpl.Work(0, n - 1, (n - 1.0) / n * bytes, 0);
       };
     }
     return PlacementMeshImpl.work(step);

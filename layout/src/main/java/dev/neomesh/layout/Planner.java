@@ -136,6 +136,8 @@ public final class Planner {
     final int keep;
     final List<Cost> kept;
     final int[] dims;
+    /** Dim ids of layout followers: never searched, each leaf derives them from its leaders' rules. */
+    final int[] followerDims;
     final int[] axisOf;
     final int[] axisSize;
     /** For each candidate dim position, the axes it may take (largest first). */
@@ -158,12 +160,18 @@ public final class Planner {
       for (int a = 0; a < axisSize.length; a++) {
         axisSize[a] = mesh.axisSize(a);
       }
+      java.util.Set<String> followers = new java.util.HashSet<>();
+      g.graph.layoutFollowers().forEach(f -> followers.add(f.dim()));
       List<Integer> ds = new ArrayList<>();
+      List<Integer> fs = new ArrayList<>();
       for (int d = 0; d < g.dimNames.size(); d++) {
-        if (!g.unsplittable.contains(d) && !axesFor(d).isEmpty()) {
+        if (followers.contains(g.dimNames.get(d))) {
+          fs.add(d);
+        } else if (!g.unsplittable.contains(d) && !axesFor(d).isEmpty()) {
           ds.add(d);
         }
       }
+      followerDims = fs.stream().mapToInt(Integer::intValue).toArray();
       ds.sort(Comparator.comparingDouble((Integer d) -> -g.dimWeight[d]).thenComparing(d -> g.dimNames.get(d)));
       dims = ds.stream().mapToInt(Integer::intValue).toArray();
       options = new int[dims.length][];
@@ -236,18 +244,21 @@ public final class Planner {
     }
 
     private void leaf() {
-      if (!g.graph.layoutFollowers().isEmpty()) {
-        LayoutRules r = rules(axisOf);
-        if (r.withFollowers(g.graph.layoutFollowers(), mesh) != r) {
-          return; // a follower left whole that its leader's rule would split: the leaf that splits it stands for it
+      LayoutRules rules = rules(axisOf);
+      int[] assignment = axisOf.clone();
+      if (followerDims.length > 0) { // the followers as the lowering derives them, if that leaves a valid layout
+        rules = rules.withFollowers(g.graph.layoutFollowers(), mesh);
+        assignment = model.axisAssignment(mesh, rules);
+        if (!followersFree(assignment)) {
+          return;
         }
       }
       leaves++;
       if (visitor != null) {
-        visitor.accept(axisOf.clone());
+        visitor.accept(assignment);
         return;
       }
-      Cost c = model.evaluate(mesh, rules(axisOf), axisOf.clone());
+      Cost c = model.evaluate(mesh, rules, assignment);
       if (c.memory().total() > budget) {
         if (closest == null || c.memory().total() < closest.memory().total()) {
           closest = c;
@@ -264,6 +275,25 @@ public final class Planner {
           kept.remove(kept.size() - 1);
         }
       }
+    }
+
+    /** No derived follower shares a mesh axis with a dim of one of its tensors (else the leaf is invalid). */
+    private boolean followersFree(int[] assignment) {
+      for (int f : followerDims) {
+        int a = assignment[f];
+        if (a < 0) {
+          continue;
+        }
+        if (g.unsplittable.contains(f) || g.dimGcd[f] % axisSize[a] != 0) {
+          return false;
+        }
+        for (int e = 0; e < assignment.length; e++) {
+          if (e != f && assignment[e] == a && g.together[f][e]) {
+            return false;
+          }
+        }
+      }
+      return true;
     }
 
     /**
@@ -290,8 +320,8 @@ public final class Planner {
             }
           }
           if (!used) {
-            for (int k = i; k < dims.length && !used; k++) {
-              int d = dims[k];
+            for (int k = i; k < dims.length + followerDims.length && !used; k++) {
+              int d = k < dims.length ? dims[k] : followerDims[k - dims.length]; // followers: undecided till the leaf
               for (int dd : ds) {
                 if (dd == d && g.dimGcd[d] % axisSize[a] == 0) {
                   used = true;

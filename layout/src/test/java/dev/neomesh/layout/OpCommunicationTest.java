@@ -167,8 +167,9 @@ class OpCommunicationTest {
    * old b's new c's): a split on a that moves to c, or one on b that moves to the front, is an
    * alltoall; a split on a or b with none on that axis in the new shape an allconcat; a split only
    * on c an allsplit (local). Then a transpose to [c, b] (local), and a merge into one dim f: split
-   * on c and on f it needs nothing, split on b an allconcat (and an allsplit when f is split). The
-   * backward reshapes back the same ways. AssignOp for SGD.
+   * on c and on f it needs nothing, split on b an allconcat (and an allsplit when f is split). A
+   * matmul over b renamed from c to cs: with b and cs on one axis, the pending sum and the new split
+   * are one reduce-scatter. The backward reshapes back the same ways. AssignOp for SGD.
    */
   static Program relayout() {
     MeshGraph g = new MeshGraph(13);
@@ -183,12 +184,15 @@ class OpCommunicationTest {
     MeshTensor r = m.reshape(y, Shape.of(b, c));
     MeshTensor t = m.transpose(m.exp(r), Shape.of(c, b));
     MeshTensor flat = m.reshape(m.sin(t), Shape.of(f));
-    MeshTensor loss = m.add(sumSquares(m, flat), sumSquares(m, r));
-    sgd(m, loss, List.of(w), 0.1);
+    // a matmul's pending sum over b's axis renamed onto a dim split on that axis: a reduce-scatter
+    MeshTensor w2 = m.variable("w2", m.randomNormal(Shape.of(b, c), F32, "w2", 0, 1));
+    MeshTensor scattered = m.reshape(m.matmul(x, w2, Shape.of(a, c)), Shape.of(a, new Dim("cs", 8)));
+    MeshTensor loss = m.add(m.add(sumSquares(m, flat), sumSquares(m, r)), sumSquares(m, scattered));
+    sgd(m, loss, List.of(w, w2), 0.1);
     return new Program("relayout", g, loss, false, List.of(
         "ReshapeOp: alltoall", "ReshapeOp: allconcat", "ReshapeOp: allsplit", "ReshapeOp: no communication",
-        "ReshapeOp transpose: no communication", "AssignOp: no communication"),
-        EnumSet.of(Collective.ALLCONCAT, Collective.ALLTOALL));
+        "ReshapeOp: reducescatter", "ReshapeOp transpose: no communication", "AssignOp: no communication"),
+        EnumSet.of(Collective.ALLCONCAT, Collective.ALLTOALL, Collective.REDUCESCATTER));
   }
 
   /**

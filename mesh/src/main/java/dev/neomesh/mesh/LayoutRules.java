@@ -37,23 +37,24 @@ public record LayoutRules(List<Rule> rules) {
   /**
    * A dim whose split follows another's when the rules leave it unnamed: grouped-query attention's
    * {@code kv_heads} follows {@code heads}, so a layout written for multi-head attention ("heads:y")
-   * splits the key and value heads too. A program declares its followers ({@code
-   * MeshGraph#followLayout}); the lowering and the planner apply them with {@link #withFollowers}.
+   * splits the key and value heads too; ZeRO's sharded views follow their dims and then
+   * {@code batch}. A program declares its followers ({@code MeshGraph#followLayout}); the lowering
+   * and the planner apply them with {@link #withFollowers}.
    */
   public record Follower(String dim, int size, String leader) {}
 
   /**
-   * These rules plus one per follower that no rule names: among the unnamed followers of a leader,
-   * in order, the first whose size the leader's mesh axis divides takes that axis unless a rule
-   * gives it to another of them already, so at most one follower of a leader shares its axis and a follower the axis cannot divide stays whole
-   * (replicated) instead of being an error. Rules naming axes {@code mesh} lacks are ignored, as
-   * everywhere.
+   * These rules plus one per follower that no rule names yet, in declaration order: a follower
+   * takes its leader's mesh axis (the leader's rule may itself be one a follower took) when the axis
+   * divides it and no other follower of that leader holds the axis already. So at most one follower
+   * of a leader shares its axis, and a follower the axis cannot divide stays whole (replicated)
+   * instead of being an error. Rules naming axes {@code mesh} lacks are ignored, as everywhere.
    */
   public LayoutRules withFollowers(List<Follower> followers, MeshShape mesh) {
     if (followers.isEmpty()) {
       return this;
     }
-    List<Rule> out = new ArrayList<>(rules);
+    LayoutRules out = this;
     Map<String, Boolean> taken = new HashMap<>(); // leaders whose axis a follower holds already
     for (Follower f : followers) {
       if (axisFor(f.dim()).isPresent() && axisFor(f.dim()).equals(axisFor(f.leader()))) {
@@ -61,16 +62,19 @@ public record LayoutRules(List<Rule> rules) {
       }
     }
     for (Follower f : followers) {
-      Optional<String> axis = axisFor(f.leader());
-      if (axis.isEmpty() || mesh.axisIndex(axis.get()) < 0 || axisFor(f.dim()).isPresent()) {
+      Optional<String> axis = out.axisFor(f.leader());
+      if (axis.isEmpty() || mesh.axisIndex(axis.get()) < 0 || out.axisFor(f.dim()).isPresent()
+          || taken.getOrDefault(f.leader(), false)) {
         continue;
       }
-      if (!taken.getOrDefault(f.leader(), false) && f.size() % mesh.axisSize(mesh.axisIndex(axis.get())) == 0) {
-        out.add(new Rule(f.dim(), axis.get()));
+      if (f.size() % mesh.axisSize(mesh.axisIndex(axis.get())) == 0) {
+        List<Rule> more = new ArrayList<>(out.rules);
+        more.add(new Rule(f.dim(), axis.get()));
+        out = new LayoutRules(more);
         taken.put(f.leader(), true);
       }
     }
-    return out.size() == rules.size() ? this : new LayoutRules(out);
+    return out;
   }
 
   public static LayoutRules parse(String text) {

@@ -5,7 +5,8 @@ public enum Collective {
   ALLREDUCE,
   ALLCONCAT,
   ALLTOALL,
-  SHIFT;
+  SHIFT,
+  REDUCESCATTER;
 
   public String key() {
     return name().toLowerCase();

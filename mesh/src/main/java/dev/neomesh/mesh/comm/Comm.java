@@ -30,7 +30,7 @@ public sealed interface Comm permits Comm.AllReduce, Comm.OnOneAxis {
   boolean communicates();
 
   /** A step along one mesh axis: its group is that axis's devices. */
-  sealed interface OnOneAxis extends Comm permits AllConcat, AllToAll, AllSplit, Shift {
+  sealed interface OnOneAxis extends Comm permits AllConcat, AllToAll, AllSplit, Shift, ReduceScatter {
     int axis();
 
     @Override
@@ -98,6 +98,20 @@ public sealed interface Comm permits Comm.AllReduce, Comm.OnOneAxis {
       return Collective.ALLTOALL;
     }
 
+  }
+
+  /**
+   * Sums partial sums over mesh axis {@code axis} and leaves each device only its part along
+   * tensor dim {@code dim}, which the result is split on: what an allreduce followed by an {@link
+   * AllSplit} computes, for (n−1)/n of the slice sent instead of 2(n−1)/n (ZeRO's gradient
+   * reduce-scatter). {@code bytesPerDevice} is the whole partial slice each device contributes.
+   */
+  record ReduceScatter(int axis, int dim, long bytesPerDevice, long elementsPerDevice, int groupSize)
+      implements OnOneAxis {
+    @Override
+    public Collective kind() {
+      return Collective.REDUCESCATTER;
+    }
   }
 
   /** Keeps, on each device, its part along tensor dim {@code dim} of a value replicated over {@code axis}: local. */

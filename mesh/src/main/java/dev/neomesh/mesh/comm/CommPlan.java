@@ -143,6 +143,11 @@ public record CommPlan(List<Resolved> resolved, List<Comm> steps, int[] pendingS
       return this;
     }
 
+    public Builder reduceScatter(int axis, int dim, long bytes, long elements) {
+      steps.add(new Comm.ReduceScatter(axis, dim, bytes, elements, c.mesh().axisSize(axis)));
+      return this;
+    }
+
     public Builder shift(int axis, int offset, boolean wrap, long bytes, long elements) {
       steps.add(new Comm.Shift(axis, offset, wrap, bytes, elements, c.mesh().axisSize(axis)));
       return this;

@@ -52,10 +52,10 @@ public final class MeshGraph {
 
   /**
    * Declares that {@code follower} takes {@code leader}'s mesh axis when no layout rule names it and
-   * the axis divides it ({@link dev.neomesh.mesh.LayoutRules#withFollowers}); once per dim name.
+   * the axis divides it ({@link dev.neomesh.mesh.LayoutRules#withFollowers}); once per pair.
    */
   public void followLayout(dev.neomesh.mesh.Dim follower, String leader) {
-    if (followers.stream().noneMatch(f -> f.dim().equals(follower.name()))) {
+    if (followers.stream().noneMatch(f -> f.dim().equals(follower.name()) && f.leader().equals(leader))) {
       followers.add(new dev.neomesh.mesh.LayoutRules.Follower(follower.name(), follower.size(), leader));
     }
   }

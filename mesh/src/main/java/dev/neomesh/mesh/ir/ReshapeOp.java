@@ -38,20 +38,25 @@ public final class ReshapeOp extends Op {
    * Per mesh axis, where the old and new shapes are split: the same cut of the flattened tensor
    * needs nothing; a split that moves to an unsplit old dim of the same geometry is an alltoall; a
    * split that goes away is an allconcat (in axis order, each on the slices the previous left); a
-   * split that appears is an allsplit after the local reshape. Renaming a dim set (transpose) is local.
+   * split that appears is an allsplit after the local reshape, or, where x is a pending sum over
+   * that axis, a reduce-scatter ({@link #reduceScatterAxis}). Renaming a dim set (transpose) is local.
    */
   @Override
   public CommPlan plan(PlanContext c) {
     MeshTensor x = inputs().get(0);
-    CommPlan.Builder b = CommPlan.builder(c).resolve(x);
+    if (isTranspose()) {
+      return CommPlan.builder(c).resolve(x).build();
+    }
     Shape oldShape = x.shape();
     Shape newShape = output().shape();
-    if (isTranspose()) {
-      return b.build();
-    }
     MeshShape mesh = c.mesh();
     TensorLayout oldL = c.layout(x);
     TensorLayout newL = c.layout(output());
+    int scatterAxis = reduceScatterAxis(c, x, oldL, newL);
+    CommPlan.Builder b = CommPlan.builder(c);
+    if (scatterAxis < 0) {
+      b.resolve(x);
+    }
     int[] axisOfOldDim = new int[oldShape.rank()];
     for (int i = 0; i < axisOfOldDim.length; i++) {
       axisOfOldDim[i] = oldL.meshAxisOf(i);
@@ -84,11 +89,36 @@ public final class ReshapeOp extends Op {
     }
     for (int a = 0; a < mesh.rank(); a++) {
       int nd = newL.tensorDimOf(a);
-      if (nd >= 0 && !splitInNew[a]) {
+      if (nd >= 0 && !splitInNew[a] && a == scatterAxis) {
+        long elements = c.sliceElements(output()) * mesh.axisSize(a);
+        b.reduceScatter(a, nd, elements * x.dtype().bytes(), elements);
+      } else if (nd >= 0 && !splitInNew[a]) {
         b.allsplit(a, nd);
       }
     }
     return b.build();
+  }
+
+  /**
+   * The mesh axis of a reduce-scatter, or -1: when {@code x} is a pending sum over one axis only,
+   * and this reshape splits over that axis a new dim where nothing of x was split (an allsplit, and
+   * the only one), the sum and the split are one reduce-scatter: each device receives and adds only
+   * its part. The partial sums are reshaped first, which a sum commutes with.
+   */
+  private static int reduceScatterAxis(PlanContext c, MeshTensor x, TensorLayout oldL, TensorLayout newL) {
+    int[] pending = c.pendingSum(x);
+    if (pending.length != 1) {
+      return -1;
+    }
+    int splits = 0;
+    int axis = -1;
+    for (int a = 0; a < c.mesh().rank(); a++) {
+      if (c.mesh().axisSize(a) > 1 && newL.tensorDimOf(a) >= 0 && oldL.tensorDimOf(a) < 0) {
+        splits++;
+        axis = a;
+      }
+    }
+    return splits == 1 && axis == pending[0] ? axis : -1;
   }
 
   /** The same dims in another order: a local transpose. */
@@ -104,20 +134,23 @@ public final class ReshapeOp extends Op {
       l.set(output(), l.slicewise((tf, p, s) -> Tf.transpose(tf, s.get(0), perm), x));
       return;
     }
-    LaidOutTensor v = l.get(x);
     List<Comm> steps = l.plan().steps();
-    // the local reshape sees the new shape cut by every split it has before the allsplits
+    boolean scatters = steps.stream().anyMatch(st -> st instanceof Comm.ReduceScatter);
+    LaidOutTensor v = scatters ? l.partial(x) : l.get(x);
+    // the local reshape sees the new shape cut by every split it has before the allsplits and the reduce-scatter
     long[] localNew = l.layout(output()).sliceShape().sizes();
     for (Comm step : steps) {
       if (step instanceof Comm.AllSplit s) {
         localNew[s.dim()] *= s.groupSize();
+      } else if (step instanceof Comm.ReduceScatter r) {
+        localNew[r.dim()] *= r.groupSize();
       } else {
         v = l.run(step, v);
       }
     }
     v = l.slicewise((tf, p, s) -> Tf.reshape(tf, s.get(0), localNew), List.of(v));
     for (Comm step : steps) {
-      if (step instanceof Comm.AllSplit) {
+      if (step instanceof Comm.AllSplit || step instanceof Comm.ReduceScatter) {
         v = l.run(step, v);
       }
     }

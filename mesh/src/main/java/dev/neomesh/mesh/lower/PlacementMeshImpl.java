@@ -70,6 +70,8 @@ public final class PlacementMeshImpl implements MeshImpl {
       return allsplit(x, s.axis(), s.dim());
     } else if (step instanceof Comm.Shift s) {
       return shift(x, s);
+    } else if (step instanceof Comm.ReduceScatter r) {
+      return reduceScatter(x, r.axis(), r.dim());
     }
     throw new IllegalArgumentException("unknown step " + step);
   }
@@ -89,7 +91,9 @@ public final class PlacementMeshImpl implements MeshImpl {
    *       n S copied by the concats);
    *   <li>allconcat: n concats of n parts, n(n-1) of them received (n^2 S copied);
    *   <li>alltoall: n splits and n concats, n(n-1) pieces of S/n received (2 n S copied);
-   *   <li>shift: one identity per member, received from its neighbour.
+   *   <li>shift: one identity per member, received from its neighbour;
+   *   <li>reduce-scatter: per member a split and n-1 additions of the parts the others send it
+   *       (n ops, n-1 transfers of S/n, (n-1)/n S added).
    * </ul>
    */
   public record Work(double ops, double transfers, double bytes, double elements) {
@@ -112,6 +116,7 @@ public final class PlacementMeshImpl implements MeshImpl {
       case ALLCONCAT -> new Work(1, n - 1, (n - 1) * s, n * e);
       case ALLTOALL -> new Work(2, n - 1, (n - 1.0) / n * s, 2 * e);
       case SHIFT -> new Work(1, 1, s, 0);
+      case REDUCESCATTER -> new Work(n, n - 1, (n - 1.0) / n * s, (n - 1.0) / n * e);
     };
   }
 
@@ -230,6 +235,32 @@ public final class PlacementMeshImpl implements MeshImpl {
           mine.add(pieces.get(j).get(i));
         }
         out[group[i]] = Tf.concat(scopes[group[i]], mine, concatDim);
+      }
+    }
+    return LaidOutTensor.of(Arrays.asList(out));
+  }
+
+  /**
+   * Each member cuts its partial slice into n parts along {@code dim}; member i adds the i-th part
+   * of every member, received directly, in a fixed order (so every layout adds in the same order).
+   */
+  private LaidOutTensor reduceScatter(LaidOutTensor x, int axis, int dim) {
+    int n = shape.axisSize(axis);
+    if (n == 1) {
+      return x;
+    }
+    Operand<?>[] out = new Operand<?>[size()];
+    for (int[] group : shape.groups(axis)) {
+      List<List<Operand<?>>> parts = new ArrayList<>(n);
+      for (int member : group) {
+        parts.add(Tf.split(scopes[member], x.slice(member), dim, n));
+      }
+      for (int i = 0; i < n; i++) {
+        Operand<?> acc = parts.get(0).get(i);
+        for (int j = 1; j < n; j++) {
+          acc = combine(group[i], acc, parts.get(j).get(i), Reduction.SUM);
+        }
+        out[group[i]] = acc;
       }
     }
     return LaidOutTensor.of(Arrays.asList(out));

@@ -17,7 +17,7 @@ public record GptLanguageModel(GptConfig cfg) implements LanguageModel, Generati
   public Outputs build(MeshOps m, MeshTensor tokens, MeshTensor labels, boolean train) {
     Gpt gpt = Gpt.build(m, cfg, tokens, labels, train);
     return new Outputs(gpt.loss(), gpt.logits(), gpt.parameters(),
-        t -> !Gpt.skipsWeightDecay(m.variableOp(t).name()));
+        t -> !Gpt.skipsWeightDecay(dev.neomesh.models.train.Optimizer.nameOf(m, t)));
   }
 
   /** Under grouped-query attention: the cache holds n_kv_head heads, n_head / n_kv_head times fewer. */

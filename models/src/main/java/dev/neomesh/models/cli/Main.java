@@ -270,7 +270,7 @@ public final class Main {
   /** The optimizer keys of a config (Adam's update as the fused kernel, the default). */
   public static OptimizerSettings optimizer(GptConfig cfg) {
     return new OptimizerSettings(cfg.optName(), cfg.beta1(), cfg.beta2(), cfg.epsilon(), cfg.weightDecay(),
-        cfg.biasCorrection(), cfg.adaEpsilon1(), cfg.adaEpsilon2(), cfg.gradientClipping(), true);
+        cfg.biasCorrection(), cfg.adaEpsilon1(), cfg.adaEpsilon2(), cfg.gradientClipping(), true, cfg.zeroStage());
   }
 
   int execute() {

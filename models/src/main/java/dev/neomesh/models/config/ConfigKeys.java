@@ -105,6 +105,8 @@ final class ConfigKeys {
     key("sparse_topk", Type.INT, 0);
     // grouped-query attention (Ainslie et al. 2023): key/value heads, n_head when absent, 1 is multi-query
     key("n_kv_head", Type.INT, null);
+    // ZeRO (DeepSpeed's stages): optimizer state (1) and gradients (2) sharded over batch's mesh axis
+    key("zero_stage", Type.INT, 0);
     key("residual_attn", Type.BOOL, false);
     key("moe_layers", Type.INT_LIST, List.of());
     key("moe_params", Type.OBJECT, Map.of());

@@ -287,6 +287,7 @@ public final class GptConfig {
    * Key/value heads (grouped-query attention; neomesh's key {@code n_kv_head}): n_head when absent,
    * which is multi-head attention; 1 is multi-query. Divides n_head.
    */
+  public int zeroStage() { return v.i("zero_stage"); }
   public int nKvHead() { return v.has("n_kv_head") ? v.i("n_kv_head") : nHead(); }
   /** RealFormer: each softmax attention layer adds the previous one's pre-softmax scores; neomesh's key. */
   public boolean residualAttn() { return v.b("residual_attn"); }

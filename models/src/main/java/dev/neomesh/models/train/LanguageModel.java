@@ -21,7 +21,7 @@ public interface LanguageModel {
   /** GPT-Neo's rule: no weight decay for variables whose name contains "norm" or "bias". */
   static Predicate<MeshTensor> decayUnlessNormOrBias(MeshOps m) {
     return t -> {
-      String n = m.variableOp(t).name().toLowerCase(java.util.Locale.ROOT);
+      String n = Optimizer.nameOf(m, t).toLowerCase(java.util.Locale.ROOT);
       return !n.contains("norm") && !n.contains("bias");
     };
   }

@@ -31,8 +31,12 @@ public interface Optimizer {
     }
   }
 
-  /** The variable's mesh name (for slot names and messages). */
+  /**
+   * The variable's mesh name (for slot names and messages); for a ZeRO sharded view
+   * ({@link ZeroSharding#shard}), its variable's, so the slots keep their names under every stage.
+   */
   static String nameOf(MeshOps m, MeshTensor param) {
-    return m.variableOp(param).name();
+    MeshTensor v = param.op() instanceof dev.neomesh.mesh.ir.ReshapeOp r ? r.inputs().get(0) : param;
+    return m.variableOp(v).name();
   }
 }

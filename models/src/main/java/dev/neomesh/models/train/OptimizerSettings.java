@@ -14,9 +14,20 @@ import java.util.function.Predicate;
  *     ({@code MeshOps#applyAdam}), false for the same formula written as mesh ops and assigned (the
  *     form microbatching always uses, since it gates the assignment). Both give the formula's values;
  *     the option exists to compare the two forms or rule the kernel out, not to change the numbers.
+ * @param zeroStage {@code zero_stage} (a neomesh key, DeepSpeed's stages): 0 keeps optimizer state
+ *     replicated over the data-parallel axis; 1 shards it over the axis {@code batch} is split on; 2
+ *     also reduce-scatters the gradients ({@link ZeroSharding})
  */
 public record OptimizerSettings(Kind kind, double beta1, double beta2, double epsilon, double weightDecay,
-    boolean biasCorrection, double adaEpsilon1, double adaEpsilon2, double gradientClipping, boolean fusedAdam) {
+    boolean biasCorrection, double adaEpsilon1, double adaEpsilon2, double gradientClipping, boolean fusedAdam,
+    int zeroStage) {
+
+  /** Settings without ZeRO sharding (stage 0). */
+  public OptimizerSettings(Kind kind, double beta1, double beta2, double epsilon, double weightDecay,
+      boolean biasCorrection, double adaEpsilon1, double adaEpsilon2, double gradientClipping, boolean fusedAdam) {
+    this(kind, beta1, beta2, epsilon, weightDecay, biasCorrection, adaEpsilon1, adaEpsilon2, gradientClipping,
+        fusedAdam, 0);
+  }
 
   /**
    * The update rules of {@code opt_name}: GPT-Neo's Adam and Adafactor, and plain SGD (a neomesh
@@ -30,18 +41,24 @@ public record OptimizerSettings(Kind kind, double beta1, double beta2, double ep
 
   public OptimizerSettings withClipping(double clip) {
     return new OptimizerSettings(kind, beta1, beta2, epsilon, weightDecay, biasCorrection, adaEpsilon1, adaEpsilon2,
-        clip, fusedAdam);
+        clip, fusedAdam, zeroStage);
   }
 
   public OptimizerSettings withBiasCorrection(boolean on) {
     return new OptimizerSettings(kind, beta1, beta2, epsilon, weightDecay, on, adaEpsilon1, adaEpsilon2,
-        gradientClipping, fusedAdam);
+        gradientClipping, fusedAdam, zeroStage);
   }
 
   /** The same settings with Adam's update as the fused kernel ({@code true}) or as mesh ops. */
   public OptimizerSettings withFusedAdam(boolean fused) {
     return new OptimizerSettings(kind, beta1, beta2, epsilon, weightDecay, biasCorrection, adaEpsilon1, adaEpsilon2,
-        gradientClipping, fused);
+        gradientClipping, fused, zeroStage);
+  }
+
+  /** The same settings with ZeRO stage {@code stage} (0-2). */
+  public OptimizerSettings withZeroStage(int stage) {
+    return new OptimizerSettings(kind, beta1, beta2, epsilon, weightDecay, biasCorrection, adaEpsilon1, adaEpsilon2,
+        gradientClipping, fusedAdam, stage);
   }
 
   /** The update rule; {@code decays} picks the parameters that take weight decay. */

@@ -65,6 +65,9 @@ public final class TrainProgram {
    */
   public static TrainProgram build(LanguageModel lm, long seed, int batchSize, int nCtx, int microbatches,
       LearningRateSchedule schedule, OptimizerSettings opt) {
+    if (opt.zeroStage() > 0 && microbatches > 1) {
+      throw new IllegalArgumentException("zero_stage " + opt.zeroStage() + " with " + microbatches + " microbatches");
+    }
     if (batchSize % microbatches != 0) {
       throw new IllegalArgumentException(batchSize + " rows in " + microbatches + " microbatches");
     }
@@ -78,6 +81,10 @@ public final class TrainProgram {
     StepFeeds feeds = new StepFeeds(m);
     MeshTensor lr = feeds.scalar("lr", schedule::at);
     Optimizer optimizer = opt.create(out.decays());
+    if (microbatches == 1 && opt.zeroStage() > 0) {
+      MeshTensor norm = zeroStep(m, params, grads, lr, feeds, optimizer, opt);
+      return new TrainProgram(g, tokens, labels, out, norm, lr, feeds, 1, null, null, nCtx);
+    }
     if (microbatches == 1) {
       GlobalNormClipping.Clipped c = GlobalNormClipping.clip(m, grads, opt.gradientClipping());
       optimizer.apply(m, params, c.grads(), lr, feeds);
@@ -101,6 +108,43 @@ public final class TrainProgram {
       m.assign(u.variable(), m.where(isLast, u.value(), u.variable()));
     }
     return new TrainProgram(g, tokens, labels, out, c.norm(), lr, feeds, microbatches, first, last, nCtx);
+  }
+
+  /**
+   * The step under ZeRO stage 1 or 2 ({@link ZeroSharding}): clipping and the optimizer on the
+   * parameters' sharded views, each new parameter gathered back; returns the global norm. Stage 1
+   * clips the whole gradients (their allreduce) and then keeps its part; stage 2 takes its part of
+   * the pending sums (a reduce-scatter) and clips the parts, whose norm is one scalar sum per tensor.
+   */
+  private static MeshTensor zeroStep(MeshOps m, List<MeshTensor> params, List<MeshTensor> grads, MeshTensor lr,
+      StepFeeds feeds, Optimizer optimizer, OptimizerSettings opt) {
+    ZeroSharding.declare(m, params);
+    List<MeshTensor> views = params.stream().map(p -> ZeroSharding.shard(m, p)).toList();
+    MeshTensor norm;
+    List<MeshTensor> viewGrads;
+    if (opt.zeroStage() == 1) {
+      GlobalNormClipping.Clipped c = GlobalNormClipping.clip(m, grads, opt.gradientClipping());
+      norm = c.norm();
+      viewGrads = c.grads().stream().map(gr -> ZeroSharding.shard(m, gr)).toList();
+    } else {
+      GlobalNormClipping.Clipped c = GlobalNormClipping.clip(m,
+          grads.stream().map(gr -> ZeroSharding.shard(m, gr)).toList(), opt.gradientClipping());
+      norm = c.norm();
+      viewGrads = c.grads();
+    }
+    java.util.Map<MeshTensor, MeshTensor> paramOfView = new java.util.IdentityHashMap<>();
+    for (int i = 0; i < params.size(); i++) {
+      paramOfView.put(views.get(i), params.get(i));
+    }
+    for (Optimizer.Update u : optimizer.updates(m, views, viewGrads, lr, feeds)) {
+      MeshTensor param = paramOfView.get(u.variable());
+      if (param == null) {
+        m.assign(u.variable(), u.value()); // a slot: a variable of the view's shape, sharded
+      } else {
+        m.assign(param, ZeroSharding.gather(m, u.value(), param.shape()));
+      }
+    }
+    return norm;
   }
 
   public MeshGraph graph() {

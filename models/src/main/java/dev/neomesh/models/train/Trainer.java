@@ -5,6 +5,7 @@ import dev.neomesh.data.InputPipeline;
 import dev.neomesh.data.RecordIndex;
 import dev.neomesh.data.Sampler;
 import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.NeomeshException;
 import dev.neomesh.mesh.ckpt.Checkpointer;
 import dev.neomesh.mesh.cluster.ClusterFault;
@@ -115,6 +116,24 @@ public final class Trainer {
     return InputPipeline.sources(s.datasetConfigs(), s.datasets());
   }
 
+  /** A ZeRO stage above 0 needs a mesh axis of more than one device that the batch dim is split on. */
+  private void checkZeroStage() {
+    int stage = s.optimizer().zeroStage();
+    if (stage > 0 && Microbatching.replicas(mesh(), s.layout()) == 1) {
+      throw new NeomeshException("zero_stage " + stage + " shards the optimizer state over the mesh axis the batch dim"
+          + " is split on, but layout \"" + s.layout() + "\" splits batch over no axis of more than one device on mesh "
+          + s.meshShape() + ": add a rule such as batch:x, or set zero_stage to 0");
+    }
+    String batchAxis = s.layout().axisFor("batch").orElse(null);
+    for (LayoutRules.Rule r : s.layout().rules()) {
+      if (stage > 0 && !r.dim().equals("batch") && r.axis().equals(batchAxis)) {
+        throw new NeomeshException("zero_stage " + stage + " shards parameters over mesh axis " + batchAxis + ", which rule "
+            + r + " splits too (e.g. MoE's experts), so a sharded expert weight would hold two dims on it: move \""
+            + r.dim() + "\" to another axis, or set zero_stage to 0");
+      }
+    }
+  }
+
   /** The number of microbatches per step for this mesh and layout. */
   public int microbatches() {
     return Microbatching.count(s.tokensPerMbPerReplica(), s.nCtx(), s.trainBatchSize(),
@@ -131,6 +150,7 @@ public final class Trainer {
    */
   public void check() {
     devices();
+    checkZeroStage();
     checkInitialWeights();
     List<InputPipeline.Source> sources = sources();
     for (InputPipeline.Source src : sources) {

@@ -269,6 +269,18 @@ class GptConfigTest {
   }
 
   @Test
+  void zeroStageIsZeroToTwoWithoutMicrobatching() {
+    assertEquals(0, tiny("").zeroStage());
+    assertEquals(2, tiny("\"zero_stage\": 2").zeroStage());
+    String m = message("\"zero_stage\": 4");
+    assertTrue(m.contains("zero_stage must be 0 (no sharding), 1") && m.contains("got 4"), m);
+    m = message("\"zero_stage\": 3");
+    assertTrue(m.contains("zero_stage 3 (sharding the parameters too) is not implemented yet: use zero_stage 2"), m);
+    m = message("\"zero_stage\": 1, \"tokens_per_mb_per_replica\": 64");
+    assertTrue(m.contains("does not combine with microbatching"), m);
+  }
+
+  @Test
   void nKvHeadDefaultsToNHeadAndMustDivideIt() {
     assertEquals(4, tiny("").nKvHead(), "multi-head attention by default");
     assertEquals(1, tiny("\"n_kv_head\": 1").nKvHead());

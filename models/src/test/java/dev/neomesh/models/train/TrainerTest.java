@@ -109,6 +109,76 @@ class TrainerTest {
     assertSameLosses(full.losses().subList(5, 8), rest.losses(), 1e-4);
   }
 
+  static TrainSettings zero(TrainSettings s, int stage) {
+    return new TrainSettings(s.modelPath(), s.baseDir(), s.datasetConfigs(), s.datasets(), s.meshShape(), s.layout(),
+        s.devices(), s.nCtx(), s.nVocab(), s.trainBatchSize(), s.evalBatchSize(), s.predictBatchSize(), s.trainSteps(),
+        s.evalSteps(), s.seed(), s.logEvery(), s.stepsPerCheckpoint(), s.schedule(), s.optimizer().withZeroStage(stage),
+        s.tokensPerMbPerReplica(), s.predictMaxSteps(), s.progressBar());
+  }
+
+  /**
+   * ZeRO stages 1 and 2 (Adam with weight decay and clipping) train with stage 0's losses on x:4 and
+   * x:2,y:2; a stage-2 checkpoint of x:4 resumes on one device at stage 0 with the same losses.
+   */
+  @Test
+  void zeroStagesTrainWithTheLossesOfDataParallelismAndTheirCheckpointsMove(@TempDir Path runs) {
+    Trainer.Result full = train(settings(runs.resolve("full"), "x:4", "batch:x", 8, null), 0.2);
+    for (int stage = 1; stage <= 2; stage++) {
+      assertSameLosses(full.losses(), train(zero(settings(runs.resolve("s" + stage), "x:4", "batch:x", 8, null), stage),
+          0.2).losses(), 1e-5);
+    }
+    assertSameLosses(full.losses(),
+        train(zero(settings(runs.resolve("s2xy"), "x:2,y:2", "batch:x,hidden:y", 8, null), 2), 0.2).losses(), 1e-5);
+    train(zero(settings(runs.resolve("moved"), "x:4", "batch:x", 5, null), 2), 0.2);
+    Trainer.Result rest = train(settings(runs.resolve("moved"), "x:1", "", 8, null), 0.2);
+    assertEquals(5, rest.startStep());
+    assertSameLosses(full.losses().subList(5, 8), rest.losses(), 1e-5);
+  }
+
+  /**
+   * What each stage communicates and keeps, on x:4 batch:x. The views' batch axis goes to
+   * {@code zero_vocab}, the dim covering the most parameter bytes (wte [vocab, embd] and wo [hidden,
+   * vocab]); w1 [embd, hidden] and the bias [hidden] stay replicated. Stage 2 reduce-scatters the two
+   * sharded gradients where stage 1 allreduces them, both gather the two new parameters (allconcat),
+   * and the planner's optimizer memory falls by 3/4 of the sharded slots.
+   */
+  @Test
+  void zeroStagesReduceScatterGatherAndShardTheOptimizerState() {
+    MeshShape mesh = MeshShape.parse("x:4");
+    LayoutRules rules = LayoutRules.parse("batch:x");
+    java.util.Map<Integer, dev.neomesh.mesh.lower.Counters> counters = new java.util.HashMap<>();
+    java.util.Map<Integer, Long> optimizer = new java.util.HashMap<>();
+    for (int stage = 0; stage <= 2; stage++) {
+      OptimizerSettings opt = OptimizerSettings.adam(0.9, 0.95, 1e-8, 0.01).withZeroStage(stage);
+      TrainProgram p = TrainProgram.build(new TinyLm(256, 16, 0), 1, 8, 16, 1,
+          new LearningRateSchedule(0.05, LearningRateSchedule.Decay.CONSTANT, 8, 0), opt);
+      try (dev.neomesh.mesh.lower.MeshRuntime rt = dev.neomesh.mesh.lower.MeshRuntime.onVirtualCpus(p.graph(), mesh, rules)) {
+        counters.put(stage, rt.counters());
+      }
+      optimizer.put(stage, new dev.neomesh.layout.CostModel(p.graph(),
+          dev.neomesh.layout.CostModel.Options.adam(dev.neomesh.layout.MachineConstants.DEFAULTS))
+          .estimate(mesh, rules).memory().optimizer());
+    }
+    assertEquals(0, counters.get(0).count("reducescatter[x]") + counters.get(1).count("reducescatter[x]"));
+    assertEquals(2, counters.get(2).count("reducescatter[x]"), "wte and wo: " + counters.get(2).entries());
+    assertEquals(2 * 256 * 16 * 4, counters.get(2).bytes("reducescatter[x]"), "each device's whole partial slices");
+    assertEquals(2, counters.get(1).count("allconcat[x]"), "the two new parameters: " + counters.get(1).entries());
+    assertEquals(2, counters.get(2).count("allconcat[x]"));
+    assertEquals(counters.get(0).bytes("allreduce[x]"), counters.get(1).bytes("allreduce[x]"),
+        "stage 1 allreduces the gradients as data parallelism does");
+    long sharded = 2 * 2 * 256 * 16 * 4; // two slots of wte and of wo, float32
+    assertEquals(optimizer.get(0) - sharded * 3 / 4, optimizer.get(1), "their slots on 1/4 of each device");
+    assertEquals(optimizer.get(1), optimizer.get(2));
+  }
+
+  @Test
+  void aZeroStageNeedsTheBatchSplit(@TempDir Path runs) {
+    NeomeshException e = assertThrows(NeomeshException.class,
+        () -> train(zero(settings(runs.resolve("z"), "x:4", "hidden:x", 2, null), 1), 0));
+    assertTrue(e.getMessage().contains("zero_stage 1 shards the optimizer state over the mesh axis the batch dim is split on")
+        && e.getMessage().contains("add a rule such as batch:x"), e.getMessage());
+  }
+
   @Test
   void microbatchesGiveTheFullBatchUpdate(@TempDir Path runs) {
     Trainer.Result full = train(settings(runs.resolve("full"), "x:1", "", 4, null), 0);
