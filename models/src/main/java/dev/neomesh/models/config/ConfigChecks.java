@@ -73,12 +73,8 @@ final class ConfigChecks {
     }
     int zero = v.i("zero_stage");
     if (zero < 0 || zero > 3) {
-      throw v.error("zero_stage must be 0 (no sharding), 1 (optimizer state sharded over the data-parallel axis) or 2"
-          + " (also the gradients), got " + zero);
-    }
-    if (zero == 3) {
-      throw v.error("zero_stage 3 (sharding the parameters too) is not implemented yet: use zero_stage 2, which shards"
-          + " the optimizer state and the gradients over the data-parallel axis");
+      throw v.error("zero_stage must be 0 (no sharding), 1 (optimizer state sharded over the data-parallel axis), 2"
+          + " (also the gradients) or 3 (also the parameters), got " + zero);
     }
     if (zero > 0 && v.has("tokens_per_mb_per_replica")) {
       throw v.error("zero_stage " + zero + " does not combine with microbatching (tokens_per_mb_per_replica) yet: drop"

@@ -283,7 +283,7 @@ public final class GptConfig {
   public int numMemKv() { return v.i("num_mem_kv"); }
   /** Each query keeps its k largest scores on global layers (0: all); neomesh's key. */
   public int sparseTopk() { return v.i("sparse_topk"); }
-  /** ZeRO's stage (neomesh's key {@code zero_stage}): 0 none, 1 optimizer state, 2 also gradients sharded. */
+  /** ZeRO's stage (neomesh's key {@code zero_stage}): 0 none, 1 optimizer state, 2 also gradients, 3 also parameters sharded. */
   public int zeroStage() { return v.i("zero_stage"); }
   /** GPT-Neo's {@code recompute_grad}: each block's activations recomputed in the backward pass. */
   public boolean recomputeGrad() { return v.b("recompute_grad"); }

@@ -111,14 +111,27 @@ public final class TrainProgram {
   }
 
   /**
-   * The step under ZeRO stage 1 or 2 ({@link ZeroSharding}): clipping and the optimizer on the
+   * The step under ZeRO stage 1, 2 or 3 ({@link ZeroSharding}): clipping and the optimizer on the
    * parameters' sharded views, each new parameter gathered back; returns the global norm. Stage 1
    * clips the whole gradients (their allreduce) and then keeps its part; stage 2 takes its part of
    * the pending sums (a reduce-scatter) and clips the parts, whose norm is one scalar sum per tensor.
+   * Stage 3's parameters are stored as the views, so clipping and the optimizer run on them directly.
    */
   private static MeshTensor zeroStep(MeshOps m, List<MeshTensor> params, List<MeshTensor> grads, MeshTensor lr,
       StepFeeds feeds, Optimizer optimizer, OptimizerSettings opt) {
     ZeroSharding.declare(m, params);
+    if (ZeroSharding.stores(opt.zeroStage())) {
+      for (MeshTensor p : params) {
+        if (p.shape().rank() > 0 && !p.shape().dims().get(0).name().startsWith(ZeroSharding.PREFIX)) {
+          throw new IllegalArgumentException("zero_stage 3 needs the model to store its parameters as sharded views, "
+              + "but " + Optimizer.nameOf(m, p) + " is " + p.shape() + ": build the model with zero_stage 3 too");
+        }
+      }
+      // stage 3: the parameters are the views, their gradients already reduce-scattered (the gathers' gradients)
+      GlobalNormClipping.Clipped c = GlobalNormClipping.clip(m, grads, opt.gradientClipping());
+      optimizer.apply(m, params, c.grads(), lr, feeds);
+      return c.norm();
+    }
     List<MeshTensor> views = params.stream().map(p -> ZeroSharding.shard(m, p)).toList();
     MeshTensor norm;
     List<MeshTensor> viewGrads;
