@@ -21,7 +21,6 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Optional;
 import java.util.function.Function;
 import java.util.stream.Collectors;
 import java.util.Locale;
@@ -112,11 +111,12 @@ public final class AutoLayout {
    * The layout and memory settings of least estimated step time that fit {@code budgetBytes} per
    * device, for a mesh spread over processes of {@code devicesPerTask} devices each (0: one process).
    * The config as written is planned first. If it fits, only settings that could be faster are
-   * tried (without recompute, without microbatching). If not, ZeRO stages 2 and 3, each without and
-   * with recompute (stage 1 saves less than 2 for the same bytes moved, so it is not tried), and the
-   * fastest that fits wins; failing those, microbatches of half, a quarter, ... of each replica's
-   * rows, without and then with recompute, until one fits. A ZeRO stage counts only where the plan
-   * splits {@code batch} over an axis no other rule uses (what the trainer accepts). When nothing
+   * tried (without recompute, without microbatching). If not, ZeRO stages 0, 2 and 3, each without
+   * and with recompute, without microbatching (stage 1 saves less than 2 for the same bytes moved, so
+   * it is not tried), and the fastest that fits wins; failing those, the settings that came closest
+   * with the fewest microbatches that fit (a binary search over halves, quarters, ... of each
+   * replica's rows, since fewer rows never take more memory). A ZeRO stage counts only where the plan
+   * splits {@code batch} over an axis of more than one device (what the trainer accepts). When nothing
    * fits, the error names the closest plan, its settings, what was tried and what to change.
    */
   public static Result plan(GptConfig cfg, MeshShape mesh, boolean searchMesh, long budgetBytes,
@@ -140,7 +140,7 @@ public final class AutoLayout {
       }
     } else {
       for (boolean recompute : new boolean[] {false, true}) {
-        for (int stage : new int[] {2, 3}) {
+        for (int stage : new int[] {0, 2, 3}) {
           next.add(new MemorySettings(stage, recompute, null));
         }
       }
@@ -150,14 +150,29 @@ public final class AutoLayout {
         best = faster(best, attempt.apply(ms));
       }
     }
-    if (best == null) {
+    if (best == null) { // microbatches for the unmicrobatched settings that came closest
+      Attempt leanest = tried.stream().filter(a -> a.closest() != null && a.settings().tokensPerMb() == null)
+          .min(Comparator.comparingLong(a -> a.closest().memory().total())).orElse(null);
       int replicas = Microbatching.replicas(cfg.mesh(), cfg.layoutRules());
-      int rows = cfg.trainBatchSize() / Math.max(1, replicas);
-      for (int r = rows / 2; r >= 1 && best == null; r /= 2) {
-        if (rows % r == 0) {
-          for (boolean recompute : new boolean[] {false, true}) {
-            best = faster(best, attempt.apply(new MemorySettings(0, recompute, r * cfg.nCtx())));
-          }
+      int perReplica = cfg.trainBatchSize() / Math.max(1, replicas);
+      List<Integer> rows = new ArrayList<>(); // rows per microbatch, most first
+      for (int r = perReplica / 2; r >= 1; r /= 2) {
+        if (perReplica % r == 0) {
+          rows.add(r);
+        }
+      }
+      // fewer rows never need more memory: a binary search for the most rows (fewest microbatches) that fit
+      int lo = 0;
+      int hi = rows.size() - 1;
+      while (leanest != null && lo <= hi) {
+        int mid = (lo + hi) / 2;
+        Result r = attempt.apply(new MemorySettings(leanest.settings().zeroStage(), leanest.settings().recompute(),
+            rows.get(mid) * cfg.nCtx()));
+        if (r != null) {
+          best = r;
+          hi = mid - 1;
+        } else {
+          lo = mid + 1;
         }
       }
     }
@@ -189,7 +204,7 @@ public final class AutoLayout {
       return settings + ": " + (result != null ? PlanReport.bytes(result.plan().best().memory().total())
           + String.format(Locale.ROOT, ", %.3g s/step", result.stepSeconds())
           : failure != null ? PlanReport.bytes(closest().memory().total()) + " at the closest"
-          : "no plan splits batch over an axis of its own");
+          : "the fastest plan does not split batch");
     }
   }
 
@@ -220,11 +235,12 @@ public final class AutoLayout {
         program.graph(), settings, written), null);
   }
 
-  /** Whether the plan splits batch over a mesh axis of more than one device that no other rule uses (ZeRO's axis). */
+  /**
+   * Whether the plan splits batch over a mesh axis of more than one device (ZeRO's axis); the search
+   * itself keeps only layouts whose sharded views are valid (their followers share no axis).
+   */
   static boolean zeroApplies(Planner.Plan plan) {
-    Optional<String> axis = plan.layout().axisFor("batch");
-    return axis.isPresent() && Microbatching.replicas(plan.meshShape(), plan.layout()) > 1
-        && plan.layout().rules().stream().noneMatch(r -> !r.dim().equals("batch") && r.axis().equals(axis.get()));
+    return Microbatching.replicas(plan.meshShape(), plan.layout()) > 1;
   }
 
   /** The chosen memory settings beside the config's own, the plan's memory split, and every setting tried. */

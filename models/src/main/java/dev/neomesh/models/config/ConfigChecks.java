@@ -76,10 +76,6 @@ final class ConfigChecks {
       throw v.error("zero_stage must be 0 (no sharding), 1 (optimizer state sharded over the data-parallel axis), 2"
           + " (also the gradients) or 3 (also the parameters), got " + zero);
     }
-    if (zero > 0 && v.has("tokens_per_mb_per_replica")) {
-      throw v.error("zero_stage " + zero + " does not combine with microbatching (tokens_per_mb_per_replica) yet: drop"
-          + " one of them");
-    }
     if (v.i("sparse_topk") > 0 && v.i("num_mem_kv") > 0) {
       throw v.error("sparse_topk (" + v.i("sparse_topk") + ") and num_mem_kv (" + v.i("num_mem_kv") + ") do not "
           + "combine: the top k would have to rank the memory keys with the sequence's. Set one of them to 0");

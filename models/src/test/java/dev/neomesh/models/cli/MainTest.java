@@ -514,7 +514,7 @@ class MainTest {
   /**
    * ZeRO stage 3 and recompute through the CLI: the tiny GPT (2 layers, dropout, Adam with weight decay
    * and clipping) trains with the losses of data parallelism (1e-5) at stage 3 on x:4 and on x:2,y:2
-   * (batch:x,heads:y), with recompute_grad at stages 0 and 3; a stage-3 checkpoint of x:4 resumes at
+   * (batch:x,heads:y), with recompute_grad, and with two microbatches per replica; a stage-3 checkpoint of x:4 resumes at
    * stage 0 on x:1 and on x:2,y:2 with the uninterrupted run's losses.
    */
   @Test
@@ -527,8 +527,10 @@ class MainTest {
     assertSameLosses(want, losses("runs/z3"), "zero_stage 3 on x:4");
     trainTiny("runs/z3r", 6, x4, "zero_stage=3", "recompute_grad=true");
     assertSameLosses(want, losses("runs/z3r"), "zero_stage 3 with recompute on x:4");
-    trainTiny("runs/z0r", 6, x4, "recompute_grad=true");
-    assertSameLosses(want, losses("runs/z0r"), "recompute on x:4");
+    trainTiny("runs/z0nodrop", 6, x4, "res_dropout=0", "attn_dropout=0");
+    trainTiny("runs/z3mb", 6, x4, "zero_stage=3", "tokens_per_mb_per_replica=16", "res_dropout=0", "attn_dropout=0");
+    assertSameLosses(losses("runs/z0nodrop"), losses("runs/z3mb"), "zero_stage 3 with two microbatches per replica"
+        + " on x:4 (without dropout, whose masks are drawn per microbatch)");
     trainTiny("runs/z3xy", 6, "mesh_shape=x:2,y:2", "layout=batch:x,heads:y", "zero_stage=3");
     assertSameLosses(want, losses("runs/z3xy"), "zero_stage 3 on x:2,y:2");
     for (String[] target : new String[][] {{"x:1", ""}, {"x:2,y:2", "batch:x,heads:y"}}) {

@@ -269,15 +269,14 @@ class GptConfigTest {
   }
 
   @Test
-  void zeroStageIsZeroToTwoWithoutMicrobatching() {
+  void zeroStageIsZeroToThree() {
     assertEquals(0, tiny("").zeroStage());
-    assertEquals(2, tiny("\"zero_stage\": 2").zeroStage());
-    String m = message("\"zero_stage\": 4");
-    assertTrue(m.contains("zero_stage must be 0 (no sharding), 1") && m.contains("got 4"), m);
-    m = message("\"zero_stage\": 3");
-    assertTrue(m.contains("zero_stage 3 (sharding the parameters too) is not implemented yet: use zero_stage 2"), m);
-    m = message("\"zero_stage\": 1, \"tokens_per_mb_per_replica\": 64");
-    assertTrue(m.contains("does not combine with microbatching"), m);
+    assertEquals(3, tiny("\"zero_stage\": 3, \"tokens_per_mb_per_replica\": 64").zeroStage());
+    for (String bad : List.of("4", "-1")) {
+      String m = message("\"zero_stage\": " + bad);
+      assertTrue(m.contains("zero_stage must be 0 (no sharding), 1 (optimizer state sharded over the data-parallel"
+          + " axis), 2 (also the gradients) or 3 (also the parameters), got " + bad), m);
+    }
   }
 
   @Test
