@@ -64,10 +64,11 @@ public final class AutoLayout {
 
   /**
    * The plan and its report (GPT-Neo's selection lines, candidates table, per-rule collectives, and
-   * the memory settings chosen beside the config's own), for the chosen {@code settings}.
+   * the memory settings chosen beside the config's own), for the chosen {@code settings};
+   * {@code settingsTried}: how many settings were planned (each its own graph) to choose them.
    */
   public record Result(Planner.Plan plan, String report, int microbatches, MeshGraph graph, MemorySettings settings,
-                       MemorySettings written) {
+                       MemorySettings written, int settingsTried) {
     public int graphOps() {
       return graph.ops().size();
     }
@@ -187,7 +188,7 @@ public final class AutoLayout {
           + closest.settings() + " (tried " + triedText + "). Raise the budget,"));
     }
     return new Result(best.plan(), best.report() + settingsReport(best, triedText), best.microbatches(), best.graph(),
-        best.settings(), written);
+        best.settings(), written, tried.size());
   }
 
   private static Result faster(Result a, Result b) {
@@ -232,7 +233,7 @@ public final class AutoLayout {
         + "tokens_per_mb_per_replica sets under the config's own layout)%n", microbatches,
         cfg.trainBatchSize() / microbatches) : "";
     return new Attempt(settings, new Result(plan, PlanReport.render(plan, model) + note, microbatches,
-        program.graph(), settings, written), null);
+        program.graph(), settings, written, 1), null);
   }
 
   /**
