@@ -49,6 +49,9 @@ public final class MemoryBench {
     @Option(name = "--recompute", metaVar = "false,true", usage = "the recompute_grad values")
     String recompute = "false,true";
 
+    @Option(name = "--batch", metaVar = "N", usage = "train_batch_size (default: the config's)")
+    int batch = 0;
+
     @Option(name = "--steps", metaVar = "N", usage = "timed steps per case, after one warm-up step")
     int steps = 3;
   }
@@ -59,6 +62,9 @@ public final class MemoryBench {
   public static void main(String[] args) throws Exception {
     Flags flags = BenchFlags.parseOrExit("bench memory", new Flags(), args);
     GptConfig base = GptConfig.load(Path.of(flags.model));
+    if (flags.batch > 0) {
+      base = base.withOverrides(Map.of("train_batch_size", String.valueOf(flags.batch)));
+    }
     System.out.printf("%s: n_layer %d, n_embd %d, n_ctx %d, batch %d; layout batch:x%n", flags.model, base.nLayer(),
         base.nEmbd(), base.nCtx(), base.trainBatchSize());
     System.out.printf("%-5s %-5s %-9s %10s %10s %11s %11s %11s %11s %9s%n", "mesh", "stage", "recompute",

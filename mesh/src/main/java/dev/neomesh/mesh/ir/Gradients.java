@@ -22,6 +22,12 @@ public final class Gradients {
   /** Tensors that depend on one of the xs: only their ops are differentiated. */
   private final Set<MeshTensor> downstream = Collections.newSetFromMap(new IdentityHashMap<>());
   private final Map<MeshTensor, MeshTensor> grads = new IdentityHashMap<>();
+  /**
+   * The gradients the last differentiated copy of a recomputed segment gave the tensors it read from
+   * outside (its parameters): the next copy waits for them, so one copy's activations are freed
+   * before the next is built, as the creation order (and the cost model's memory) has it.
+   */
+  private List<MeshTensor> lastCopyDone = List.of();
 
   private Gradients(MeshGraph g) {
     this.g = g;
@@ -124,9 +130,11 @@ public final class Gradients {
       return; // nothing the loss depends on leaves the segment
     }
     int copyFrom = g.ops().size();
+    List<MeshTensor> triggers = new ArrayList<>(List.of(trigger));
+    triggers.addAll(lastCopyDone);
     List<MeshTensor> gated = new ArrayList<>();
     for (MeshTensor x : r.inputs()) {
-      gated.add(m.after(x, trigger));
+      gated.add(m.after(x, triggers));
     }
     List<MeshTensor> copy;
     g.setRecomputing(true);
@@ -153,6 +161,18 @@ public final class Gradients {
       }
     }
     backward(copyOps, copyOps.size() - 1, false);
+    Set<MeshTensor> inside = Collections.newSetFromMap(new IdentityHashMap<>());
+    copyOps.forEach(op -> inside.addAll(op.outputs()));
+    Set<MeshTensor> done = Collections.newSetFromMap(new IdentityHashMap<>());
+    for (Op op : copyOps) {
+      for (MeshTensor x : op.inputs()) {
+        MeshTensor dx = inside.contains(x) || r.inputs().contains(x) ? null : grads.get(x);
+        if (dx != null) {
+          done.add(dx);
+        }
+      }
+    }
+    lastCopyDone = new ArrayList<>(done);
   }
 
   /** Whether {@code t} is made by one of the segment's ops (not one of its inputs passed through). */

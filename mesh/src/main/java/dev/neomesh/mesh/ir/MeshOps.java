@@ -255,7 +255,12 @@ public final class MeshOps {
 
   /** {@code x}, read only once {@code trigger} has been computed ({@link AfterOp}). */
   public MeshTensor after(MeshTensor x, MeshTensor trigger) {
-    return new AfterOp(g, x, trigger).output();
+    return after(x, List.of(trigger));
+  }
+
+  /** {@code x}, read only once every one of {@code triggers} has been computed ({@link AfterOp}). */
+  public MeshTensor after(MeshTensor x, List<MeshTensor> triggers) {
+    return new AfterOp(g, x, triggers).output();
   }
 
   /**

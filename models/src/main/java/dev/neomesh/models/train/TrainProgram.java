@@ -91,12 +91,12 @@ public final class TrainProgram {
     MeshTensor last = m.importTensor("microbatch_last", Shape.SCALAR, DType.FLOAT32);
     MeshTensor isFirst = m.greater(first, 0.5);
     MeshTensor isLast = m.greater(last, 0.5);
-    // under ZeRO stages 2 and 3 each microbatch's gradients are reduce-scattered and accumulated as shards
+    // under ZeRO each microbatch's gradients are reduce-scattered and accumulated as shards
     List<MeshTensor> targets = params;
     List<MeshTensor> perMicrobatch = grads;
     if (opt.zeroStage() > 0) {
       ZeroSharding.declare(m, params);
-      if (opt.zeroStage() == 2) {
+      if (!ZeroSharding.stores(opt.zeroStage())) {
         targets = params.stream().map(p -> ZeroSharding.shard(m, p)).toList();
         perMicrobatch = grads.stream().map(gr -> ZeroSharding.shard(m, gr)).toList();
       }
@@ -112,10 +112,6 @@ public final class TrainProgram {
     }
     GlobalNormClipping.Clipped c = GlobalNormClipping.clip(m, total, opt.gradientClipping());
     List<MeshTensor> clipped = c.grads();
-    if (opt.zeroStage() == 1) { // whole gradients accumulated and clipped, each device then updating its part
-      targets = params.stream().map(p -> ZeroSharding.shard(m, p)).toList();
-      clipped = clipped.stream().map(gr -> ZeroSharding.shard(m, gr)).toList();
-    }
     java.util.Map<MeshTensor, MeshTensor> paramOfView = new java.util.IdentityHashMap<>();
     for (int i = 0; i < params.size(); i++) {
       paramOfView.put(targets.get(i), params.get(i));
@@ -133,10 +129,12 @@ public final class TrainProgram {
 
   /**
    * The step under ZeRO stage 1, 2 or 3 ({@link ZeroSharding}): clipping and the optimizer on the
-   * parameters' sharded views, each new parameter gathered back; returns the global norm. Stage 1
-   * clips the whole gradients (their allreduce) and then keeps its part; stage 2 takes its part of
-   * the pending sums (a reduce-scatter) and clips the parts, whose norm is one scalar sum per tensor.
-   * Stage 3's parameters are stored as the views, so clipping and the optimizer run on them directly.
+   * parameters' sharded views, each new parameter gathered back; returns the global norm. Stages 1
+   * and 2 compile to the same step: each device takes its part of the pending gradient sums (a
+   * reduce-scatter) and clips the parts, whose norm is one scalar sum per tensor. (DeepSpeed's stage 1
+   * keeps whole gradient buffers; a compiled step keeps none between steps, so sharding them costs
+   * nothing and saves the allreduce's second half.) Stage 3's parameters are stored as the views,
+   * so clipping and the optimizer run on them directly.
    */
   private static MeshTensor zeroStep(MeshOps m, List<MeshTensor> params, List<MeshTensor> grads, MeshTensor lr,
       StepFeeds feeds, Optimizer optimizer, OptimizerSettings opt) {
@@ -154,18 +152,11 @@ public final class TrainProgram {
       return c.norm();
     }
     List<MeshTensor> views = params.stream().map(p -> ZeroSharding.shard(m, p)).toList();
-    MeshTensor norm;
-    List<MeshTensor> viewGrads;
-    if (opt.zeroStage() == 1) {
-      GlobalNormClipping.Clipped c = GlobalNormClipping.clip(m, grads, opt.gradientClipping());
-      norm = c.norm();
-      viewGrads = c.grads().stream().map(gr -> ZeroSharding.shard(m, gr)).toList();
-    } else {
-      GlobalNormClipping.Clipped c = GlobalNormClipping.clip(m,
-          grads.stream().map(gr -> ZeroSharding.shard(m, gr)).toList(), opt.gradientClipping());
-      norm = c.norm();
-      viewGrads = c.grads();
-    }
+    // stages 1 and 2 alike: each device takes its part of the pending sums (a reduce-scatter) and clips the parts
+    GlobalNormClipping.Clipped c = GlobalNormClipping.clip(m,
+        grads.stream().map(gr -> ZeroSharding.shard(m, gr)).toList(), opt.gradientClipping());
+    MeshTensor norm = c.norm();
+    List<MeshTensor> viewGrads = c.grads();
     java.util.Map<MeshTensor, MeshTensor> paramOfView = new java.util.IdentityHashMap<>();
     for (int i = 0; i < params.size(); i++) {
       paramOfView.put(views.get(i), params.get(i));

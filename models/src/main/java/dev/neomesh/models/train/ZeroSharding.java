@@ -20,9 +20,10 @@ import java.util.Map;
  * data-parallel replica keeps 1/n of them (stage 1), and the new parameter is gathered back to the
  * parameter's own layout by the inverse rename (an allconcat over the batch axis).
  *
- * <p>Stage 1 reads the gradients whole (the allreduce of data parallelism) and keeps its part;
- * stage 2 renames the gradient while it is still a pending sum over the batch axis, which the
- * compiler carries out as a reduce-scatter: each device receives and adds only its part.
+ * <p>Stages 1 and 2 rename the gradient while it is still a pending sum over the batch axis, which
+ * the compiler carries out as a reduce-scatter: each device receives and adds only its part (a
+ * compiled step keeps no whole gradient buffers between steps, so stage 1 has nothing to keep that
+ * stage 2 frees).
  * Stage 3 keeps the parameters themselves as views ({@link #stores}): the model reads each
  * through {@link #gather} where it uses it, an allconcat just in time whose result dies after its
  * last use, and the gradient of that gather is the reduce-scatter of stage 2, so the optimizer runs
