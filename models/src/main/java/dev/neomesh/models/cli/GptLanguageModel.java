@@ -17,7 +17,11 @@ import dev.neomesh.models.train.Sampling;
 public record GptLanguageModel(GptConfig cfg) implements LanguageModel, Generative {
   @Override
   public Outputs build(MeshOps m, MeshTensor tokens, MeshTensor labels, boolean train) {
-    Gpt gpt = Gpt.build(m, cfg, tokens, labels, train);
+    return outputs(m, Gpt.build(m, cfg, tokens, labels, train));
+  }
+
+  /** A built GPT as the trainer sees it (for a caller that keeps the {@link Gpt}, e.g. to fetch its activations). */
+  public static Outputs outputs(MeshOps m, Gpt gpt) {
     return new Outputs(gpt.loss(), gpt.logits(), gpt.parameters(),
         t -> !Gpt.skipsWeightDecay(Optimizer.nameOf(m, t)), t -> gpt.lrMultiplier(Optimizer.nameOf(m, t)));
   }

@@ -166,6 +166,16 @@ public final class TrainProgram {
     return model.loss();
   }
 
+  /** The imported int32 {@code [batch, sequence]} tokens (one microbatch's rows). */
+  public MeshTensor tokens() {
+    return tokens;
+  }
+
+  /** The imported int32 {@code [batch, sequence]} labels. */
+  public MeshTensor labels() {
+    return labels;
+  }
+
   public MeshTensor logits() {
     return model.logits();
   }
