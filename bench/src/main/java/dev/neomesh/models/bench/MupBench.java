@@ -35,8 +35,10 @@ import org.tensorflow.Tensor;
  * The checks μP users run, on Tiny Shakespeare at character level: {@code scripts/bench mup [--part
  * coord|sweep|both] [flags]} (docs/BENCHMARKS.md, "μP"). The GPT has n_layer layers, d_head fixed
  * (n_head = width / d_head), GPT-Neo's init, Adam with bias correction, no clipping or weight decay;
- * μP is {@code mup_base_hidden_size = --base} with {@code scale_qk_dot_by_d}, standard
- * parametrisation (SP) the same model without the μP keys.
+ * μP is {@code mup_base_hidden_size = --base} (with {@code --scale_qk_dot_by_d}, Cerebras' run-time
+ * score scale; off by default: with d_head fixed, 1/d_head and GPT-Neo's folded 1/√d_head differ by
+ * a constant, and off, μP at the base width is SP to the bit), standard parametrisation (SP) the same
+ * model without the μP keys.
  *
  * <ul>
  * <li><b>Coordinate check</b> (microsoft/mup's): at each width, {@code --coord_steps} Adam steps at one
@@ -110,6 +112,13 @@ public final class MupBench {
     @Option(name = "--output_logits_alpha", metaVar = "A", usage = "muP's output_logits_alpha")
     double outputLogitsAlpha = 1;
 
+    @Option(name = "--scale_qk_dot_by_d", usage = "muP's scores by attention_logits_alpha/d_head at run time (off: "
+        + "GPT-Neo's 1/sqrt(d_head) folded into q's init, as SP; with d_head fixed the two differ by a constant)")
+    boolean scaleQkDotByD;
+
+    @Option(name = "--attention_logits_alpha", metaVar = "A", usage = "muP's attention_logits_alpha")
+    double attentionLogitsAlpha = 1;
+
     @Option(name = "--out", metaVar = "DIR", usage = "where the PNG plots go (empty: none)")
     String out = "docs";
 
@@ -156,9 +165,9 @@ public final class MupBench {
     int[] ids = new CharTokenizer().encode(Files.readString(Path.of(flags.text), StandardCharsets.UTF_8));
     Data data = new Data(ids, flags.nCtx, flags.batch);
     out.printf(Locale.ROOT, "bench mup: %s (%d tokens, char level); n_layer %d, d_head %d, n_ctx %d, batch %d; muP base"
-            + " %d with scale_qk_dot_by_d, embeddings_scale %s, output_logits_alpha %s%n", flags.text, ids.length,
-        flags.nLayer, flags.dHead, flags.nCtx, flags.batch, flags.base, fmt(flags.embeddingsScale),
-        fmt(flags.outputLogitsAlpha));
+            + " %d, scale_qk_dot_by_d %s, attention_logits_alpha %s, embeddings_scale %s, output_logits_alpha %s%n",
+        flags.text, ids.length, flags.nLayer, flags.dHead, flags.nCtx, flags.batch, flags.base, flags.scaleQkDotByD,
+        fmt(flags.attentionLogitsAlpha), fmt(flags.embeddingsScale), fmt(flags.outputLogitsAlpha));
     List<String> params = Arrays.stream(flags.parametrisations.split(",")).map(String::trim).toList();
     CoordCheck c = null;
     Sweep s = null;
@@ -190,8 +199,9 @@ public final class MupBench {
         + " \"bias_correction\": true, \"weight_decay\": 0, \"gradient_clipping\": 0", width / f.dHead, width,
         f.nLayer, f.nCtx);
     if (mup) {
-      json += String.format(Locale.ROOT, ", \"mup_base_hidden_size\": %d, \"scale_qk_dot_by_d\": true,"
-          + " \"embeddings_scale\": %s, \"output_logits_alpha\": %s", f.base, f.embeddingsScale, f.outputLogitsAlpha);
+      json += String.format(Locale.ROOT, ", \"mup_base_hidden_size\": %d, \"scale_qk_dot_by_d\": %s,"
+          + " \"attention_logits_alpha\": %s, \"embeddings_scale\": %s, \"output_logits_alpha\": %s", f.base,
+          f.scaleQkDotByD, f.attentionLogitsAlpha, f.embeddingsScale, f.outputLogitsAlpha);
     }
     return GptConfig.fromJson(json + "}");
   }
