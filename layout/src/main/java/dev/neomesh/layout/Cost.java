@@ -14,13 +14,19 @@ public record Cost(MeshShape mesh, LayoutRules rules, Memory memory, Map<String,
                    long flops, Time time, Work work) {
 
   /**
-   * Bytes per device. Parameters: trainable variables; gradients: one per parameter; optimizer: the
-   * non-trainable variables of the graph plus the slots the options add per parameter; activations:
-   * the peak of live intermediate tensors.
+   * Bytes per device. Parameters: trainable variables; optimizer: the non-trainable variables of the
+   * graph plus the slots the options add per parameter; activations and gradients: at the step's peak
+   * of live tensors, the forward's tensors still alive (activations) and the backward's (gradients
+   * and their temporaries), so {@link #stepPeak} is that peak and nothing is counted twice.
    */
   public record Memory(long parameters, long gradients, long optimizer, long activations) {
     public long total() {
       return parameters + gradients + optimizer + activations;
+    }
+
+    /** The peak of the step's live tensors beyond the variables (what TensorFlow allocates during a step). */
+    public long stepPeak() {
+      return gradients + activations;
     }
   }
 

@@ -30,10 +30,13 @@ import java.util.function.Supplier;
  * otherwise), and its collectives are counted and priced. The model writes no lowering rule of its
  * own, so the predicted counters equal {@code MeshRuntime.counters().entries()}.
  *
- * <p>Memory per device: the trainable variables' slices (parameters), one gradient of each, the
- * optimizer: the non-trainable variables already in the graph (a trainer's Adam slots) plus
- * {@code optimizerSlots} more per trainable variable (for a graph without its optimizer yet), and the peak of live activations when the step's ops run in
- * creation order (a tensor lives from its producer until its last consumer). FLOPs: an einsum
+ * <p>Memory per device: the trainable variables' slices (parameters); the optimizer: the
+ * non-trainable variables already in the graph (a trainer's Adam slots) plus {@code optimizerSlots}
+ * more per trainable variable (for a graph without its optimizer yet); and the peak of the step's
+ * live tensors when its ops run in creation order (a tensor lives from its producer until its last
+ * consumer), split at that peak into the forward's tensors (activations kept for the backward) and
+ * the backward's (gradients and their temporaries, made after the first fetch, the loss). Recompute
+ * and ZeRO need no rule here: their ops, and the sizes of their tensors, are in the graph. FLOPs: an einsum
  * costs 2 x the product of its union shape's slice sizes; elementwise ops and reductions one per
  * slice element. The time is those divided by the {@link MachineConstants} rates, plus a fixed
  * overhead per op, plus alpha-beta costs for each collective.
@@ -85,11 +88,18 @@ public final class CostModel {
   final CompiledGraph g;
   private final Options options;
   private final int[] fetchIds;
+  /**
+   * The first op of the backward pass: the one after the first fetch's (the loss) in creation order;
+   * the op count when nothing is fetched. Tensors made from it on are gradients and their temporaries.
+   */
+  private final int backwardFrom;
   /** Ops a training step runs (everything except the subgraphs that only initialise variables). */
   private final boolean[] inStep;
   /** Tensors freed after each op in the step's creation-order schedule. */
   private final int[][] freeAt;
   private final boolean[] isActivation;
+  /** The op that makes each tensor. */
+  private final int[] producer;
   private final boolean[] isVariable;
   private final boolean[] isTrainable;
   /** TensorFlow ops the step's mesh ops lower to on each device (an einsum: a reshape per input, the product, a reshape). */
@@ -102,6 +112,7 @@ public final class CostModel {
     this.g = new CompiledGraph(graph);
     this.options = options;
     this.fetchIds = options.fetches().stream().mapToInt(g::id).toArray();
+    this.backwardFrom = options.fetches().isEmpty() ? g.ops.size() : g.ops.indexOf(options.fetches().get(0).op()) + 1;
     int n = g.ops.size();
     int nt = g.tensors.size();
     inStep = new boolean[n];
@@ -132,6 +143,7 @@ public final class CostModel {
       inStep[i] = !only;
     }
     isActivation = new boolean[nt];
+    producer = new int[nt];
     isVariable = new boolean[nt];
     isTrainable = new boolean[nt];
     int[] last = new int[nt];
@@ -143,6 +155,7 @@ public final class CostModel {
       }
       count += g.work[i].tfOps();
       for (int t : g.out[i]) {
+        producer[t] = i;
         if (g.isVariable[i]) {
           isVariable[t] = true;
           isTrainable[t] = ((VariableOp) g.ops.get(i)).trainable();
@@ -392,8 +405,8 @@ public final class CostModel {
     Cost result() {
       long trainable = 0;
       long state = 0;
-      long live = 0;
-      long peak = 0;
+      long[] live = new long[2]; // forward tensors, backward tensors
+      long[] atPeak = new long[2];
       for (int i = 0; i < g.ops.size(); i++) {
         if (!inStep[i]) {
           continue;
@@ -406,12 +419,14 @@ public final class CostModel {
               state += sliceBytes(t);
             }
           } else if (isActivation[t]) {
-            live += sliceBytes(t);
+            live[i < backwardFrom ? 0 : 1] += sliceBytes(t);
           }
         }
-        peak = Math.max(peak, live);
+        if (live[0] + live[1] > atPeak[0] + atPeak[1]) {
+          atPeak = live.clone();
+        }
         for (int t : freeAt[i]) {
-          live -= sliceBytes(t);
+          live[producer[t] < backwardFrom ? 0 : 1] -= sliceBytes(t);
         }
       }
       double stretch = m.stretch(mesh.size());
@@ -423,8 +438,8 @@ public final class CostModel {
       double compute = (fe[0] / m.matmulFlopsPerSecond() + fe[1] / m.elementwisePerSecond()) * stretch;
       double overhead = overheadSeconds() * stretch;
       Cost.Time time = new Cost.Time(compute, overhead, m.seconds(work) - compute - overhead);
-      Cost.Memory memory = new Cost.Memory(trainable, trainable,
-          state + (long) options.optimizerSlots() * trainable, peak);
+      Cost.Memory memory = new Cost.Memory(trainable, atPeak[1],
+          state + (long) options.optimizerSlots() * trainable, atPeak[0]);
       return new Cost(mesh, rules, memory, counters(), flops, time, work);
     }
 

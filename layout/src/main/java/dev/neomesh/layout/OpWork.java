@@ -23,6 +23,7 @@ import dev.neomesh.mesh.ir.ShiftOp;
 import dev.neomesh.mesh.ir.SliceOp;
 import dev.neomesh.mesh.ir.SoftmaxOp;
 import dev.neomesh.mesh.ir.StopGradientOp;
+import dev.neomesh.mesh.ir.AfterOp;
 import dev.neomesh.mesh.ir.TopKOp;
 import dev.neomesh.mesh.ir.UnaryOp;
 import dev.neomesh.mesh.ir.VariableOp;
@@ -79,6 +80,11 @@ record OpWork(boolean matmul, Shape shape, double perElement, int tfOps) {
     @Override
     public OpWork visit(WhereOp op) {
       return elementwise(op.output().shape(), 1);
+    }
+
+    @Override
+    public OpWork visit(AfterOp op) {
+      return elementwise(op.output().shape(), 0);
     }
 
     @Override

@@ -39,6 +39,20 @@ public final class Planner {
     }
   }
 
+  /** No layout fits the budget; {@link #closest} is the candidate of least memory (the message describes it). */
+  public static final class NoLayoutFits extends NeomeshException {
+    private final transient Cost closest;
+
+    NoLayoutFits(String message, Cost closest) {
+      super(message);
+      this.closest = closest;
+    }
+
+    public Cost closest() {
+      return closest;
+    }
+  }
+
   public static Plan autoLayout(CostModel model, MeshShape mesh, long budgetBytes) {
     return search(model, List.of(mesh), budgetBytes, false);
   }
@@ -115,14 +129,14 @@ public final class Planner {
         throw new NeomeshException("No layout can lower this graph on " + meshes + " (every assignment is invalid)");
       }
       long over = c.memory().total() - budget;
-      throw new NeomeshException(String.format("No layout fits the memory budget of %s per device on %s. The closest"
+      throw new NoLayoutFits(String.format("No layout fits the memory budget of %s per device on %s. The closest"
           + " is mesh \"%s\", layout \"%s\": %s per device (%s parameters, %s gradients, %s optimizer, %s activations),"
           + " %s (%.1f%%) over. Raise the budget, use more devices, or shrink the batch or model.",
           PlanReport.bytes(budget), meshSearched ? "any mesh shape of " + meshes.get(0).size() + " devices"
               : "mesh \"" + meshes.get(0) + "\"", c.mesh(), c.rules(), PlanReport.bytes(c.memory().total()),
           PlanReport.bytes(c.memory().parameters()), PlanReport.bytes(c.memory().gradients()),
           PlanReport.bytes(c.memory().optimizer()), PlanReport.bytes(c.memory().activations()),
-          PlanReport.bytes(over), 100.0 * over / budget));
+          PlanReport.bytes(over), 100.0 * over / budget), c);
     }
     return new Plan(List.copyOf(kept), budget, meshSearched, leaves, pruned, (System.nanoTime() - t0) / 1e9);
   }

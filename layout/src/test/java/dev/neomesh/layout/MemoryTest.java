@@ -50,11 +50,11 @@ class MemoryTest {
     List<StepMemory.Device> measured = measure(p, mesh, rules);
     assertEquals(mesh.size(), measured.size(), measured.toString());
     for (StepMemory.Device m : measured) {
-      System.out.printf("%s %s %s: predicted activations %d, TensorFlow peak %d (%+.1f%%); parameters+optimizer %d,"
-              + " live at the end %d%n", meshText, layout, m.device(), predicted.activations(), m.peak(),
-          100.0 * (predicted.activations() - m.peak()) / m.peak(), predicted.parameters() + predicted.optimizer(),
+      System.out.printf("%s %s %s: predicted step peak %d, TensorFlow peak %d (%+.1f%%); parameters+optimizer %d,"
+              + " live at the end %d%n", meshText, layout, m.device(), predicted.stepPeak(), m.peak(),
+          100.0 * (predicted.stepPeak() - m.peak()) / m.peak(), predicted.parameters() + predicted.optimizer(),
           m.endLive());
-      assertTrue(!assertPeak || Math.abs(predicted.activations() - m.peak()) <= 0.2 * m.peak(),
+      assertTrue(!assertPeak || Math.abs(predicted.stepPeak() - m.peak()) <= 0.2 * m.peak(),
           m + " vs predicted " + predicted);
       // what the step leaves allocated is the new value of every variable (parameters and slots), exactly,
       // plus on device 0 the fetched loss

@@ -91,6 +91,35 @@ public final class MeshGraph {
     return name;
   }
 
+  /**
+   * A part of the forward pass whose activations the backward pass recomputes instead of keeping
+   * ({@link MeshOps#recompute}): ops {@code [first, last]} of {@link #ops()}, built by {@code body}
+   * from {@code inputs}; nothing outside reads its tensors but {@code outputs}.
+   */
+  public record Recompute(List<MeshTensor> inputs, List<MeshTensor> outputs,
+      java.util.function.Function<List<MeshTensor>, List<MeshTensor>> body, int first, int last) {}
+
+  private final Map<Integer, Recompute> recomputeByLast = new HashMap<>();
+  private boolean recomputing;
+
+  /** The recomputed segment whose last op is {@code ops().get(index)}, or null. */
+  Recompute recomputeEndingAt(int index) {
+    return recomputeByLast.get(index);
+  }
+
+  void addRecompute(Recompute r) {
+    recomputeByLast.put(r.last(), r);
+  }
+
+  /** Whether a segment's body is being built again for the backward pass (segments do not nest). */
+  boolean recomputing() {
+    return recomputing;
+  }
+
+  void setRecomputing(boolean on) {
+    recomputing = on;
+  }
+
   public List<Op> ops() {
     return Collections.unmodifiableList(ops);
   }

@@ -253,6 +253,34 @@ public final class MeshOps {
     return new StopGradientOp(g, x).output();
   }
 
+  /** {@code x}, read only once {@code trigger} has been computed ({@link AfterOp}). */
+  public MeshTensor after(MeshTensor x, MeshTensor trigger) {
+    return new AfterOp(g, x, trigger).output();
+  }
+
+  /**
+   * {@code body(inputs)}, with its activations recomputed in the backward pass instead of kept
+   * (Mesh-TensorFlow's {@code recompute_grad}, activation checkpointing): {@link Gradients#of} builds
+   * the body again from the inputs, gated on the gradient reaching its outputs, and differentiates
+   * that copy, so between the forward and the backward only the inputs stay alive. The body must
+   * build the same ops each call: variables made once by name, random ops keyed by name and step
+   * (so dropout draws the same masks again), and nothing but its outputs read outside it. Inside a
+   * recomputation, or when nothing of the body is differentiable, this is just {@code body(inputs)}.
+   */
+  public List<MeshTensor> recompute(List<MeshTensor> inputs, java.util.function.Function<List<MeshTensor>,
+      List<MeshTensor>> body) {
+    if (g.recomputing()) {
+      return body.apply(inputs);
+    }
+    int first = g.ops().size();
+    List<MeshTensor> outputs = List.copyOf(body.apply(inputs));
+    int last = g.ops().size() - 1;
+    if (last >= first) {
+      g.addRecompute(new MeshGraph.Recompute(List.copyOf(inputs), outputs, body, first, last));
+    }
+    return outputs;
+  }
+
   /**
    * GELU, tanh approximation (as GPT-2 and Mesh-TensorFlow): {@code 0.5·x·(1 + tanh(k·(x + c·x³)))}
    * with k = √(2/π), c = 0.044715, computed as the equal {@code x·sigmoid(x·(2k + 2kc·x²))}

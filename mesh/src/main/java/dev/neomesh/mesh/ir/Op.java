@@ -18,7 +18,7 @@ import java.util.List;
  * <p>The hierarchy is sealed: code that must handle every op kind does so through
  * {@link OpVisitor}, which the compiler checks for completeness.
  */
-public abstract sealed class Op permits AdamUpdateOp, AssignOp, BinaryOp, CastOp, ConcatOp, ConstantOp, CumsumOp, EinsumOp,
+public abstract sealed class Op permits AdamUpdateOp, AfterOp, AssignOp, BinaryOp, CastOp, ConcatOp, ConstantOp, CumsumOp, EinsumOp,
     ImportOp, OneHotOp, PadOp, RandomOp, RangeOp, ReduceOp, ReshapeOp, ShiftOp, SliceOp, SoftmaxOp, StateWriteOp,
     StopGradientOp, TopKOp, UnaryOp, VariableOp, WhereOp {
   private final MeshGraph graph;

@@ -10,6 +10,8 @@ package dev.neomesh.mesh.ir;
 public interface OpVisitor<R> {
   R visit(AdamUpdateOp op);
 
+  R visit(AfterOp op);
+
   R visit(AssignOp op);
 
   R visit(BinaryOp op);

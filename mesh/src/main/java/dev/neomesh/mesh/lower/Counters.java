@@ -23,6 +23,7 @@ public final class Counters {
   }
 
   private final Map<String, Entry> entries = new TreeMap<>();
+  private double transferred;
 
   /** Key of a collective over mesh axes, e.g. {@code allreduce[x,y]}. */
   public static String key(Collective kind, List<String> axes) {
@@ -39,6 +40,18 @@ public final class Counters {
       axes.add(mesh.axes().get(a).name());
     }
     entries.merge(key(step.kind(), axes), new Entry(1, step.bytesPerDevice()), (a, b) -> a.plus(b.bytesPerDevice()));
+    transferred += PlacementMeshImpl.work(step).bytes();
+  }
+
+  /**
+   * Bytes one device of a group receives per step by the algorithms the lowering runs
+   * ({@link PlacementMeshImpl.Work}; for these symmetric collectives also what it sends): a ring
+   * allreduce of S bytes moves 2(n-1)/n S, a reduce-scatter (n-1)/n S and an allconcat of slices of
+   * S/n (n-1)/n S, so ZeRO's reduce-scatter and gather move what data parallelism's allreduce does,
+   * though the counters' input bytes ({@link #totalBytes}) differ. Summed over the step's collectives.
+   */
+  public long transferredBytesPerDevice() {
+    return Math.round(transferred);
   }
 
   public Map<String, Entry> entries() {

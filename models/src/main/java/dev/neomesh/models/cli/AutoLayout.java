@@ -2,6 +2,7 @@ package dev.neomesh.models.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.neomesh.layout.Cost;
 import dev.neomesh.layout.CostModel;
 import dev.neomesh.layout.MachineConstants;
 import dev.neomesh.layout.PlanReport;
@@ -16,7 +17,12 @@ import dev.neomesh.models.train.TrainProgram;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.function.Function;
+import java.util.stream.Collectors;
 import java.util.Locale;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -29,8 +35,40 @@ import java.util.regex.Pattern;
 public final class AutoLayout {
   private AutoLayout() {}
 
-  /** The plan and its report (GPT-Neo's selection lines, candidates table, per-rule collectives). */
-  public record Result(Planner.Plan plan, String report, int microbatches, MeshGraph graph) {
+  /**
+   * What the planner may change besides the layout, never the model or the batch: ZeRO's stage
+   * ({@code zero_stage}), recomputing the blocks' activations ({@code recompute_grad}) and
+   * microbatching ({@code tokens_per_mb_per_replica}, null for none).
+   */
+  public record MemorySettings(int zeroStage, boolean recompute, Integer tokensPerMb) {
+    static MemorySettings of(GptConfig cfg) {
+      return new MemorySettings(cfg.zeroStage(), cfg.recomputeGrad(), GptConfig.orNull(cfg.tokensPerMbPerReplica()));
+    }
+
+    /** The config's keys these settings set ({@code "null"} removes tokens_per_mb_per_replica). */
+    public java.util.Map<String, String> keys() {
+      return java.util.Map.of("zero_stage", String.valueOf(zeroStage), "recompute_grad", String.valueOf(recompute),
+          "tokens_per_mb_per_replica", tokensPerMb == null ? "null" : String.valueOf(tokensPerMb));
+    }
+
+    GptConfig applyTo(GptConfig cfg) {
+      return cfg.withOverrides(keys());
+    }
+
+    @Override
+    public String toString() {
+      return "zero_stage " + zeroStage + ", recompute_grad " + recompute + ", tokens_per_mb_per_replica "
+          + (tokensPerMb == null ? "none" : tokensPerMb);
+    }
+  }
+
+  /**
+   * The plan and its report (GPT-Neo's selection lines, candidates table, per-rule collectives, and
+   * the memory settings chosen beside the config's own), for the chosen {@code settings};
+   * {@code settingsTried}: how many settings were planned (each its own graph) to choose them.
+   */
+  public record Result(Planner.Plan plan, String report, int microbatches, MeshGraph graph, MemorySettings settings,
+                       MemorySettings written, int settingsTried) {
     public int graphOps() {
       return graph.ops().size();
     }
@@ -41,6 +79,11 @@ public final class AutoLayout {
 
     public String meshShape() {
       return plan.meshShape().toString();
+    }
+
+    /** Estimated seconds per step: one microbatch's estimate times the microbatches. */
+    public double stepSeconds() {
+      return plan.best().seconds() * microbatches;
     }
   }
 
@@ -57,9 +100,8 @@ public final class AutoLayout {
 
   /**
    * Plans {@code cfg} on {@code mesh} (or, with {@code searchMesh}, on every mesh of its device
-   * count). The graph is one microbatch of the config's own microbatching
-   * ({@code tokens_per_mb_per_replica} under its mesh_shape and layout), so activation memory is
-   * what one microbatch keeps live. Step times are estimated for {@code machine}.
+   * count), choosing the memory settings too ({@link #plan(GptConfig, MeshShape, boolean, long,
+   * MachineConstants, int)}). Step times are estimated for {@code machine}.
    */
   public static Result plan(GptConfig cfg, MeshShape mesh, boolean searchMesh, long budgetBytes,
                             MachineConstants machine) {
@@ -67,34 +109,174 @@ public final class AutoLayout {
   }
 
   /**
-   * As {@link #plan(GptConfig, MeshShape, boolean, long, MachineConstants)} for a mesh spread over
-   * processes of {@code devicesPerTask} devices each (0: one process): a collective whose group spans
-   * two tasks is priced at the machine's cross-task (gRPC) rates.
+   * The layout and memory settings of least estimated step time that fit {@code budgetBytes} per
+   * device, for a mesh spread over processes of {@code devicesPerTask} devices each (0: one process).
+   * The config as written is planned first. If it fits, only settings that could be faster are
+   * tried (without recompute, without microbatching). If not, ZeRO stages 0, 2 and 3, each without
+   * and with recompute, without microbatching (stage 1 saves less than 2 for the same bytes moved, so
+   * it is not tried), and the fastest that fits wins; failing those, the settings that came closest
+   * with the fewest microbatches that fit (a binary search over halves, quarters, ... of each
+   * replica's rows, since fewer rows never take more memory). A ZeRO stage counts only where the plan
+   * splits {@code batch} over an axis of more than one device (what the trainer accepts). When nothing
+   * fits, the error names the closest plan, its settings, what was tried and what to change.
    */
   public static Result plan(GptConfig cfg, MeshShape mesh, boolean searchMesh, long budgetBytes,
                             MachineConstants machine, int devicesPerTask) {
-    int microbatches = Microbatching.count(GptConfig.orNull(cfg.tokensPerMbPerReplica()), cfg.nCtx(), cfg.trainBatchSize(),
-        Microbatching.replicas(cfg.mesh(), cfg.layoutRules()));
+    MemorySettings written = MemorySettings.of(cfg);
+    List<Attempt> tried = new ArrayList<>();
+    Function<MemorySettings, Result> attempt = ms -> {
+      Attempt a = attempt(ms.applyTo(cfg), mesh, searchMesh, budgetBytes, machine, devicesPerTask, ms, written);
+      tried.add(a);
+      return a.result();
+    };
+    Result best = attempt.apply(written);
+    List<MemorySettings> next = new ArrayList<>();
+    if (best != null) {
+      if (written.recompute()) {
+        next.add(new MemorySettings(written.zeroStage(), false, written.tokensPerMb()));
+      }
+      if (written.tokensPerMb() != null) {
+        next.add(new MemorySettings(written.zeroStage(), written.recompute(), null));
+        next.add(new MemorySettings(written.zeroStage(), false, null));
+      }
+    } else {
+      for (boolean recompute : new boolean[] {false, true}) {
+        for (int stage : new int[] {0, 2, 3}) {
+          next.add(new MemorySettings(stage, recompute, null));
+        }
+      }
+    }
+    for (MemorySettings ms : new LinkedHashSet<>(next)) {
+      if (!ms.equals(written)) {
+        best = faster(best, attempt.apply(ms));
+      }
+    }
+    if (best == null) { // microbatches for the unmicrobatched settings that came closest
+      Attempt leanest = tried.stream().filter(a -> a.closest() != null && a.settings().tokensPerMb() == null)
+          .min(Comparator.comparingLong(a -> a.closest().memory().total())).orElse(null);
+      int replicas = Microbatching.replicas(cfg.mesh(), cfg.layoutRules());
+      int perReplica = cfg.trainBatchSize() / Math.max(1, replicas);
+      List<Integer> rows = new ArrayList<>(); // rows per microbatch, most first
+      for (int r = perReplica / 2; r >= 1; r /= 2) {
+        if (perReplica % r == 0) {
+          rows.add(r);
+        }
+      }
+      // fewer rows never need more memory: a binary search for the most rows (fewest microbatches) that fit
+      int lo = 0;
+      int hi = rows.size() - 1;
+      while (leanest != null && lo <= hi) {
+        int mid = (lo + hi) / 2;
+        Result r = attempt.apply(new MemorySettings(leanest.settings().zeroStage(), leanest.settings().recompute(),
+            rows.get(mid) * cfg.nCtx()));
+        if (r != null) {
+          best = r;
+          hi = mid - 1;
+        } else {
+          lo = mid + 1;
+        }
+      }
+    }
+    String triedText = tried.stream().map(Attempt::describe).collect(Collectors.joining("; "));
+    if (best == null) {
+      Attempt closest = tried.stream().filter(a -> a.closest() != null)
+          .min(Comparator.comparingLong(a -> a.closest().memory().total())).orElse(null);
+      if (closest == null) {
+        throw new NeomeshException("No layout can lower this graph on mesh " + mesh + " (tried " + triedText + ")");
+      }
+      throw new NeomeshException(closest.failure().getMessage().replace(" Raise the budget,", " That is with "
+          + closest.settings() + " (tried " + triedText + "). Raise the budget,"));
+    }
+    return new Result(best.plan(), best.report() + settingsReport(best, triedText), best.microbatches(), best.graph(),
+        best.settings(), written, tried.size());
+  }
+
+  private static Result faster(Result a, Result b) {
+    return a == null ? b : b == null ? a : b.stepSeconds() < a.stepSeconds() ? b : a;
+  }
+
+  /** One planning of the config under {@code settings}: its result when something fits, else the planner's miss. */
+  private record Attempt(MemorySettings settings, Result result, Planner.NoLayoutFits failure) {
+    Cost closest() {
+      return failure == null ? null : failure.closest();
+    }
+
+    String describe() {
+      return settings + ": " + (result != null ? PlanReport.bytes(result.plan().best().memory().total())
+          + String.format(Locale.ROOT, ", %.3g s/step", result.stepSeconds())
+          : failure != null ? PlanReport.bytes(closest().memory().total()) + " at the closest"
+          : "the fastest plan does not split batch");
+    }
+  }
+
+  private static Attempt attempt(GptConfig cfg, MeshShape mesh, boolean searchMesh, long budgetBytes,
+      MachineConstants machine, int devicesPerTask, MemorySettings settings, MemorySettings written) {
+    int microbatches = Microbatching.count(GptConfig.orNull(cfg.tokensPerMbPerReplica()), cfg.nCtx(),
+        cfg.trainBatchSize(), Microbatching.replicas(cfg.mesh(), cfg.layoutRules()));
     TrainProgram program = TrainProgram.build(new GptLanguageModel(cfg), cfg.seed(), cfg.trainBatchSize(), cfg.nCtx(),
         microbatches, LearningRateSchedule.constant(1e-3), Main.optimizer(cfg));
     // the optimizer's slots are variables of this graph already: count them once, as variables
     CostModel model = new CostModel(program.graph(),
         CostModel.Options.adam(machine).withOptimizerSlots(0).withFetches(List.of(program.loss()))
             .withDevicesPerTask(devicesPerTask));
-    Planner.Plan plan = searchMesh ? Planner.autoLayoutAndMeshShape(model, mesh.size(), budgetBytes)
-        : Planner.autoLayout(model, mesh, budgetBytes);
+    Planner.Plan plan;
+    try {
+      plan = searchMesh ? Planner.autoLayoutAndMeshShape(model, mesh.size(), budgetBytes)
+          : Planner.autoLayout(model, mesh, budgetBytes);
+    } catch (Planner.NoLayoutFits e) {
+      return new Attempt(settings, null, e);
+    }
+    if (settings.zeroStage() > 0 && !zeroApplies(plan)) {
+      return new Attempt(settings, null, null);
+    }
     String note = microbatches > 1 ? String.format("(one of %d microbatches of %d examples per step, as "
         + "tokens_per_mb_per_replica sets under the config's own layout)%n", microbatches,
         cfg.trainBatchSize() / microbatches) : "";
-    return new Result(plan, PlanReport.render(plan, model) + note, microbatches, program.graph());
+    return new Attempt(settings, new Result(plan, PlanReport.render(plan, model) + note, microbatches,
+        program.graph(), settings, written, 1), null);
   }
 
-  /** Writes {@code cfg}'s JSON with the chosen {@code mesh_shape} and {@code layout} to {@code target}. */
+  /**
+   * Whether the plan splits batch over a mesh axis of more than one device (ZeRO's axis); the search
+   * itself keeps only layouts whose sharded views are valid (their followers share no axis).
+   */
+  static boolean zeroApplies(Planner.Plan plan) {
+    return Microbatching.replicas(plan.meshShape(), plan.layout()) > 1;
+  }
+
+  /** The chosen memory settings beside the config's own, the plan's memory split, and every setting tried. */
+  private static String settingsReport(Result r, String tried) {
+    MemorySettings c = r.settings();
+    MemorySettings w = r.written();
+    Cost.Memory m = r.plan().best().memory();
+    return String.format(Locale.ROOT, "Memory settings (chosen; the config's own in brackets):%n"
+        + "  zero_stage %d (%d), recompute_grad %s (%s), tokens_per_mb_per_replica %s (%s)%n"
+        + "  per device: %s (%s parameters, %s gradients, %s optimizer, %s activations); estimated %.3g s per step%n"
+        + "  tried: %s%n", c.zeroStage(), w.zeroStage(), c.recompute(), w.recompute(),
+        c.tokensPerMb() == null ? "none" : c.tokensPerMb(), w.tokensPerMb() == null ? "none" : w.tokensPerMb(),
+        PlanReport.bytes(m.total()), PlanReport.bytes(m.parameters()), PlanReport.bytes(m.gradients()),
+        PlanReport.bytes(m.optimizer()), PlanReport.bytes(m.activations()), r.stepSeconds(), tried);
+  }
+
+  /**
+   * Writes {@code cfg}'s JSON with the chosen {@code mesh_shape} and {@code layout}, and the chosen
+   * memory settings where they differ from the config's own, to {@code target}.
+   */
   public static void writeConfig(GptConfig cfg, Result r, Path target) {
     ObjectMapper json = new ObjectMapper();
     try {
       ObjectNode node = (ObjectNode) json.readTree(cfg.json());
       PlanReport.applyTo(node, r.plan());
+      MemorySettings ms = r.settings();
+      if (!ms.equals(r.written())) {
+        node.put("zero_stage", ms.zeroStage());
+        node.put("recompute_grad", ms.recompute());
+        if (ms.tokensPerMb() == null) {
+          node.remove("tokens_per_mb_per_replica");
+        } else {
+          node.put("tokens_per_mb_per_replica", ms.tokensPerMb());
+        }
+      }
       if (target.toAbsolutePath().getParent() != null) {
         Files.createDirectories(target.toAbsolutePath().getParent());
       }

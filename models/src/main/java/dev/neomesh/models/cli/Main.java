@@ -144,8 +144,12 @@ public final class Main {
   boolean autoLayoutAndMeshShape;
 
   @Option(name = "--memory_budget", metaVar = "SIZE",
-      usage = "per-device memory budget of the auto layout, e.g. 16GiB, 512MiB, 8e9 (default 16GiB)")
-  String memoryBudget = "16GiB";
+      usage = "per-device memory budget of the auto layout, e.g. 16GiB, 512MiB, 8e9 (default 16GiB, or --machine's)")
+  String memoryBudget;
+
+  @Option(name = "--machine", metaVar = "NAME",
+      usage = "with --auto_layout*: plan for a machine's published figures: a100, h100 (8 per server), tpu-v3")
+  String machineName;
 
   @Option(name = "--write_config", metaVar = "OUT.json",
       usage = "with --auto_layout*: write the config with the chosen mesh_shape and layout to OUT.json")
@@ -468,10 +472,24 @@ public final class Main {
 
   private int plan(GptConfig cfg) {
     MeshShape mesh = cfg.mesh();
-    long budget = AutoLayout.parseBytes(memoryBudget);
-    dev.neomesh.layout.MachineConstants machine = dev.neomesh.layout.Calibration.load(AutoLayout.calibrationFile());
-    int devicesPerTask = clusterDevicesPerTask(mesh);
-    if (devicesPerTask > 0) {
+    dev.neomesh.layout.MachinePresets preset = machineName == null ? null
+        : dev.neomesh.layout.MachinePresets.named(machineName);
+    if (preset != null && cluster != null) {
+      throw new NeomeshException("--machine plans for another machine's published figures and --cluster for this "
+          + "cluster's workers: give one of them");
+    }
+    long budget = AutoLayout.parseBytes(memoryBudget != null ? memoryBudget
+        : preset != null ? preset.memoryBytes() + "B" : "16GiB");
+    dev.neomesh.layout.MachineConstants machine = preset != null ? preset.constants()
+        : dev.neomesh.layout.Calibration.load(AutoLayout.calibrationFile());
+    int devicesPerTask = preset != null ? preset.devicesPerTask(mesh.size()) : clusterDevicesPerTask(mesh);
+    if (preset != null) {
+      out.printf(java.util.Locale.ROOT, "planning for %s: %.3g TFLOP/s per device, %s memory per device%s%n",
+          preset.description(), machine.matmulFlopsPerSecond() / 1e12,
+          dev.neomesh.layout.PlanReport.bytes(preset.memoryBytes()), devicesPerTask > 0
+              ? ", " + mesh.size() / devicesPerTask + " servers (collectives across them at the network's rate)" : "");
+    }
+    if (devicesPerTask > 0 && preset == null) {
       out.printf(java.util.Locale.ROOT, "planning for a cluster of %d tasks x %d devices: a collective across tasks "
           + "costs %.3g B/s and %.0f us per transfer (%s)%n", mesh.size() / devicesPerTask, devicesPerTask,
           machine.crossTaskBytesPerSecond(), machine.crossTaskTransferSeconds() * 1e6,

@@ -74,16 +74,8 @@ final class ConfigChecks {
     }
     int zero = v.i("zero_stage");
     if (zero < 0 || zero > 3) {
-      throw v.error("zero_stage must be 0 (no sharding), 1 (optimizer state sharded over the data-parallel axis) or 2"
-          + " (also the gradients), got " + zero);
-    }
-    if (zero == 3) {
-      throw v.error("zero_stage 3 (sharding the parameters too) is not implemented yet: use zero_stage 2, which shards"
-          + " the optimizer state and the gradients over the data-parallel axis");
-    }
-    if (zero > 0 && v.has("tokens_per_mb_per_replica")) {
-      throw v.error("zero_stage " + zero + " does not combine with microbatching (tokens_per_mb_per_replica) yet: drop"
-          + " one of them");
+      throw v.error("zero_stage must be 0 (no sharding), 1 (optimizer state sharded over the data-parallel axis), 2"
+          + " (also the gradients) or 3 (also the parameters), got " + zero);
     }
     if (v.i("sparse_topk") > 0 && v.i("num_mem_kv") > 0) {
       throw v.error("sparse_topk (" + v.i("sparse_topk") + ") and num_mem_kv (" + v.i("num_mem_kv") + ") do not "

@@ -90,8 +90,7 @@ final class ConfigKeys {
     for (String b : List.of("no_weight_tie", "share_parameters", "rezero", "scalenorm", "macaron", "mlp_glu")) {
       key(b, Type.BOOL, false);
     }
-    ignored("recompute_grad", Type.BOOL, false,
-        "nothing is recomputed, the backward pass keeps the forward activations");
+    key("recompute_grad", Type.BOOL, false);
     key("scale_by_depth", Type.BOOL, false);
     key("scale_by_in", Type.BOOL, false);
     ignored("entmax_loss", Type.BOOL, false, "the loss is always softmax cross-entropy");

@@ -286,11 +286,14 @@ public final class GptConfig {
   public int numMemKv() { return v.i("num_mem_kv"); }
   /** Each query keeps its k largest scores on global layers (0: all); neomesh's key. */
   public int sparseTopk() { return v.i("sparse_topk"); }
+  /** ZeRO's stage (neomesh's key {@code zero_stage}): 0 none, 1 optimizer state, 2 also gradients, 3 also parameters sharded. */
+  public int zeroStage() { return v.i("zero_stage"); }
+  /** GPT-Neo's {@code recompute_grad}: each block's activations recomputed in the backward pass. */
+  public boolean recomputeGrad() { return v.b("recompute_grad"); }
   /**
    * Key/value heads (grouped-query attention; neomesh's key {@code n_kv_head}): n_head when absent,
    * which is multi-head attention; 1 is multi-query. Divides n_head.
    */
-  public int zeroStage() { return v.i("zero_stage"); }
   public int nKvHead() { return v.has("n_kv_head") ? v.i("n_kv_head") : nHead(); }
   /** Whether μP is on: {@code mup_base_hidden_size} is set (Cerebras' key; {@code dev.neomesh.models.gpt.Mup}). */
   public boolean mup() { return v.has("mup_base_hidden_size"); }

@@ -72,7 +72,7 @@ public final class Gpt {
     activations.put("embeddings", h);
     MeshTensor aux = null;
     for (int layer = 0; layer < cfg.nLayer(); layer++) {
-      Block.Out out = Block.forward(b, h, layer);
+      Block.Out out = train && cfg.recomputeGrad() ? recomputedBlock(b, h, layer) : Block.forward(b, h, layer);
       h = out.x();
       activations.put("block " + layer, h);
       if (out.auxLoss() != null) {
@@ -86,6 +86,37 @@ public final class Gpt {
       loss = m.add(loss, aux);
     }
     return new Gpt(b, z, loss, activations);
+  }
+
+  /**
+   * Block {@code layer} with its activations recomputed in the backward pass ({@code recompute_grad},
+   * {@link MeshOps#recompute}): only the block's inputs (the stream, and under residual_attn the
+   * previous scores) stay alive from the forward to the backward. The body restores the builder's
+   * residual scores so building it again for the backward changes nothing else.
+   */
+  private static Block.Out recomputedBlock(ModelBuilder b, MeshTensor h, int layer) {
+    MeshTensor before = b.residualScores;
+    boolean[] shape = new boolean[2]; // {scores out, aux out}, as the first build made them
+    List<MeshTensor> outs = b.m.recompute(before == null ? List.of(h) : List.of(h, before), in -> {
+      MeshTensor saved = b.residualScores;
+      b.residualScores = in.size() > 1 ? in.get(1) : null;
+      Block.Out o = Block.forward(b, in.get(0), layer);
+      List<MeshTensor> r = new java.util.ArrayList<>(List.of(o.x()));
+      shape[0] = b.residualScores != null;
+      if (shape[0]) {
+        r.add(b.residualScores);
+      }
+      shape[1] = o.auxLoss() != null;
+      if (shape[1]) {
+        r.add(o.auxLoss());
+      }
+      b.residualScores = saved;
+      return r;
+    });
+    if (shape[0]) {
+      b.residualScores = outs.get(1);
+    }
+    return new Block.Out(outs.get(0), shape[1] ? outs.get(outs.size() - 1) : null);
   }
 
   /**

@@ -8,6 +8,7 @@ import dev.neomesh.mesh.ir.MeshTensor;
 import dev.neomesh.models.config.Activation;
 import dev.neomesh.models.config.GptConfig;
 import dev.neomesh.models.config.InitStyle;
+import dev.neomesh.models.train.ZeroSharding;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -41,6 +42,8 @@ final class ModelBuilder {
   final List<Dim> queryHeads;
   final Dim kv;
   final Dim vocab;
+  /** Whether the variables are stored as ZeRO stage 3's sharded views (training under zero_stage 3 only). */
+  private final boolean shardedParameters;
   /** Incremental decoding: where the run's tokens stand and the caches (null for a whole-sequence pass). */
   final Decoding decoding;
   /**
@@ -73,6 +76,7 @@ final class ModelBuilder {
     this.m = m;
     this.cfg = cfg;
     this.train = train;
+    this.shardedParameters = train && ZeroSharding.stores(cfg.zeroStage());
     this.act = cfg.bfloat16() ? DType.BFLOAT16 : DType.FLOAT32;
     this.batch = batch;
     this.sequence = sequence;
@@ -145,7 +149,7 @@ final class ModelBuilder {
   /** A trainable float32 variable initialised N(0, stddev), cast to the activation dtype; made once per name. */
   MeshTensor normal(String name, Shape shape, double stddev) {
     return use(variables.computeIfAbsent(name,
-        n -> m.variable(n, m.randomNormal(shape, DType.FLOAT32, n, 0.0, stddev))));
+        n -> m.variable(n, stored(m.randomNormal(shape, DType.FLOAT32, n, 0.0, stddev)))), shape);
   }
 
   /**
@@ -170,11 +174,18 @@ final class ModelBuilder {
    * at 1), cast to the activation dtype; made once per name.
    */
   MeshTensor filled(String name, Shape shape, double value) {
-    return use(variables.computeIfAbsent(name, n -> m.variable(n, m.constant(value, shape, DType.FLOAT32))));
+    return use(variables.computeIfAbsent(name, n -> m.variable(n, stored(m.constant(value, shape, DType.FLOAT32)))),
+        shape);
   }
 
-  private MeshTensor use(MeshTensor variable) {
-    return m.cast(variable, act);
+  /** A variable's initial value as stored: under ZeRO stage 3 in training, its sharded view. */
+  private MeshTensor stored(MeshTensor init) {
+    return shardedParameters ? ZeroSharding.shard(m, init) : init;
+  }
+
+  /** A read of {@code variable} as {@code shape}: gathered here, for this use, under ZeRO stage 3. */
+  private MeshTensor use(MeshTensor variable, Shape shape) {
+    return m.cast(shardedParameters ? ZeroSharding.gather(m, variable, shape) : variable, act);
   }
 
   /** The trainable variables in creation order. */

@@ -17,7 +17,8 @@ import java.util.function.ToDoubleFunction;
  *     the option exists to compare the two forms or rule the kernel out, not to change the numbers.
  * @param zeroStage {@code zero_stage} (a neomesh key, DeepSpeed's stages): 0 keeps optimizer state
  *     replicated over the data-parallel axis; 1 shards it over the axis {@code batch} is split on; 2
- *     also reduce-scatters the gradients ({@link ZeroSharding})
+ *     also reduce-scatters the gradients; 3 also stores the parameters sharded, gathered at each use
+ *     ({@link ZeroSharding}; the model must be built with the same stage)
  */
 public record OptimizerSettings(Kind kind, double beta1, double beta2, double epsilon, double weightDecay,
     boolean biasCorrection, double adaEpsilon1, double adaEpsilon2, double gradientClipping, boolean fusedAdam,
@@ -56,7 +57,7 @@ public record OptimizerSettings(Kind kind, double beta1, double beta2, double ep
         gradientClipping, fused, zeroStage);
   }
 
-  /** The same settings with ZeRO stage {@code stage} (0-2). */
+  /** The same settings with ZeRO stage {@code stage} (0-3). */
   public OptimizerSettings withZeroStage(int stage) {
     return new OptimizerSettings(kind, beta1, beta2, epsilon, weightDecay, biasCorrection, adaEpsilon1, adaEpsilon2,
         gradientClipping, fusedAdam, stage);

@@ -76,9 +76,6 @@ public final class TrainProgram {
    */
   public static TrainProgram build(LanguageModel lm, long seed, int batchSize, int nCtx, int microbatches,
       LongToDoubleFunction lrAt, OptimizerSettings opt) {
-    if (opt.zeroStage() > 0 && microbatches > 1) {
-      throw new IllegalArgumentException("zero_stage " + opt.zeroStage() + " with " + microbatches + " microbatches");
-    }
     if (batchSize % microbatches != 0) {
       throw new IllegalArgumentException(batchSize + " rows in " + microbatches + " microbatches");
     }
@@ -105,31 +102,68 @@ public final class TrainProgram {
     MeshTensor last = m.importTensor("microbatch_last", Shape.SCALAR, DType.FLOAT32);
     MeshTensor isFirst = m.greater(first, 0.5);
     MeshTensor isLast = m.greater(last, 0.5);
+    // under ZeRO stages 2 and 3 each microbatch's gradients are reduce-scattered and accumulated as shards
+    List<MeshTensor> targets = params;
+    List<MeshTensor> perMicrobatch = grads;
+    if (opt.zeroStage() > 0) {
+      ZeroSharding.declare(m, params);
+      if (opt.zeroStage() == 2) {
+        targets = params.stream().map(p -> ZeroSharding.shard(m, p)).toList();
+        perMicrobatch = grads.stream().map(gr -> ZeroSharding.shard(m, gr)).toList();
+      }
+    }
     List<MeshTensor> total = new ArrayList<>();
-    for (int i = 0; i < params.size(); i++) {
-      MeshTensor w = params.get(i);
-      MeshTensor part = m.mul(grads.get(i), 1.0 / microbatches);
+    for (int i = 0; i < targets.size(); i++) {
+      MeshTensor w = targets.get(i);
+      MeshTensor part = m.mul(perMicrobatch.get(i), 1.0 / microbatches);
       MeshTensor acc = m.variable(Optimizer.nameOf(m, w) + "/grad_accumulator", m.zeros(w.shape(), w.dtype()), false);
       MeshTensor accNew = m.where(isFirst, part, m.add(acc, part));
       m.assign(acc, accNew);
       total.add(accNew);
     }
     GlobalNormClipping.Clipped c = GlobalNormClipping.clip(m, total, opt.gradientClipping());
-    for (Optimizer.Update u : optimizer.updates(m, params, c.grads(), lr, feeds)) {
-      m.assign(u.variable(), m.where(isLast, u.value(), u.variable()));
+    List<MeshTensor> clipped = c.grads();
+    if (opt.zeroStage() == 1) { // whole gradients accumulated and clipped, each device then updating its part
+      targets = params.stream().map(p -> ZeroSharding.shard(m, p)).toList();
+      clipped = clipped.stream().map(gr -> ZeroSharding.shard(m, gr)).toList();
+    }
+    java.util.Map<MeshTensor, MeshTensor> paramOfView = new java.util.IdentityHashMap<>();
+    for (int i = 0; i < params.size(); i++) {
+      paramOfView.put(targets.get(i), params.get(i));
+    }
+    for (Optimizer.Update u : optimizer.updates(m, targets, clipped, lr, feeds)) {
+      MeshTensor param = paramOfView.get(u.variable());
+      if (param != null && param != u.variable()) { // a sharded view (stages 1, 2): the new parameter gathered back
+        m.assign(param, m.where(isLast, ZeroSharding.gather(m, u.value(), param.shape()), param));
+      } else {
+        m.assign(u.variable(), m.where(isLast, u.value(), u.variable()));
+      }
     }
     return new TrainProgram(g, tokens, labels, out, c.norm(), lr, feeds, microbatches, first, last, nCtx);
   }
 
   /**
-   * The step under ZeRO stage 1 or 2 ({@link ZeroSharding}): clipping and the optimizer on the
+   * The step under ZeRO stage 1, 2 or 3 ({@link ZeroSharding}): clipping and the optimizer on the
    * parameters' sharded views, each new parameter gathered back; returns the global norm. Stage 1
    * clips the whole gradients (their allreduce) and then keeps its part; stage 2 takes its part of
    * the pending sums (a reduce-scatter) and clips the parts, whose norm is one scalar sum per tensor.
+   * Stage 3's parameters are stored as the views, so clipping and the optimizer run on them directly.
    */
   private static MeshTensor zeroStep(MeshOps m, List<MeshTensor> params, List<MeshTensor> grads, MeshTensor lr,
       StepFeeds feeds, Optimizer optimizer, OptimizerSettings opt) {
     ZeroSharding.declare(m, params);
+    if (ZeroSharding.stores(opt.zeroStage())) {
+      for (MeshTensor p : params) {
+        if (p.shape().rank() > 0 && !p.shape().dims().get(0).name().startsWith(ZeroSharding.PREFIX)) {
+          throw new IllegalArgumentException("zero_stage 3 needs the model to store its parameters as sharded views, "
+              + "but " + Optimizer.nameOf(m, p) + " is " + p.shape() + ": build the model with zero_stage 3 too");
+        }
+      }
+      // stage 3: the parameters are the views, their gradients already reduce-scattered (the gathers' gradients)
+      GlobalNormClipping.Clipped c = GlobalNormClipping.clip(m, grads, opt.gradientClipping());
+      optimizer.apply(m, params, c.grads(), lr, feeds);
+      return c.norm();
+    }
     List<MeshTensor> views = params.stream().map(p -> ZeroSharding.shard(m, p)).toList();
     MeshTensor norm;
     List<MeshTensor> viewGrads;

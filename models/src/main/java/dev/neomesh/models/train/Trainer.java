@@ -109,7 +109,17 @@ public final class Trainer {
 
   /** Lowers a program of this run (training, evaluation or sampling), gradients bucketed for data parallelism. */
   MeshRuntime lower(MeshGraph g) {
-    return MeshRuntime.create(g, mesh(), s.layout(), devices(), dev.neomesh.mesh.lower.LoweringOptions.TRAINING);
+    try {
+      return MeshRuntime.create(g, mesh(), s.layout(), devices(), dev.neomesh.mesh.lower.LoweringOptions.TRAINING);
+    } catch (dev.neomesh.mesh.LayoutException e) {
+      if (s.optimizer().zeroStage() > 0 && e.getMessage().contains("\"" + ZeroSharding.PREFIX)) {
+        throw new NeomeshException("zero_stage " + s.optimizer().zeroStage() + " shards parameters over mesh axis "
+            + s.layout().axisFor("batch").orElse("?") + " (batch's), but under layout \"" + s.layout() + "\" a"
+            + " parameter's sharded view would split two of its dims over one axis: " + e.getMessage()
+            + ". Move the other dim of that parameter (e.g. MoE's experts) to another axis, or set zero_stage to 0");
+      }
+      throw e;
+    }
   }
 
   private List<InputPipeline.Source> sources() {
@@ -123,14 +133,6 @@ public final class Trainer {
       throw new NeomeshException("zero_stage " + stage + " shards the optimizer state over the mesh axis the batch dim"
           + " is split on, but layout \"" + s.layout() + "\" splits batch over no axis of more than one device on mesh "
           + s.meshShape() + ": add a rule such as batch:x, or set zero_stage to 0");
-    }
-    String batchAxis = s.layout().axisFor("batch").orElse(null);
-    for (LayoutRules.Rule r : s.layout().rules()) {
-      if (stage > 0 && !r.dim().equals("batch") && r.axis().equals(batchAxis)) {
-        throw new NeomeshException("zero_stage " + stage + " shards parameters over mesh axis " + batchAxis + ", which rule "
-            + r + " splits too (e.g. MoE's experts), so a sharded expert weight would hold two dims on it: move \""
-            + r.dim() + "\" to another axis, or set zero_stage to 0");
-      }
     }
   }
 

@@ -11,7 +11,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * ZeRO stages 1 and 2 (Rajbhandari et al. 2019) written on named dims, so that no layout rule and
+ * ZeRO stages 1 to 3 (Rajbhandari et al. 2019) written on named dims, so that no layout rule and
  * no device appear here. Each parameter gets a <em>sharded view</em>: the same tensor with every dim
  * renamed {@code zero_<dim>}. Each {@code zero_<dim>} follows {@code <dim>}'s split, and one of
  * them, the first in order of the parameter bytes it covers whose dim no rule splits, also takes the
@@ -23,20 +23,35 @@ import java.util.Map;
  * <p>Stage 1 reads the gradients whole (the allreduce of data parallelism) and keeps its part;
  * stage 2 renames the gradient while it is still a pending sum over the batch axis, which the
  * compiler carries out as a reduce-scatter: each device receives and adds only its part.
+ * Stage 3 keeps the parameters themselves as views ({@link #stores}): the model reads each
+ * through {@link #gather} where it uses it, an allconcat just in time whose result dies after its
+ * last use, and the gradient of that gather is the reduce-scatter of stage 2, so the optimizer runs
+ * on the stored views with nothing to gather back. Under {@code recompute_grad} each block gathers
+ * again for its backward pass; without it the forward's gathered weights are kept for the backward
+ * (FSDP without resharding after the forward).
  * Parameters of no dim on the batch axis (small ones, or all of them when no rule splits batch)
  * stay replicated, with their slots.
  */
-final class ZeroSharding {
+public final class ZeroSharding {
   static final String PREFIX = "zero_";
 
   private ZeroSharding() {}
 
-  /** Declares the views' layout followers for {@code params} on {@code m}'s graph. */
+  /** Whether stage {@code zeroStage} stores the parameters as sharded views (stage 3). */
+  public static boolean stores(int zeroStage) {
+    return zeroStage >= 3;
+  }
+
+  /**
+   * Declares the views' layout followers for {@code params} (parameters, or under stage 3 their
+   * stored views) on {@code m}'s graph.
+   */
   static void declare(MeshOps m, List<MeshTensor> params) {
     Map<String, Dim> dims = new LinkedHashMap<>();
     Map<String, Long> bytes = new LinkedHashMap<>();
     for (MeshTensor p : params) {
-      for (Dim d : p.shape().dims()) {
+      for (Dim view : p.shape().dims()) {
+        Dim d = view.name().startsWith(PREFIX) ? new Dim(view.name().substring(PREFIX.length()), view.size()) : view;
         dims.putIfAbsent(d.name(), d);
         bytes.merge(d.name(), p.shape().size() * p.dtype().bytes(), Long::sum);
       }
@@ -52,12 +67,12 @@ final class ZeroSharding {
   }
 
   /** The sharded view of parameter (or gradient) {@code t}: every dim renamed {@code zero_<dim>}. */
-  static MeshTensor shard(MeshOps m, MeshTensor t) {
+  public static MeshTensor shard(MeshOps m, MeshTensor t) {
     return t.shape().rank() == 0 ? t : m.reshape(t, viewShape(t.shape()));
   }
 
   /** A sharded view back in the shape {@code full} of its parameter. */
-  static MeshTensor gather(MeshOps m, MeshTensor view, Shape full) {
+  public static MeshTensor gather(MeshOps m, MeshTensor view, Shape full) {
     return full.rank() == 0 ? view : m.reshape(view, full);
   }
 

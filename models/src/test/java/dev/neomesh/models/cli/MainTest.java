@@ -282,11 +282,11 @@ class MainTest {
   /** Keys accepted for GPT-Neo's sake that change nothing: one warning at start, naming each key the run sets. */
   @Test
   void keysWithoutEffectPrintOneWarningAtStart() {
-    Run r = main("", "--model", "tiny", "--check_dataset", "--set", "recompute_grad=true", "--set",
+    Run r = main("", "--model", "tiny", "--check_dataset", "--set", "entmax_loss=true", "--set",
         "eval_tasks=[\"lambada\"]");
     assertEquals(0, r.status(), r.err());
-    String warning = "neomesh: warning: the model config sets keys that neomesh accepts but ignores: recompute_grad "
-        + "(nothing is recomputed, the backward pass keeps the forward activations); eval_tasks (the lambada task is "
+    String warning = "neomesh: warning: the model config sets keys that neomesh accepts but ignores: entmax_loss "
+        + "(the loss is always softmax cross-entropy); eval_tasks (the lambada task is "
         + "not implemented, eval_steps evaluates on eval_path). docs/MODEL.md lists every such key.";
     assertEquals(List.of(warning), r.err().lines().filter(l -> l.contains("warning")).toList(), r.err());
     assertTrue(r.out().contains("check_dataset: OK"), r.out());
@@ -475,5 +475,70 @@ class MainTest {
     Run bad = main("", "--model", "tiny", "--auto_layout", "--memory_budget", "lots");
     assertEquals(1, bad.status());
     assertTrue(bad.err().contains("--memory_budget \"lots\" is not a size"), bad.err());
+  }
+
+  /** The training losses metrics.jsonl of {@code run} records, by step. */
+  static java.util.SortedMap<Integer, Double> losses(String run) throws IOException {
+    java.util.SortedMap<Integer, Double> out = new java.util.TreeMap<>();
+    for (String line : Files.readAllLines(root.resolve(run + "/metrics.jsonl"))) {
+      JsonNode n = new ObjectMapper().readTree(line);
+      if (n.has("loss") && !n.has("eval")) {
+        out.put(n.get("step").asInt(), n.get("loss").asDouble());
+      }
+    }
+    return out;
+  }
+
+  static void assertSameLosses(java.util.SortedMap<Integer, Double> want, java.util.SortedMap<Integer, Double> got,
+      String what) {
+    assertEquals(want.keySet(), got.keySet(), what);
+    for (int step : want.keySet()) {
+      assertEquals(want.get(step), got.get(step), 1e-5 * Math.abs(want.get(step)), what + " at step " + step);
+    }
+  }
+
+  /** The tiny GPT with dropout, trained through the CLI as {@code run} with these settings. */
+  static void trainTiny(String run, int steps, String... sets) {
+    List<String> args = new ArrayList<>(List.of("--model", "tiny", "--set", "model_path=" + run, "--set",
+        "train_steps=" + steps, "--set", "eval_steps=0", "--set", "predict_steps=0", "--set", "res_dropout=0.1",
+        "--set", "attn_dropout=0.1", "--set", "n_layer=2", "--set", "attention_types=[[[\"global\"], 2]]",
+        "--set", "train_batch_size=8", "--set", "lr_decay=constant", "--set", "iterations=1", "--steps_per_checkpoint", "3", "--no_progress"));
+    for (String s : sets) {
+      args.add("--set");
+      args.add(s);
+    }
+    Run r = main("", args.toArray(new String[0]));
+    assertEquals(0, r.status(), r.err());
+  }
+
+  /**
+   * ZeRO stage 3 and recompute through the CLI: the tiny GPT (2 layers, dropout, Adam with weight decay
+   * and clipping) trains with the losses of data parallelism (1e-5) at stage 3 on x:4 and on x:2,y:2
+   * (batch:x,heads:y), with recompute_grad, and with two microbatches per replica; a stage-3 checkpoint of x:4 resumes at
+   * stage 0 on x:1 and on x:2,y:2 with the uninterrupted run's losses.
+   */
+  @Test
+  void zeroStage3AndRecomputeTrainWithDataParallelLossesAndTheirCheckpointsMove() throws IOException {
+    String x4 = "mesh_shape=x:4";
+    trainTiny("runs/z0", 6, x4);
+    java.util.SortedMap<Integer, Double> want = losses("runs/z0");
+    assertEquals(6, want.size(), want.toString());
+    trainTiny("runs/z3", 6, x4, "zero_stage=3");
+    assertSameLosses(want, losses("runs/z3"), "zero_stage 3 on x:4");
+    trainTiny("runs/z3r", 6, x4, "zero_stage=3", "recompute_grad=true");
+    assertSameLosses(want, losses("runs/z3r"), "zero_stage 3 with recompute on x:4");
+    trainTiny("runs/z0nodrop", 6, x4, "res_dropout=0", "attn_dropout=0");
+    trainTiny("runs/z3mb", 6, x4, "zero_stage=3", "tokens_per_mb_per_replica=16", "res_dropout=0", "attn_dropout=0");
+    assertSameLosses(losses("runs/z0nodrop"), losses("runs/z3mb"), "zero_stage 3 with two microbatches per replica"
+        + " on x:4 (without dropout, whose masks are drawn per microbatch)");
+    trainTiny("runs/z3xy", 6, "mesh_shape=x:2,y:2", "layout=batch:x,heads:y", "zero_stage=3");
+    assertSameLosses(want, losses("runs/z3xy"), "zero_stage 3 on x:2,y:2");
+    for (String[] target : new String[][] {{"x:1", ""}, {"x:2,y:2", "batch:x,heads:y"}}) {
+      String run = "runs/z3moved" + target[0].replace(":", "").replace(",", "");
+      trainTiny(run, 3, x4, "zero_stage=3");
+      trainTiny(run, 6, "mesh_shape=" + target[0], "layout=" + target[1]);
+      java.util.SortedMap<Integer, Double> got = losses(run);
+      assertSameLosses(want, got, "a stage-3 checkpoint of x:4 resumed on " + target[0]);
+    }
   }
 }

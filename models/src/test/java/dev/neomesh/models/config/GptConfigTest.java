@@ -211,10 +211,10 @@ class GptConfigTest {
     assertEquals(Optional.empty(), tiny("").ignoredKeysWarning());
     assertEquals(Optional.empty(), tiny("\"rotary_emb\": true, \"moe_params\": {\"moe_num_experts\": 4}")
         .ignoredKeysWarning());
-    GptConfig c = tiny("\"recompute_grad\": true, \"eval_tasks\": [\"lambada\"], "
+    GptConfig c = tiny("\"entmax_loss\": true, \"eval_tasks\": [\"lambada\"], "
         + "\"moe_params\": {\"moe_group_size\": 64}");
-    assertEquals(Optional.of("the model config sets keys that neomesh accepts but ignores: recompute_grad (nothing is "
-        + "recomputed, the backward pass keeps the forward activations); eval_tasks (the lambada task is not "
+    assertEquals(Optional.of("the model config sets keys that neomesh accepts but ignores: entmax_loss (the loss is "
+        + "always softmax cross-entropy); eval_tasks (the lambada task is not "
         + "implemented, eval_steps evaluates on eval_path); moe_params.moe_group_size (one expert group per sequence, "
         + "so the model does not depend on the layout). docs/MODEL.md lists every such key."), c.ignoredKeysWarning());
     assertEquals(Optional.of("the model config sets keys that neomesh accepts but ignores: log_grads (no per-variable "
@@ -222,9 +222,9 @@ class GptConfigTest {
         tiny("").withOverrides(Map.of("log_grads", "true")).ignoredKeysWarning());
     assertEquals(Optional.empty(), tiny("\"entmax_loss\": true").withOverrides(Map.of("entmax_loss", "null"))
         .ignoredKeysWarning());
-    List<String> all = List.of("recompute_grad", "entmax_loss", "log_grads", "input_fn", "shuffle_input_filenames",
+    List<String> all = List.of("entmax_loss", "log_grads", "input_fn", "shuffle_input_filenames",
         "no_dataset", "eval_tasks", "remove_partial_sequences", "mlm_cls_token_id");
-    GptConfig every = tiny("\"recompute_grad\": false, \"entmax_loss\": false, \"log_grads\": false, "
+    GptConfig every = tiny("\"entmax_loss\": false, \"log_grads\": false, "
         + "\"input_fn\": \"generic_text\", \"shuffle_input_filenames\": true, \"no_dataset\": false, "
         + "\"eval_tasks\": [], \"remove_partial_sequences\": true, \"mlm_cls_token_id\": 4, "
         + "\"moe_params\": {\"moe_group_size\": 1024}");
@@ -269,15 +269,14 @@ class GptConfigTest {
   }
 
   @Test
-  void zeroStageIsZeroToTwoWithoutMicrobatching() {
+  void zeroStageIsZeroToThree() {
     assertEquals(0, tiny("").zeroStage());
-    assertEquals(2, tiny("\"zero_stage\": 2").zeroStage());
-    String m = message("\"zero_stage\": 4");
-    assertTrue(m.contains("zero_stage must be 0 (no sharding), 1") && m.contains("got 4"), m);
-    m = message("\"zero_stage\": 3");
-    assertTrue(m.contains("zero_stage 3 (sharding the parameters too) is not implemented yet: use zero_stage 2"), m);
-    m = message("\"zero_stage\": 1, \"tokens_per_mb_per_replica\": 64");
-    assertTrue(m.contains("does not combine with microbatching"), m);
+    assertEquals(3, tiny("\"zero_stage\": 3, \"tokens_per_mb_per_replica\": 64").zeroStage());
+    for (String bad : List.of("4", "-1")) {
+      String m = message("\"zero_stage\": " + bad);
+      assertTrue(m.contains("zero_stage must be 0 (no sharding), 1 (optimizer state sharded over the data-parallel"
+          + " axis), 2 (also the gradients) or 3 (also the parameters), got " + bad), m);
+    }
   }
 
   @Test

@@ -146,20 +146,23 @@ class MupTest {
   /**
    * Adam's first step from zero slots with bias correction and a tiny epsilon moves every element by
    * lr·k·sign(g): so |Δw| of a hidden matrix is lr/m (c_proj lr/mf), of a bias or gain lr. On the fused
-   * kernel, the mesh-op updates, with two microbatches (the gated updates) and ZeRO stage 1 on x:2 (the
-   * optimizer runs on sharded views, which {@code Optimizer.nameOf} maps to their variable).
+   * kernel, the mesh-op updates, with two microbatches (the gated updates), ZeRO stage 1 on x:2 (the
+   * optimizer runs on sharded views, which {@code Optimizer.nameOf} maps to their variable) and ZeRO
+   * stage 3 on x:2 (the model stores each parameter as its view).
    */
   @Test
   void adamMovesEachParameterByItsOwnRate() {
     GptConfig cfg = config(MUP);
     OptimizerSettings adam = new OptimizerSettings(OptimizerSettings.Kind.ADAM, 0.9, 0.95, 1e-12, 0, true, 1e-30, 1e-3,
         0, true);
-    record Path(String name, OptimizerSettings opt, int microbatches, String mesh, String layout) {}
-    for (Path path : List.of(new Path("fused kernel", adam, 1, "x:1", ""),
-        new Path("mesh-op updates", adam.withFusedAdam(false), 1, "x:1", ""),
-        new Path("two microbatches", adam, 2, "x:1", ""),
-        new Path("ZeRO stage 1 on x:2", adam.withZeroStage(1), 1, "x:2", "batch:x"))) {
-      Map<String, double[]> delta = oneStep(cfg, path.opt(), path.microbatches(), path.mesh(), path.layout());
+    record Path(String name, GptConfig cfg, OptimizerSettings opt, int microbatches, String mesh, String layout) {}
+    for (Path path : List.of(new Path("fused kernel", cfg, adam, 1, "x:1", ""),
+        new Path("mesh-op updates", cfg, adam.withFusedAdam(false), 1, "x:1", ""),
+        new Path("two microbatches", cfg, adam, 2, "x:1", ""),
+        new Path("ZeRO stage 1 on x:2", cfg, adam.withZeroStage(1), 1, "x:2", "batch:x"),
+        new Path("ZeRO stage 3 on x:2", config(MUP + ", \"zero_stage\": 3"), adam.withZeroStage(3), 1, "x:2",
+            "batch:x"))) {
+      Map<String, double[]> delta = oneStep(path.cfg(), path.opt(), path.microbatches(), path.mesh(), path.layout());
       Map<String, Double> rate = Map.of("gpt2/h0/attn/q", 0.25, "gpt2/h0/attn/o", 0.25,
           "gpt2/h0/mlp/conv1d_main/c_fc/kernel", 0.25, "gpt2/h0/mlp/conv1d_main/c_proj/kernel", 0.125,
           "gpt2/h0/mlp/conv1d_main/c_proj/bias", 1.0, "gpt2/h0/norm_1/g", 1.0, "gpt2/wte", 1.0);

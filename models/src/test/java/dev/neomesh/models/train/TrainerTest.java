@@ -179,6 +179,20 @@ class TrainerTest {
         && e.getMessage().contains("add a rule such as batch:x"), e.getMessage());
   }
 
+  /**
+   * ZeRO stages 1 and 2 with two microbatches per replica on x:4: the losses of the whole batch at stage 0
+   * (without dropout, whose masks are drawn per microbatch).
+   */
+  @Test
+  void zeroStagesWithMicrobatchesGiveTheFullBatchUpdate(@TempDir Path runs) {
+    Trainer.Result full = train(settings(runs.resolve("full"), "x:4", "batch:x", 4, null), 0);
+    for (int stage = 1; stage <= 2; stage++) {
+      TrainSettings s = zero(settings(runs.resolve("s" + stage), "x:4", "batch:x", 4, 16), stage);
+      assertEquals(2, new Trainer(s, new TinyLm(256, 16, 0), System.out).microbatches());
+      assertSameLosses(full.losses(), train(s, 0).losses(), 1e-5);
+    }
+  }
+
   @Test
   void microbatchesGiveTheFullBatchUpdate(@TempDir Path runs) {
     Trainer.Result full = train(settings(runs.resolve("full"), "x:1", "", 4, null), 0);
