@@ -8,7 +8,12 @@ WEIGHTS holds every parameter under GPT-Neo's variable names and shapes (``gpt2/
 ``{"config": {GPT-Neo model keys}, "tokens": [[...]], "labels": [[...]], "loss_mask": [[...]]}``:
 the model config as GPT-Neo reads it (missing keys take GPT-Neo's defaults), the batch, and for
 masked-LM the 0/1 mask of the masked positions (``tokens`` are then the masked inputs and
-``labels`` the original tokens). Prints, one line per pair (one interpreter start, as importing
+``labels`` the original tokens). With ``"adam": {"lr", "beta1", "beta2", "epsilon", "weight_decay"}``
+and ``"after_weights"`` (neomesh's weights after one Adam step from WEIGHTS) the output also holds
+``step``: this script's own Adam step with muP's per-parameter learning rates (``loss_after``, and
+``max_update_diff``, the largest |neomesh's update - this one's| / lr over every element, with the
+parameter it is in; ``uniform_update_diff`` the same against a step with every rate lr, which shows
+the comparison can tell the two apart). Prints, one line per pair (one interpreter start, as importing
 torch takes seconds, serves many runs), a JSON object: ``loss`` (float64), ``loss_float32``,
 ``aux_loss`` (the MoE part), ``moe_dropped`` (token-to-expert assignments past capacity),
 ``moe_second_skipped`` (second choices the second-expert policy removed) and ``logits`` (float64
@@ -22,7 +27,10 @@ Written from GPT-Neo's description (EleutherAI/gpt-neo models/gpt2/gpt2.py ``blo
 (arXiv:2001.04451), "Transformers are RNNs" (linear attention, arXiv:2006.16236), "Augmenting
 Self-attention with Persistent Memory" (num_mem_kv, arXiv:1907.01470), "Transformers without Tears"
 (scalenorm, arXiv:1910.05895), Explicit Sparse Transformer (sparse_topk, arXiv:1912.11637),
-RealFormer (residual_attn, arXiv:2012.11747), GQA (n_kv_head, arXiv:2305.13245), ReZero (arXiv:2003.04887), Macaron Net (arXiv:1906.02762),
+RealFormer (residual_attn, arXiv:2012.11747), GQA (n_kv_head, arXiv:2305.13245), muP (Tensor Programs V,
+arXiv:2203.03466, with Cerebras' GPT-3 keys: width_mult m = n_embd / mup_base_hidden_size, logits times
+output_logits_alpha / m, embeddings times embeddings_scale, scores alpha/d_head under scale_qk_dot_by_d, Adam
+at lr/m for hidden matrices and lr/mf for c_proj), ReZero (arXiv:2003.04887), Macaron Net (arXiv:1906.02762),
 GLU variants (arXiv:2002.05202), BERT (masked LM, arXiv:1810.04805), GShard/Mesh-TF MoE
 (arXiv:1701.06538, arXiv:2006.16668). Where neomesh documents a deliberate difference from GPT-Neo
 (attention type "none" is the identity, MLM loss on the masked tokens, a working mlp_glu, memory
@@ -39,9 +47,12 @@ from safetensors.torch import load_file
 
 # GPT-Neo's defaults for the keys this script reads (configs.py, models/gpt2/gpt2.py).
 DEFAULTS = {"local_attention_radius": 256, "z_loss": 1e-4, "num_mem_kv": 0, "sparse_topk": 0,
-            "moe_layers": [], "moe_params": {}, "moe_activation": "relu"}
+            "moe_layers": [], "moe_params": {}, "moe_activation": "relu",
+            # Cerebras' muP keys (neomesh's docs/MODEL.md, "muP"); the scales also apply without muP
+            "mup_base_hidden_size": None, "mup_base_filter_size": None, "embeddings_scale": 1.0,
+            "output_logits_alpha": 1.0, "scale_qk_dot_by_d": False, "attention_logits_alpha": 1.0}
 # Keys this reference does not implement: refuse rather than silently compute another model.
-UNSUPPORTED = ("no_weight_tie", "precision", "init_style")
+UNSUPPORTED = ("precision", "init_style")
 # Mesh-TensorFlow's set_default_moe_hparams, plus GPT-Neo's moe_min_expert_capacity = 1.
 MOE_DEFAULTS = {"moe_num_experts": 16, "moe_loss_coef": 1e-2, "moe_capacity_factor_eval": 2.0,
                 "moe_hidden_size": 4096, "moe_second_policy_eval": "random",
@@ -79,6 +90,11 @@ class GptNeo:
         self.moe = {**MOE_DEFAULTS, **self.c["moe_params"]}
         self.moe_dropped = 0
         self.moe_second_skipped = 0
+        base = self.c["mup_base_hidden_size"]
+        # muP's width multipliers; 1 without muP (d_ff is the MLP's 4 n_embd)
+        self.width_mult = self.c["n_embd"] / base if base else 1.0
+        base_ff = self.c["mup_base_filter_size"] or (4 * base if base else None)
+        self.filter_mult = 4 * self.c["n_embd"] / base_ff if base else 1.0
 
     def flag(self, key):
         return bool(self.c.get(key, False))
@@ -128,6 +144,10 @@ class GptNeo:
         q, k, v = (torch.einsum("bse,ehd->bshd", x, w[f"{scope}/{n}"]) for n in "qkv")
         if self.flag("rotary_emb"):
             q, k = self.rotary(q), self.rotary(k)
+        # Scores: GPT-Neo has its 1/sqrt(d) in q's init (so none here); scale_qk_dot_by_d scales q.k by
+        # alpha/d_head instead, attention_logits_alpha alone by alpha. On q, so every attention form sees it.
+        alpha = self.c["attention_logits_alpha"]
+        q = q * (alpha / q.shape[-1] if self.flag("scale_qk_dot_by_d") else alpha)
         # Grouped-query attention (GQA, arXiv:2305.13245; n_kv_head 1 is multi-query, arXiv:1911.02150):
         # query head h reads key/value head h // (n_head / n_kv_head), HF's repeat_kv
         group = q.shape[2] // k.shape[2]
@@ -261,6 +281,7 @@ class GptNeo:
         pos = self.positions(tokens.shape[1])
         if pos is not None:
             h = h + pos
+        h = h * self.c["embeddings_scale"]
         aux_total = torch.zeros((), dtype=h.dtype)
         self.prev_scores = None
         for layer in range(self.c["n_layer"]):
@@ -268,7 +289,12 @@ class GptNeo:
             if aux is not None:
                 aux_total = aux_total + aux
         h = self._norm(h) * w["gpt2/ln_f/g"] + w["gpt2/ln_f/b"]
-        logits = h @ w["gpt2/wte"].T
+        h = h * (self.c["output_logits_alpha"] / self.width_mult)  # muP's output multiplier (MuReadout's place)
+        if self.flag("no_weight_tie"):  # an output layer with bias; neomesh keeps ln_f (GPT-Neo drops it)
+            out = "gpt2/wte_final_linear/linear_out/"
+            logits = h @ w[out + "kernel"] + w[out + "bias"]
+        else:
+            logits = h @ w["gpt2/wte"].T
         lse = logits.logsumexp(-1)
         per_token = lse - logits.gather(-1, labels[..., None])[..., 0] + self.c["z_loss"] * lse * lse
         if loss_mask is None:
@@ -276,6 +302,48 @@ class GptNeo:
         else:  # masked LM: mean over the masked positions (BERT), as neomesh documents
             ce = (per_token * loss_mask).sum() / loss_mask.sum().clamp(min=1)
         return ce + aux_total, aux_total, logits
+
+
+def lr_multiplier(name, model):
+    """muP's Adam rule: hidden (matrix-like) weights at lr / width_mult (c_proj: lr / filter_mult, its fan-in
+    is d_ff); vector-like parameters (embeddings, biases, norm gains, memory key/values, the untied output
+    layer) at lr."""
+    if name.endswith("/conv1d_main/c_proj/kernel"):
+        return 1 / model.filter_mult
+    hidden = ("/attn/q", "/attn/k", "/attn/v", "/attn/o", "/conv1d_main/c_fc/kernel", "/top_2_gating/kernel",
+              "/wi/kernel", "/wo/kernel")
+    return 1 / model.width_mult if name.endswith(hidden) else 1.0
+
+
+def decays(name):
+    """GPT-Neo's weight decay skips names with "norm" or "bias"; neomesh also skips ln_f."""
+    return not ("norm" in name or "bias" in name or name.startswith("gpt2/ln_f/"))
+
+
+def adam_step(run, weights_file, after_file):
+    """One step of GPT-Neo's Adam (no bias correction) from WEIGHTS, float64, each parameter at lr times its
+    muP multiplier: m = (1-b1) g, v = (1-b2) g^2, w -= lr k (m / (sqrt(v) + eps) + wd w)."""
+    a = run["adam"]
+    weights = {n: t.to(torch.float64).requires_grad_() for n, t in load_file(weights_file).items()}
+    model = GptNeo(run["config"], weights)
+    loss, _, _ = model.loss(torch.tensor(run["tokens"]), torch.tensor(run["labels"]))
+    grads = dict(zip(weights, torch.autograd.grad(loss, list(weights.values()))))
+    after = {n: t.to(torch.float64) for n, t in load_file(after_file).items()}
+    new, worst, worst_uniform = {}, (0.0, ""), (0.0, "")
+    for n, w in weights.items():
+        g, w = grads[n], w.detach()
+        update = (1 - a["beta1"]) * g / (((1 - a["beta2"]) * g * g).sqrt() + a["epsilon"])
+        if a["weight_decay"] and decays(n):
+            update = update + a["weight_decay"] * w
+        new[n] = w - a["lr"] * lr_multiplier(n, model) * update
+        diff = float((after[n] - new[n]).abs().max()) / a["lr"]
+        uniform = float((after[n] - (w - a["lr"] * update)).abs().max()) / a["lr"]
+        worst = max(worst, (diff, n))
+        worst_uniform = max(worst_uniform, (uniform, n))
+    with torch.no_grad():
+        loss_after, _, _ = GptNeo(run["config"], new).loss(torch.tensor(run["tokens"]), torch.tensor(run["labels"]))
+    return {"loss_after": float(loss_after), "max_update_diff": worst[0], "max_update_diff_in": worst[1],
+            "uniform_update_diff": worst_uniform[0], "uniform_update_diff_in": worst_uniform[1]}
 
 
 def reference(weights_file, run_file):
@@ -294,6 +362,8 @@ def reference(weights_file, run_file):
             out["moe_dropped"] = model.moe_dropped
             out["moe_second_skipped"] = model.moe_second_skipped
             out["logits"] = logits.flatten().tolist()
+    if "adam" in run:
+        out["step"] = adam_step(run, weights_file, run["after_weights"])
     return out
 
 

@@ -6,18 +6,24 @@ import dev.neomesh.models.config.GptConfig;
 import dev.neomesh.models.gpt.Gpt;
 import dev.neomesh.models.train.Generative;
 import dev.neomesh.models.train.LanguageModel;
+import dev.neomesh.models.train.Optimizer;
 import dev.neomesh.models.train.Sampling;
 
 /**
  * The GPT of a model config as the trainer sees it (weight decay skips what {@link Gpt#skipsWeightDecay}
- * says) and as generation sees it ({@link Gpt#decoder}).
+ * says; each parameter's learning rate is μP's, {@link Gpt#lrMultiplier}) and as generation sees it
+ * ({@link Gpt#decoder}).
  */
 public record GptLanguageModel(GptConfig cfg) implements LanguageModel, Generative {
   @Override
   public Outputs build(MeshOps m, MeshTensor tokens, MeshTensor labels, boolean train) {
-    Gpt gpt = Gpt.build(m, cfg, tokens, labels, train);
+    return outputs(m, Gpt.build(m, cfg, tokens, labels, train));
+  }
+
+  /** A built GPT as the trainer sees it (for a caller that keeps the {@link Gpt}, e.g. to fetch its activations). */
+  public static Outputs outputs(MeshOps m, Gpt gpt) {
     return new Outputs(gpt.loss(), gpt.logits(), gpt.parameters(),
-        t -> !Gpt.skipsWeightDecay(dev.neomesh.models.train.Optimizer.nameOf(m, t)));
+        t -> !Gpt.skipsWeightDecay(Optimizer.nameOf(m, t)), t -> gpt.lrMultiplier(Optimizer.nameOf(m, t)));
   }
 
   /** Under grouped-query attention: the cache holds n_kv_head heads, n_head / n_kv_head times fewer. */

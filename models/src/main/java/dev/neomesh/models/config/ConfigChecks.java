@@ -1,5 +1,6 @@
 package dev.neomesh.models.config;
 
+import dev.neomesh.models.train.OptimizerSettings;
 import java.util.List;
 
 /**
@@ -84,6 +85,7 @@ final class ConfigChecks {
       throw v.error("residual_attn does not combine with num_mem_kv (" + v.i("num_mem_kv") + "): the memory keys' "
           + "scores have no counterpart in the next layer. Set num_mem_kv to 0 or residual_attn to false");
     }
+    mup(v);
     if (v.b("mlm_training") && !v.has("mlm_mask_id")) {
       throw v.error("mlm_training is true but mlm_mask_id is missing: give the token id that replaces masked tokens");
     }
@@ -91,6 +93,32 @@ final class ConfigChecks {
       if (!(d instanceof String) && !(d instanceof List<?> item && !item.isEmpty() && item.get(0) instanceof String)) {
         throw v.error("datasets: each item must be a dataset id or [id, stitch, mode, weight], got " + d);
       }
+    }
+  }
+
+  /**
+   * μP's keys: the base sizes positive, the base filter size only with the base width, the three
+   * scales positive, and Adam as the optimizer (μP's learning-rate rule, lr / width_mult for hidden
+   * matrices, is Adam's; SGD and Adafactor need other rules).
+   */
+  private static void mup(KeyValues v) {
+    positive(v, "mup_base_hidden_size");
+    positive(v, "mup_base_filter_size");
+    for (String k : List.of("embeddings_scale", "output_logits_alpha", "attention_logits_alpha")) {
+      Object x = v.get(k);
+      if (!(((Number) x).doubleValue() > 0) || Double.isInfinite(((Number) x).doubleValue())) {
+        throw v.error("key \"" + k + "\" must be a positive number, got " + x);
+      }
+    }
+    if (v.has("mup_base_filter_size") && !v.has("mup_base_hidden_size")) {
+      throw v.error("mup_base_filter_size (" + v.i("mup_base_filter_size") + ") is set but mup_base_hidden_size is not:"
+          + " muP is on only with its base width. Set mup_base_hidden_size too, or drop mup_base_filter_size");
+    }
+    OptimizerSettings.Kind opt = v.choice("opt_name", OptimizerSettings.Kind.class);
+    if (v.has("mup_base_hidden_size") && opt != OptimizerSettings.Kind.ADAM) {
+      throw v.error("mup_base_hidden_size (muP) needs opt_name \"adam\", got \"" + ConfigKeys.jsonName(opt) + "\": muP's"
+          + " learning rates (lr / width_mult for hidden matrices, lr for vectors) are Adam's rule, and "
+          + ConfigKeys.jsonName(opt) + " needs another. Set opt_name to \"adam\" or drop mup_base_hidden_size");
     }
   }
 

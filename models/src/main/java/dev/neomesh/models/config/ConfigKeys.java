@@ -107,6 +107,14 @@ final class ConfigKeys {
     // ZeRO (DeepSpeed's stages): optimizer state (1) and gradients (2) sharded over batch's mesh axis
     key("zero_stage", Type.INT, 0);
     key("residual_attn", Type.BOOL, false);
+    // Cerebras' GPT-3 keys for μP (Yang et al. 2022, arXiv:2203.03466; docs/MODEL.md, "μP"): the base width turns
+    // μP on; the scales below also apply without it
+    key("mup_base_hidden_size", Type.INT, null);
+    key("mup_base_filter_size", Type.INT, null);
+    key("embeddings_scale", Type.NUMBER, 1.0);
+    key("output_logits_alpha", Type.NUMBER, 1.0);
+    key("scale_qk_dot_by_d", Type.BOOL, false);
+    key("attention_logits_alpha", Type.NUMBER, 1.0);
     key("moe_layers", Type.INT_LIST, List.of());
     key("moe_params", Type.OBJECT, Map.of());
     choice("moe_activation", "relu", activations);

@@ -48,7 +48,10 @@ import java.util.Set;
  *     none), {@code noWeightTie()}, {@code shareParameters()}, {@code rezero()}, {@code scalenorm()},
  *     {@code macaron()}, {@code mlpGlu()}, {@code scaleByDepth()}, {@code scaleByIn()},
  *     {@code initStyle()} [{@link InitStyle}, gpt_neo; neomesh's key], {@code numMemKv()} [0],
- *     {@code moeLayers()} (empty = none), {@code moe()} (the merged moe_params), {@code moeActivation()}
+ *     {@code mup()} [mup_base_hidden_size set], {@code mupBaseHiddenSize()}
+ *     [= n_embd without μP], {@code mupBaseFilterSize()} [4·mup_base_hidden_size], {@code embeddingsScale()} [1],
+ *     {@code outputLogitsAlpha()} [1], {@code scaleQkDotByD()} [false], {@code attentionLogitsAlpha()} [1]
+ *     (Cerebras' μP keys; docs/MODEL.md), {@code moeLayers()} (empty = none), {@code moe()} (the merged moe_params), {@code moeActivation()}
  *     [relu], {@code precision()} [{@link Precision}: "float32" (or "fp32") | "bfloat16"],
  *     {@code bfloat16()}, {@code zLoss()} [1e-4], {@code embedDropout()}, {@code resDropout()},
  *     {@code attnDropout()} [all 0].
@@ -292,6 +295,22 @@ public final class GptConfig {
    * which is multi-head attention; 1 is multi-query. Divides n_head.
    */
   public int nKvHead() { return v.has("n_kv_head") ? v.i("n_kv_head") : nHead(); }
+  /** Whether μP is on: {@code mup_base_hidden_size} is set (Cerebras' key; {@code dev.neomesh.models.gpt.Mup}). */
+  public boolean mup() { return v.has("mup_base_hidden_size"); }
+  /** μP's base width (mup_base_hidden_size); n_embd when μP is off, so that width_mult is 1. */
+  public int mupBaseHiddenSize() { return mup() ? v.i("mup_base_hidden_size") : nEmbd(); }
+  /** μP's base MLP width (mup_base_filter_size): 4·mup_base_hidden_size when absent. */
+  public int mupBaseFilterSize() {
+    return v.has("mup_base_filter_size") ? v.i("mup_base_filter_size") : 4 * mupBaseHiddenSize();
+  }
+  /** The embedding output's multiplier (embeddings_scale, 1), with or without μP. */
+  public double embeddingsScale() { return v.d("embeddings_scale"); }
+  /** The logits' multiplier is output_logits_alpha / width_mult (alpha 1; width_mult 1 without μP). */
+  public double outputLogitsAlpha() { return v.d("output_logits_alpha"); }
+  /** Attention scores scaled by 1/d_head instead of 1/sqrt(d_head) (scale_qk_dot_by_d, false). */
+  public boolean scaleQkDotByD() { return v.b("scale_qk_dot_by_d"); }
+  /** A further multiplier of the attention scores (attention_logits_alpha, 1). */
+  public double attentionLogitsAlpha() { return v.d("attention_logits_alpha"); }
   /** RealFormer: each softmax attention layer adds the previous one's pre-softmax scores; neomesh's key. */
   public boolean residualAttn() { return v.b("residual_attn"); }
   /** 0-based layers whose MLP is a mixture of experts; empty when none. */

@@ -12,7 +12,9 @@ import java.util.List;
  * Multi-head attention as GPT-Neo (mtf {@code attention_params_simple}): q, k, v {@code [embd, heads,
  * kv]} and o {@code [heads, kv, embd]} without bias, plus an output bias {@code o_b}. q is initialised
  * N(0, n_embd^-1/2 * d_head^-1/2) and k, v, o N(0, n_embd^-1/2): the 1/sqrt(d_head) of the scores is
- * in the q init, not in the forward pass. Keys and values rename {@code sequence} to
+ * in the q init, not in the forward pass. Under {@code scale_qk_dot_by_d} (μP) q is initialised like k
+ * and multiplied by attention_logits_alpha/d_head after its projection; under init_style nanogpt by
+ * 1/sqrt(d_head) ({@link Mup#queryScale}), so every form below sees the same scaled q. Keys and values rename {@code sequence} to
  * {@code memory_length}, so scores are {@code [batch, heads, sequence, memory_length]} (float32).
  *
  * <ul>
@@ -48,17 +50,21 @@ final class Attention {
     Shape kvProj = Shape.of(b.embd, b.kvHeads, b.kv);
     Shape kvShape = Shape.of(b.batch, b.sequence, b.kvHeads, b.kv);
     boolean nano = b.nanoGptInit();
-    double qStd = nano ? 0.02 : Math.pow(e, -0.5) * Math.pow(d, -0.5);
     double kvStd = nano ? 0.02 : Math.pow(e, -0.5);
-    MeshTensor q = m.einsum(List.of(x, b.normal(scope + "/q", proj, qStd)), qShape);
-    MeshTensor k = m.einsum(List.of(x, b.normal(scope + "/k", kvProj, kvStd)), kvShape);
-    MeshTensor v = m.einsum(List.of(x, b.normal(scope + "/v", kvProj, kvStd)), kvShape);
-    if (nano) {
-      q = m.mul(q, Math.pow(d, -0.5)); // the scores' 1/sqrt(d_head), fixed instead of learned through q's init
-    }
+    double qStd = b.mup.foldsScoreScale(nano) ? kvStd * Math.pow(d, -0.5) : kvStd;
+    // hidden weights (Mup): nanoGPT's 0.02 is a constant std, GPT-Neo's n_embd^-1/2 already falls with the fan-in
+    MeshTensor q = m.einsum(List.of(x, b.hidden(scope + "/q", proj, Mup.FanIn.WIDTH, qStd, nano)), qShape);
+    MeshTensor k = m.einsum(List.of(x, b.hidden(scope + "/k", kvProj, Mup.FanIn.WIDTH, kvStd, nano)), kvShape);
+    MeshTensor v = m.einsum(List.of(x, b.hidden(scope + "/v", kvProj, Mup.FanIn.WIDTH, kvStd, nano)), kvShape);
     if (b.cfg.rotaryEmb()) {
       q = Embeddings.rotary(b, q);
       k = Embeddings.rotary(b, k);
+    }
+    // the scores' scale at run time (nanoGPT's 1/sqrt(d_head), scale_qk_dot_by_d's alpha/d_head) on q, so that every
+    // attention form below, the decoding cache's included, scores q.k alike
+    double scale = b.mup.queryScale(nano, b.kv.size());
+    if (scale != 1.0) {
+      q = m.mul(q, scale);
     }
     if (b.groupedQueries()) { // heads -> [kv_heads, heads_per_kv]: local when both follow the heads rule
       q = m.reshape(q, ModelBuilder.shape(b.batch, b.sequence, b.queryHeads, b.kv));
@@ -76,7 +82,8 @@ final class Attention {
     if (b.groupedQueries()) {
       out = m.reshape(out, qShape);
     }
-    MeshTensor o = b.normal(scope + "/o", Shape.of(b.heads, b.kv, b.embd), nano ? b.nanoGptResidualStd() : Math.pow(e, -0.5));
+    MeshTensor o = b.hidden(scope + "/o", Shape.of(b.heads, b.kv, b.embd), Mup.FanIn.WIDTH,
+        nano ? b.nanoGptResidualStd() : Math.pow(e, -0.5), nano);
     MeshTensor y = m.einsum(List.of(out, o), b.stream());
     y = m.add(y, b.filled(scope + "/compute_output_bias/o_b", Shape.of(b.embd), 0.0));
     return b.dropout(y, b.cfg.resDropout(), scope + "/res_dropout");

@@ -20,14 +20,16 @@ final class Embeddings {
     return b.normal("gpt2/wte", Shape.of(b.vocab, b.embd), 0.02);
   }
 
+  /** {@code (wte[tokens] + wpe[positions]) · embeddings_scale} (the scale Cerebras' μP configs set; 1 by default). */
   static MeshTensor embed(ModelBuilder b, MeshTensor tokens) {
     MeshOps m = b.m;
     MeshTensor h = b.dropout(m.gather(wte(b), tokens, "vocab"), b.cfg.embedDropout(), "gpt2/embed_dropout/wte");
     MeshTensor pos = positions(b);
-    if (pos == null) {
-      return h;
+    if (pos != null) {
+      h = m.add(h, b.dropout(pos, b.cfg.embedDropout(), "gpt2/embed_dropout/wpe"));
     }
-    return m.add(h, b.dropout(pos, b.cfg.embedDropout(), "gpt2/embed_dropout/wpe"));
+    double scale = b.mup.embeddingsScale();
+    return scale == 1.0 ? h : m.mul(h, scale);
   }
 
   /**

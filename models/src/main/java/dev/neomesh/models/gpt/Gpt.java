@@ -9,8 +9,11 @@ import dev.neomesh.models.config.GptConfig;
 import dev.neomesh.models.train.Generative;
 import dev.neomesh.models.train.Sampling;
 import dev.neomesh.models.train.TokenLogProbs;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -22,9 +25,9 @@ import java.util.Set;
  * The program never mentions a device: any valid mesh and layout computes the same loss.
  *
  * <pre>
- *   h = wte[tokens] + wpe[positions]          Embeddings
+ *   h = (wte[tokens] + wpe[positions]) * s    Embeddings (s = embeddings_scale, 1)
  *   for i in layers: h = Block(h, i)           Block = Attention + Mlp (or Moe), Norms
- *   logits = ln_f(h) . wte^T                   [batch, sequence, vocab]
+ *   logits = a * ln_f(h) . wte^T               [batch, sequence, vocab] (a = output_logits_alpha / width_mult, 1)
  * </pre>
  *
  * <p>Masked-LM ({@code mlm_training}): the model masks the fed tokens itself (layout-invariant random
@@ -36,11 +39,13 @@ public final class Gpt {
   private final ModelBuilder b;
   private final MeshTensor logits;
   private final MeshTensor loss;
+  private final Map<String, MeshTensor> activations;
 
-  private Gpt(ModelBuilder b, MeshTensor logits, MeshTensor loss) {
+  private Gpt(ModelBuilder b, MeshTensor logits, MeshTensor loss, Map<String, MeshTensor> activations) {
     this.b = b;
     this.logits = logits;
     this.loss = loss;
+    this.activations = Collections.unmodifiableMap(activations);
   }
 
   /** tokens and labels: int32 {@code [batch, sequence]}; train=true enables dropout and MoE train capacity. */
@@ -62,21 +67,25 @@ public final class Gpt {
       tokens = masked.inputs();
       weights = masked.lossWeights();
     }
+    Map<String, MeshTensor> activations = new LinkedHashMap<>();
     MeshTensor h = Embeddings.embed(b, tokens);
+    activations.put("embeddings", h);
     MeshTensor aux = null;
     for (int layer = 0; layer < cfg.nLayer(); layer++) {
       Block.Out out = train && cfg.recomputeGrad() ? recomputedBlock(b, h, layer) : Block.forward(b, h, layer);
       h = out.x();
+      activations.put("block " + layer, h);
       if (out.auxLoss() != null) {
         aux = aux == null ? out.auxLoss() : m.add(aux, out.auxLoss());
       }
     }
     MeshTensor z = logits(b, h);
+    activations.put("logits", z);
     MeshTensor loss = crossEntropy(m, z, targets, b.vocab, cfg.zLoss(), weights);
     if (aux != null) {
       loss = m.add(loss, aux);
     }
-    return new Gpt(b, z, loss);
+    return new Gpt(b, z, loss, activations);
   }
 
   /**
@@ -112,13 +121,19 @@ public final class Gpt {
 
   /**
    * float32 logits of the stream {@code h} ({@code [..., embd]} to {@code [..., vocab]}): the final
-   * layer norm {@code ln_f}, then {@code h . wte^T}, or a separate dense under no_weight_tie.
+   * layer norm {@code ln_f}, times output_logits_alpha / width_mult ({@link Mup#logitsScale}; 1 by
+   * default), then {@code h . wte^T}, or a separate dense under no_weight_tie (a vector-like
+   * parameter under μP, as the tied wte: its bias is not scaled).
    */
   private static MeshTensor logits(ModelBuilder b, MeshTensor h) {
     h = Norms.layerNorm(b, h, "gpt2/ln_f");
+    double scale = b.mup.logitsScale();
+    if (scale != 1.0) {
+      h = b.m.mul(h, scale);
+    }
     Shape out = h.shape().rename(b.embd.name(), b.vocab.name()).resize(b.vocab.name(), b.vocab.size());
     MeshTensor z = b.cfg.noWeightTie()
-        ? Mlp.dense(b, h, "gpt2/wte_final_linear/linear_out", b.embd, b.vocab, false)
+        ? Mlp.dense(b, h, "gpt2/wte_final_linear/linear_out", b.embd, b.vocab, false, null)
         : b.m.einsum(List.of(h, Embeddings.wte(b)), out);
     return b.m.cast(z, DType.FLOAT32);
   }
@@ -204,6 +219,24 @@ public final class Gpt {
   /** The trainable variables' values, in creation order (shared ones once). */
   public List<MeshTensor> parameters() {
     return b.variables();
+  }
+
+  /**
+   * The stream after the embeddings ({@code "embeddings"}, [batch, sequence, embd]), after each block
+   * ({@code "block 0"}, ...) and the logits ({@code "logits"}), in that order: what μP's coordinate
+   * check measures.
+   */
+  public Map<String, MeshTensor> activations() {
+    return activations;
+  }
+
+  /**
+   * The learning-rate multiplier of parameter {@code name} (a variable's name): under μP 1/width_mult
+   * for hidden matrices (1/filter_mult for c_proj), 1 for vector-like parameters and without μP
+   * ({@link Mup}).
+   */
+  public double lrMultiplier(String name) {
+    return b.lrMultiplier(name);
   }
 
   /** The names of {@link #parameters()} that skip weight decay (see {@link #skipsWeightDecay}). */

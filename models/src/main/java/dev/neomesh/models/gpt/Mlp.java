@@ -13,7 +13,9 @@ import java.util.List;
  * scale_by_depth, times 1/sqrt(fan_in) for both under scale_by_in). Under mlp_glu, c_fc is 8 n_embd
  * wide and its two halves are {@code h} and {@code gate}: {@code c_proj(h * act(gate))} (GPT-Neo's
  * version crashes). The halves are taken by reshaping c_fc's kernel to {@code [embd, glu:2,
- * intermediate_expanded]}, so no slice of a possibly split dim is needed.
+ * intermediate_expanded]}, so no slice of a possibly split dim is needed. Under μP both kernels are
+ * hidden weights ({@link Mup}): c_fc std 0.02/sqrt(width_mult), c_proj /sqrt(filter_mult) (unchanged
+ * under scale_by_in, whose std already falls with the fan-in), learning rates lr/width_mult and lr/filter_mult.
  */
 final class Mlp {
   private Mlp() {}
@@ -26,7 +28,8 @@ final class Mlp {
     if (b.cfg.mlpGlu()) {
       Dim wide = new Dim("intermediate_expanded", 2 * width);
       Dim glu = new Dim("glu", 2);
-      MeshTensor kernel = b.normal(scope + "/conv1d_main/c_fc/kernel", Shape.of(b.embd, wide), std(b, b.embd, false));
+      MeshTensor kernel = b.hidden(scope + "/conv1d_main/c_fc/kernel", Shape.of(b.embd, wide), Mup.FanIn.WIDTH,
+          std(b, b.embd, false), !b.cfg.scaleByIn());
       MeshTensor bias = b.filled(scope + "/conv1d_main/c_fc/bias", Shape.of(wide), 0.0);
       kernel = m.reshape(kernel, Shape.of(b.embd, glu, hidden));
       bias = m.reshape(bias, Shape.of(glu, hidden));
@@ -37,9 +40,10 @@ final class Mlp {
       Shape out = Shape.of(b.batch, b.sequence, hidden);
       h = m.mul(m.einsum(List.of(both, first), out), b.activation(b.cfg.activationFn(), m.einsum(List.of(both, second), out)));
     } else {
-      h = b.activation(b.cfg.activationFn(), dense(b, x, scope + "/conv1d_main/c_fc", b.embd, hidden, false));
+      h = b.activation(b.cfg.activationFn(), dense(b, x, scope + "/conv1d_main/c_fc", b.embd, hidden, false,
+          Mup.FanIn.WIDTH));
     }
-    MeshTensor y = dense(b, h, scope + "/conv1d_main/c_proj", hidden, b.embd, true);
+    MeshTensor y = dense(b, h, scope + "/conv1d_main/c_proj", hidden, b.embd, true, Mup.FanIn.FILTER);
     return b.dropout(y, b.cfg.resDropout(), scope + "/res_dropout");
   }
 
@@ -56,10 +60,17 @@ final class Mlp {
     return std;
   }
 
-  /** GPT-Neo's {@code linear}: {@code x . kernel[in, out] + bias[out]}, replacing dim {@code in} by {@code out}. */
-  static MeshTensor dense(ModelBuilder b, MeshTensor x, String scope, Dim in, Dim out, boolean residualProjection) {
+  /**
+   * GPT-Neo's {@code linear}: {@code x . kernel[in, out] + bias[out]}, replacing dim {@code in} by {@code out}.
+   * {@code fanIn}: which width the kernel's fan-in is, for μP's rules ({@link ModelBuilder#hidden}); null for a
+   * vector-like kernel (the untied output layer, whose fan-out is the vocabulary).
+   */
+  static MeshTensor dense(ModelBuilder b, MeshTensor x, String scope, Dim in, Dim out, boolean residualProjection,
+      Mup.FanIn fanIn) {
     MeshOps m = b.m;
-    MeshTensor kernel = b.normal(scope + "/kernel", Shape.of(in, out), std(b, in, residualProjection));
+    double std = std(b, in, residualProjection);
+    MeshTensor kernel = fanIn == null ? b.normal(scope + "/kernel", Shape.of(in, out), std)
+        : b.hidden(scope + "/kernel", Shape.of(in, out), fanIn, std, !b.cfg.scaleByIn());
     MeshTensor bias = b.filled(scope + "/bias", Shape.of(out), 0.0);
     Shape y = new Shape(x.shape().dims().stream().map(d -> d.name().equals(in.name()) ? out : d).toList());
     return m.add(m.einsum(List.of(x, kernel), y), bias);

@@ -53,7 +53,11 @@ final class ModelBuilder {
   MeshTensor residualScores;
   /** When decoding: the global cache slots this program reads (its tokens all stand below it). */
   final int span;
+  /** μP's widths and rules (identities without μP). */
+  final Mup mup;
   private final Map<String, MeshTensor> variables;
+  /** The learning-rate multiplier of each hidden weight by name (vector-like parameters are absent: 1). */
+  private final Map<String, Double> lrMultipliers = new LinkedHashMap<>();
 
   ModelBuilder(MeshOps m, GptConfig cfg, Dim batch, Dim sequence, boolean train) {
     this(m, cfg, batch, sequence, train, null, sequence.size());
@@ -78,6 +82,7 @@ final class ModelBuilder {
     this.sequence = sequence;
     this.decoding = decoding;
     this.span = span;
+    this.mup = Mup.of(cfg);
     this.variables = decoding == null ? new LinkedHashMap<>() : decoding.weights;
     this.memory = decoding == null ? new Dim("memory_length", sequence.size()) : decoding.memory;
     this.embd = new Dim("embd", cfg.nEmbd());
@@ -145,6 +150,23 @@ final class ModelBuilder {
   MeshTensor normal(String name, Shape shape, double stddev) {
     return use(variables.computeIfAbsent(name,
         n -> m.variable(n, stored(m.randomNormal(shape, DType.FLOAT32, n, 0.0, stddev)))), shape);
+  }
+
+  /**
+   * A hidden (matrix-like) weight, whose fan-in grows with the width ({@code fanIn}: n_embd's or the
+   * MLP's d_ff): N(0, std) with μP's init rule applied to its standard-parametrisation std
+   * {@code spStd} ({@code constantStd}: that std is a constant, not already ∝ fan_in^-½;
+   * {@link Mup#initStd}), trained at μP's learning rate ({@link Mup#lrMultiplier}). Without μP the
+   * same as {@link #normal}. Every other parameter is vector-like: unchanged init, learning rate lr.
+   */
+  MeshTensor hidden(String name, Shape shape, Mup.FanIn fanIn, double spStd, boolean constantStd) {
+    lrMultipliers.putIfAbsent(name, mup.lrMultiplier(fanIn));
+    return normal(name, shape, mup.initStd(spStd, fanIn, constantStd));
+  }
+
+  /** The learning-rate multiplier of parameter {@code name}: μP's for a hidden weight, else 1. */
+  double lrMultiplier(String name) {
+    return lrMultipliers.getOrDefault(name, 1.0);
   }
 
   /**

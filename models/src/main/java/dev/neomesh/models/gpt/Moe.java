@@ -41,8 +41,8 @@ final class Moe {
     Shape tokensByExpert = Shape.of(b.batch, b.sequence, expertUnsplit);
 
     // top-2 gating, in float32, over expert_unsplit (the group dim is batch, which may share experts' axis)
-    MeshTensor router = b.normal(scope + "/top_2_gating/kernel", Shape.of(b.embd, expertUnsplit),
-        fanIn(b.embd.size()));
+    MeshTensor router = b.hidden(scope + "/top_2_gating/kernel", Shape.of(b.embd, expertUnsplit), Mup.FanIn.WIDTH,
+        fanIn(b.embd.size()), false);
     MeshTensor gates = m.softmax(m.cast(m.einsum(List.of(x, router), tokensByExpert), DType.FLOAT32),
         expertUnsplit.name());
     MeshTensor mask1 = argmaxMask(m, gates, expertUnsplit);
@@ -91,8 +91,12 @@ final class Moe {
         Shape.of(expertUnsplit, b.batch, capacity, b.embd));
     in = m.reshape(in, Shape.of(experts, batchUnsplit, capacity, b.embd));
     Dim hidden = new Dim("expert_hidden", hp.hiddenSize());
-    MeshTensor wi = b.normal(scope + "/wi/kernel", Shape.of(experts, b.embd, hidden), fanIn(b.embd.size()));
-    MeshTensor wo = b.normal(scope + "/wo/kernel", Shape.of(experts, hidden, b.embd), fanIn(hidden.size()));
+    // hidden weights (Mup) whose std already falls with the fan-in; wo's fan-in is expert_hidden, a moe_params size
+    // that μP takes to grow with n_embd (width_mult, not the dense MLP's filter_mult)
+    MeshTensor wi = b.hidden(scope + "/wi/kernel", Shape.of(experts, b.embd, hidden), Mup.FanIn.WIDTH,
+        fanIn(b.embd.size()), false);
+    MeshTensor wo = b.hidden(scope + "/wo/kernel", Shape.of(experts, hidden, b.embd), Mup.FanIn.WIDTH,
+        fanIn(hidden.size()), false);
     MeshTensor h = b.activation(b.cfg.moeActivation(),
         m.einsum(List.of(in, wi), Shape.of(experts, batchUnsplit, capacity, hidden)));
     h = b.dropout(h, hp.dropoutRate(), scope + "/moe_dropout");

@@ -62,6 +62,12 @@ public final class HfGptNeo {
     flag(out, cfg.numMemKv() > 0, "num_mem_kv: " + cfg.numMemKv());
     flag(out, cfg.nKvHead() != cfg.nHead(), "n_kv_head: " + cfg.nKvHead() + " (HF's GPT-Neo has one key/value head per"
         + " query head)");
+    flag(out, cfg.mup(), "mup_base_hidden_size: " + (cfg.mup() ? cfg.mupBaseHiddenSize() : 0) + " (muP's logits scale "
+        + "output_logits_alpha / width_mult)");
+    flag(out, cfg.embeddingsScale() != 1.0, "embeddings_scale: " + cfg.embeddingsScale());
+    flag(out, cfg.outputLogitsAlpha() != 1.0, "output_logits_alpha: " + cfg.outputLogitsAlpha());
+    flag(out, cfg.scaleQkDotByD(), "scale_qk_dot_by_d: true (HF scores are q.k with the scale in q_proj)");
+    flag(out, cfg.attentionLogitsAlpha() != 1.0, "attention_logits_alpha: " + cfg.attentionLogitsAlpha());
     flag(out, cfg.sparseTopk() > 0, "sparse_topk: " + cfg.sparseTopk());
     flag(out, cfg.residualAttn(), "residual_attn: true");
     flag(out, cfg.scalenorm(), "scalenorm: true");

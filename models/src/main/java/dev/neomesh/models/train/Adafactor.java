@@ -7,6 +7,7 @@ import dev.neomesh.mesh.ir.MeshTensor;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.function.ToDoubleFunction;
 
 /**
  * Adafactor as Mesh-TensorFlow's {@code AdafactorOptimizer} (the one GPT-Neo uses for any
@@ -30,7 +31,15 @@ public final class Adafactor implements Optimizer {
   private final double epsilon1;
   private final double epsilon2;
 
+  private final ToDoubleFunction<MeshTensor> lrMultiplier;
+
   public Adafactor(double beta1, double epsilon1, double epsilon2) {
+    this(beta1, epsilon1, epsilon2, t -> 1.0);
+  }
+
+  /** The same, each parameter's learning rate times {@code lrMultiplier} of it. */
+  public Adafactor(double beta1, double epsilon1, double epsilon2, ToDoubleFunction<MeshTensor> lrMultiplier) {
+    this.lrMultiplier = lrMultiplier;
     this.beta1 = beta1;
     this.epsilon1 = epsilon1;
     this.epsilon2 = epsilon2;
@@ -96,7 +105,8 @@ public final class Adafactor implements Optimizer {
         x = m.mul(g, m.rsqrt(vNew));
       }
       x = m.div(x, m.maximum(rms(m, x), 1.0));
-      MeshTensor scale = m.mul(m.maximum(rms(m, w), epsilon2), m.cast(lr, w.dtype()));
+      MeshTensor rate = Optimizer.rate(m, lr, lrMultiplier.applyAsDouble(w));
+      MeshTensor scale = m.mul(m.maximum(rms(m, w), epsilon2), m.cast(rate, w.dtype()));
       MeshTensor subtrahend = m.mul(x, scale);
       if (beta1 > 0) {
         MeshTensor mSlot = m.variable(name + "/adafactor_m", m.zeros(w.shape(), w.dtype()), false);

@@ -6,13 +6,16 @@ import dev.neomesh.mesh.ir.MeshTensor;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Predicate;
+import java.util.function.ToDoubleFunction;
 
 /**
  * Adam as GPT-Neo runs it (Mesh-TensorFlow's {@code AdamWeightDecayOptimizer}):
  * <pre>
  *   m = β1·m + (1−β1)·g        v = β2·v + (1−β2)·g²
- *   w −= lr·( m/(√v + ε) + wd·w )        (wd only where {@code decays} says so)
+ *   w −= lr·k·( m/(√v + ε) + wd·w )      (wd only where {@code decays} says so)
  * </pre>
+ * where k is the parameter's learning-rate multiplier (μP's 1/width_mult for hidden matrices; 1 by
+ * default)
  * with no bias correction unless {@code biasCorrection} (then {@code m/(1−β1^t)} and
  * {@code v/(1−β2^t)}, t = step + 1, fed from the host). The slots {@code <name>/adam_m} and
  * {@code <name>/adam_v} are variables of the parameter's shape, so they share its layout and are
@@ -29,9 +32,15 @@ public final class Adam implements Optimizer {
   private final boolean biasCorrection;
   private final boolean fused;
   private final Predicate<MeshTensor> decays;
+  private final ToDoubleFunction<MeshTensor> lrMultiplier;
 
   /** Adam with {@code o}'s beta1, beta2, epsilon, weight decay, bias correction and fused-kernel choice. */
   public Adam(OptimizerSettings o, Predicate<MeshTensor> decays) {
+    this(o, decays, t -> 1.0);
+  }
+
+  /** The same, each parameter at the fed learning rate times {@code lrMultiplier} of it (μP's rates). */
+  public Adam(OptimizerSettings o, Predicate<MeshTensor> decays, ToDoubleFunction<MeshTensor> lrMultiplier) {
     this.beta1 = o.beta1();
     this.beta2 = o.beta2();
     this.epsilon = o.epsilon();
@@ -39,6 +48,7 @@ public final class Adam implements Optimizer {
     this.biasCorrection = o.biasCorrection();
     this.fused = o.fusedAdam();
     this.decays = decays;
+    this.lrMultiplier = lrMultiplier;
   }
 
   @Override
@@ -57,7 +67,8 @@ public final class Adam implements Optimizer {
       MeshTensor mSlot = m.variable(name + "/adam_m", m.zeros(w.shape(), w.dtype()), false);
       MeshTensor vSlot = m.variable(name + "/adam_v", m.zeros(w.shape(), w.dtype()), false);
       double wd = weightDecay != 0 && decays.test(w) ? weightDecay : 0;
-      m.applyAdam(w, mSlot, vSlot, grads.get(i), m.cast(lr, w.dtype()), m.cast(p1, w.dtype()), m.cast(p2, w.dtype()),
+      MeshTensor rate = Optimizer.rate(m, lr, lrMultiplier.applyAsDouble(w));
+      m.applyAdam(w, mSlot, vSlot, grads.get(i), m.cast(rate, w.dtype()), m.cast(p1, w.dtype()), m.cast(p2, w.dtype()),
           beta1, beta2, epsilon, wd);
     }
   }
@@ -86,7 +97,8 @@ public final class Adam implements Optimizer {
       if (weightDecay != 0 && decays.test(w)) {
         update = m.add(update, m.mul(w, weightDecay));
       }
-      out.add(new Update(w, m.sub(w, m.mul(update, m.cast(lr, w.dtype())))));
+      MeshTensor rate = Optimizer.rate(m, lr, lrMultiplier.applyAsDouble(w));
+      out.add(new Update(w, m.sub(w, m.mul(update, m.cast(rate, w.dtype())))));
       out.add(new Update(mSlot, mNew));
       out.add(new Update(vSlot, vNew));
     }

@@ -32,6 +32,14 @@ public interface Optimizer {
   }
 
   /**
+   * The learning rate of one parameter: the fed rate {@code lr} times {@code multiplier} (the model's
+   * per-parameter factor, {@link LanguageModel.Outputs#lrMultiplier}), or {@code lr} itself when it is 1.
+   */
+  static MeshTensor rate(MeshOps m, MeshTensor lr, double multiplier) {
+    return multiplier == 1.0 ? lr : m.mul(lr, multiplier);
+  }
+
+  /**
    * The variable's mesh name (for slot names and messages); for a ZeRO sharded view
    * ({@link ZeroSharding#shard}), its variable's, so the slots keep their names under every stage.
    */

@@ -2,6 +2,7 @@ package dev.neomesh.models.train;
 
 import dev.neomesh.mesh.ir.MeshTensor;
 import java.util.function.Predicate;
+import java.util.function.ToDoubleFunction;
 
 /**
  * The optimizer keys of a model config: {@code opt_name} ({@link Kind}), Adam's {@code beta1, beta2,
@@ -64,10 +65,18 @@ public record OptimizerSettings(Kind kind, double beta1, double beta2, double ep
 
   /** The update rule; {@code decays} picks the parameters that take weight decay. */
   public Optimizer create(Predicate<MeshTensor> decays) {
+    return create(decays, t -> 1.0);
+  }
+
+  /**
+   * The update rule; {@code decays} picks the parameters that take weight decay, and each parameter's
+   * learning rate is the fed one times {@code lrMultiplier} of it (μP's per-parameter rates).
+   */
+  public Optimizer create(Predicate<MeshTensor> decays, ToDoubleFunction<MeshTensor> lrMultiplier) {
     return switch (kind) {
-      case ADAM -> new Adam(this, decays);
-      case ADAFACTOR -> new Adafactor(beta1, adaEpsilon1, adaEpsilon2);
-      case SGD -> new Sgd();
+      case ADAM -> new Adam(this, decays, lrMultiplier);
+      case ADAFACTOR -> new Adafactor(beta1, adaEpsilon1, adaEpsilon2, lrMultiplier);
+      case SGD -> new Sgd(lrMultiplier);
     };
   }
 }

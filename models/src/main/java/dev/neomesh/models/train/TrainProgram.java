@@ -12,6 +12,7 @@ import dev.neomesh.mesh.lower.MeshRuntime;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.LongToDoubleFunction;
 import org.tensorflow.Tensor;
 
 /**
@@ -65,6 +66,16 @@ public final class TrainProgram {
    */
   public static TrainProgram build(LanguageModel lm, long seed, int batchSize, int nCtx, int microbatches,
       LearningRateSchedule schedule, OptimizerSettings opt) {
+    return build(lm, seed, batchSize, nCtx, microbatches, schedule::at, opt);
+  }
+
+  /**
+   * As {@link #build(LanguageModel, long, int, int, int, LearningRateSchedule, OptimizerSettings)}, with
+   * the learning rate of step t given by {@code lrAt} (fed each step, so one program serves several
+   * rates: a learning-rate sweep re-initialises the variables and feeds another).
+   */
+  public static TrainProgram build(LanguageModel lm, long seed, int batchSize, int nCtx, int microbatches,
+      LongToDoubleFunction lrAt, OptimizerSettings opt) {
     if (batchSize % microbatches != 0) {
       throw new IllegalArgumentException(batchSize + " rows in " + microbatches + " microbatches");
     }
@@ -76,8 +87,8 @@ public final class TrainProgram {
     List<MeshTensor> params = out.parameters();
     List<MeshTensor> grads = Gradients.of(out.loss(), params);
     StepFeeds feeds = new StepFeeds(m);
-    MeshTensor lr = feeds.scalar("lr", schedule::at);
-    Optimizer optimizer = opt.create(out.decays());
+    MeshTensor lr = feeds.scalar("lr", lrAt);
+    Optimizer optimizer = opt.create(out.decays(), out.lrMultiplier());
     if (microbatches == 1 && opt.zeroStage() > 0) {
       MeshTensor norm = zeroStep(m, params, grads, lr, feeds, optimizer, opt);
       return new TrainProgram(g, tokens, labels, out, norm, lr, feeds, 1, null, null, nCtx);
@@ -178,6 +189,16 @@ public final class TrainProgram {
 
   public MeshTensor loss() {
     return model.loss();
+  }
+
+  /** The imported int32 {@code [batch, sequence]} tokens (one microbatch's rows). */
+  public MeshTensor tokens() {
+    return tokens;
+  }
+
+  /** The imported int32 {@code [batch, sequence]} labels. */
+  public MeshTensor labels() {
+    return labels;
   }
 
   public MeshTensor logits() {

@@ -379,7 +379,8 @@ public final class Trainer {
     MeshTensor logits = m.transpose(o.logits(), order); // row-major [batch, sequence, vocab] on the host
     MeshTensor logProbs = m.transpose(TokenLogProbs.of(m, o.logits(), labels, order.dim("vocab")).logProbs(),
         tokens.shape());
-    return new Forward(g, tokens, labels, new LanguageModel.Outputs(o.loss(), logits, o.parameters(), o.decays()),
+    return new Forward(g, tokens, labels, new LanguageModel.Outputs(o.loss(), logits, o.parameters(), o.decays(),
+        o.lrMultiplier()),
         logProbs);
   }
 

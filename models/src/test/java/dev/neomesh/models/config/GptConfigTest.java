@@ -289,6 +289,61 @@ class GptConfigTest {
     assertTrue(m.contains("\"n_kv_head\" must be positive"), m);
   }
 
+  /**
+   * μP's keys (Cerebras' names): off by default with every scale 1; the base filter size defaults to
+   * 4·mup_base_hidden_size; the scales apply without μP too (output_logits_alpha then multiplies the
+   * logits by alpha / 1); refusals name the key and the fix.
+   */
+  @Test
+  void mupKeysHaveCerebrasDefaultsAndRefuseBadValues() {
+    GptConfig sp = tiny("");
+    assertFalse(sp.mup());
+    assertEquals(16, sp.mupBaseHiddenSize(), "n_embd without muP: width_mult 1");
+    assertEquals(1.0, sp.embeddingsScale());
+    assertEquals(1.0, sp.outputLogitsAlpha());
+    assertFalse(sp.scaleQkDotByD());
+    assertEquals(1.0, sp.attentionLogitsAlpha());
+    GptConfig mup = tiny("\"mup_base_hidden_size\": 8");
+    assertTrue(mup.mup());
+    assertEquals(8, mup.mupBaseHiddenSize());
+    assertEquals(32, mup.mupBaseFilterSize(), "4 * mup_base_hidden_size by default");
+    assertEquals(24, tiny("\"mup_base_hidden_size\": 8, \"mup_base_filter_size\": 24").mupBaseFilterSize());
+    GptConfig scales = tiny("\"embeddings_scale\": 10, \"output_logits_alpha\": 2.5, \"scale_qk_dot_by_d\": true,"
+        + " \"attention_logits_alpha\": 0.5");
+    assertFalse(scales.mup(), "the scales alone do not turn muP on");
+    assertEquals(10.0, scales.embeddingsScale());
+    assertEquals(2.5, scales.outputLogitsAlpha());
+    assertTrue(scales.scaleQkDotByD());
+    assertEquals(0.5, scales.attentionLogitsAlpha());
+
+    String m = message("\"mup_base_hidden_size\": 0");
+    assertTrue(m.contains("\"mup_base_hidden_size\" must be positive, got 0"), m);
+    m = message("\"mup_base_hidden_size\": -8");
+    assertTrue(m.contains("\"mup_base_hidden_size\" must be positive, got -8"), m);
+    m = message("\"mup_base_hidden_size\": 8, \"mup_base_filter_size\": 0");
+    assertTrue(m.contains("\"mup_base_filter_size\" must be positive"), m);
+    m = message("\"mup_base_filter_size\": 32");
+    assertTrue(m.contains("mup_base_filter_size (32) is set but mup_base_hidden_size is not"), m);
+    m = message("\"mup_base_hidden_size\": 8, \"opt_name\": \"sgd\"");
+    assertTrue(m.contains("mup_base_hidden_size (muP) needs opt_name \"adam\", got \"sgd\"")
+        && m.contains("Set opt_name to \"adam\" or drop mup_base_hidden_size"), m);
+    m = message("\"mup_base_hidden_size\": 8, \"opt_name\": \"adafactor\"");
+    assertTrue(m.contains("got \"adafactor\""), m);
+    assertEquals(Kind.ADAM, tiny("\"mup_base_hidden_size\": 8, \"opt_name\": \"adam\"").optName());
+    for (String k : List.of("embeddings_scale", "output_logits_alpha", "attention_logits_alpha")) {
+      m = message("\"" + k + "\": 0");
+      assertTrue(m.contains("key \"" + k + "\" must be a positive number, got 0"), m);
+      m = message("\"" + k + "\": -1.5");
+      assertTrue(m.contains("key \"" + k + "\" must be a positive number, got -1.5"), m);
+    }
+    m = message("\"scale_qk_dot_by_d\": 1");
+    assertTrue(m.contains("scale_qk_dot_by_d"), m);
+    m = message("\"mup_base_hidden_size\": 8.5");
+    assertTrue(m.contains("mup_base_hidden_size"), m);
+    m = message("\"mup_base_hiden_size\": 8");
+    assertTrue(m.contains("did you mean \"mup_base_hidden_size\""), m);
+  }
+
   @Test
   void localLayersAreBlockedWhereTheRadiusCutsNCtxIntoBlocks() {
     assertTrue(tiny("\"local_attention_radius\": 2").localAttentionBlocked(8), "4 blocks of 2, by default");

@@ -70,6 +70,15 @@ class DecodingTest {
                 + "\"rotary_emb\": true, \"num_mem_kv\": 2", ALL),
         new Case("multi-query attention (n_kv_head 1): linear and global", "\"n_kv_head\": 1, "
             + "\"attention_types\": [\"linear\", \"global\"]", SOME),
+        new Case("muP (every Cerebras scale, scores by alpha/d_head): blocked local and global, rotary, memory"
+            + " key/values", "\"mup_base_hidden_size\": 8, \"mup_base_filter_size\": 16, \"embeddings_scale\": 3.0, "
+            + "\"output_logits_alpha\": 3.0, \"scale_qk_dot_by_d\": true, \"attention_logits_alpha\": 2.0, "
+            + "\"attention_types\": [\"local\", \"global\"], \"local_attention_radius\": 4, \"rotary_emb\": true, "
+            + "\"num_mem_kv\": 2", ALL),
+        new Case("muP: linear and local, no weight tie, grouped-query", "\"mup_base_hidden_size\": 4, "
+            + "\"scale_qk_dot_by_d\": true, \"attention_logits_alpha\": 0.5, \"output_logits_alpha\": 2.0, "
+            + "\"attention_types\": [\"linear\", \"local\"], \"local_attention_radius\": 5, \"no_weight_tie\": true, "
+            + "\"n_kv_head\": 2", SOME),
         new Case("mixture of experts (every token within capacity)", "\"moe_layers\": [1], \"moe_params\": "
             + "{\"moe_num_experts\": 4, \"moe_hidden_size\": 32, \"moe_capacity_factor_eval\": 64.0, "
             + "\"moe_second_policy_eval\": \"threshold\"}",

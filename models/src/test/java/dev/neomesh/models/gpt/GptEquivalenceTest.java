@@ -32,6 +32,10 @@ class GptEquivalenceTest {
   static final String BLOCKED = "\"attention_types\": [[[\"local\", \"global\"], 1]], \"local_attention_radius\": 2,"
       + " \"rotary_emb\": true, \"num_mem_kv\": 2";
 
+  /** μP with Cerebras' keys on the tiny GPT: width_mult 2, filter_mult 4, every scale away from 1. */
+  static final String MUP = "\"mup_base_hidden_size\": 8, \"mup_base_filter_size\": 16, \"embeddings_scale\": 3.0,"
+      + " \"output_logits_alpha\": 3.0, \"scale_qk_dot_by_d\": true, \"attention_logits_alpha\": 2.0";
+
   record Layout(String mesh, String rules) {}
 
   record Feature(String name, String json, boolean train, List<Layout> layouts) {}
@@ -83,6 +87,15 @@ class GptEquivalenceTest {
                 new Layout("x:2,y:4", "sequence:x,heads:y"), new Layout("x:4", "kv:x"))),
         new Feature("nanoGPT init (fixed 1/sqrt(d_head) score scale)", "\"init_style\": \"nanogpt\"", false,
             List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:4", "heads:x"))),
+        new Feature("muP (width_mult 2, filter_mult 4), embeddings and logits scaled, scores by alpha/d_head, dropout",
+            MUP + ", \"embed_dropout\": 0.1, \"res_dropout\": 0.1", true,
+            List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:2,y:2", NEO_B), new Layout("x:4", "heads:x"),
+                new Layout("x:4", "vocab:x,kv:x"), new Layout("x:4", "sequence:x"))),
+        new Feature("muP under init_style nanogpt (alpha/d_head replaces its 1/sqrt(d_head)), blocked local and linear"
+            + " attention, rotary, no_weight_tie",
+            MUP + ", \"attention_types\": [\"local\", \"linear\"], \"local_attention_radius\": 2, \"rotary_emb\": true,"
+                + " \"no_weight_tie\": true, \"init_style\": \"nanogpt\"", false,
+            List.of(new Layout("x:2,y:2", NEO_A), new Layout("x:4", "sequence:x"), new Layout("x:2,y:4", NEO_B))),
         new Feature("mixture of experts (top-2, capacity, aux loss; batch and experts on one axis)",
             "\"moe_layers\": [1], \"moe_params\": {\"moe_num_experts\": 4, \"moe_hidden_size\": 32}", true,
             List.of(new Layout("x:4", "batch:x,experts:x"),

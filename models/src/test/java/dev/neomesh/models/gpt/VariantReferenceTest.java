@@ -11,6 +11,7 @@ import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.ir.DType;
+import dev.neomesh.mesh.ir.Gradients;
 import dev.neomesh.mesh.ir.MeshGraph;
 import dev.neomesh.mesh.ir.MeshOps;
 import dev.neomesh.mesh.ir.MeshTensor;
@@ -19,6 +20,10 @@ import dev.neomesh.mesh.lower.MeshRuntime;
 import dev.neomesh.mesh.testing.PythonReference;
 import dev.neomesh.models.config.GptConfig;
 import dev.neomesh.models.interop.Safetensors;
+import dev.neomesh.models.train.Adam;
+import dev.neomesh.models.train.Optimizer;
+import dev.neomesh.models.train.OptimizerSettings;
+import dev.neomesh.models.train.StepFeeds;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -54,6 +59,10 @@ import org.tensorflow.Tensor;
  * the loss covers what the logits cannot see, the MLM loss mask and the MoE auxiliary loss (its
  * coefficient is 1 here so it weighs). A combined config repeats this on {@code x:2,y:2} with
  * {@code batch:x,heads:y}. All runs share one Python start (importing torch takes seconds).
+ *
+ * <p>μP ({@link Mup}) is checked twice: its forward (width and filter multipliers, every scale) like the
+ * other features, and one Adam step from its init with μP's per-parameter learning rates against the
+ * reference's own step ({@link #adamSteps}).
  */
 class VariantReferenceTest {
   static final ObjectMapper JSON = new ObjectMapper();
@@ -74,6 +83,10 @@ class VariantReferenceTest {
   static final String MOE = "\"moe_layers\": [1], \"moe_params\": {\"moe_num_experts\": 4, \"moe_hidden_size\": 32,"
       + " \"moe_capacity_factor_eval\": 1.5, \"moe_second_policy_eval\": \"threshold\","
       + " \"moe_second_threshold_eval\": 0.3, \"moe_loss_coef\": 1.0}";
+
+  /** μP with Cerebras' keys: width_mult 2, filter_mult 4 (so c_proj's rules differ from c_fc's), every scale set. */
+  static final String MUP = "\"mup_base_hidden_size\": 8, \"mup_base_filter_size\": 16, \"embeddings_scale\": 3.0,"
+      + " \"output_logits_alpha\": 3.0, \"scale_qk_dot_by_d\": true, \"attention_logits_alpha\": 2.0";
 
   static List<Feature> features() {
     return List.of(
@@ -105,11 +118,34 @@ class VariantReferenceTest {
         new Feature("grouped-query + rotary + sliding window (blocked local, radius 4) on x:2,y:2, sequence and heads"
             + " split", "\"n_kv_head\": 2, \"rotary_emb\": true, \"attention_types\": [\"local\", \"global\"],"
             + " \"local_attention_radius\": 4", "x:2,y:2", "sequence:x,heads:y"),
+        new Feature("muP (width_mult 2, filter_mult 4), embeddings_scale 3, output_logits_alpha 3, scale_qk_dot_by_d,"
+            + " attention_logits_alpha 2", MUP),
+        new Feature("muP with blocked local (radius 4) and global, rotary, memory key/values, no_weight_tie on x:2,y:2",
+            MUP + ", \"attention_types\": [\"local\", \"global\"], \"local_attention_radius\": 4, \"rotary_emb\": true,"
+                + " \"num_mem_kv\": 2, \"no_weight_tie\": true", "x:2,y:2", "batch:x,heads:y"),
+        new Feature("muP (width_mult 4) with causal linear and global, grouped-query, attention_logits_alpha 0.5 folded",
+            "\"mup_base_hidden_size\": 4, \"attention_logits_alpha\": 0.5, \"output_logits_alpha\": 2.0,"
+                + " \"embeddings_scale\": 2.0, \"attention_types\": [\"linear\", \"global\"], \"n_kv_head\": 2"),
         new Feature("MoE (top-2, threshold second expert, capacity 3 with drops, aux loss)", MOE),
         new Feature("combined on x:2,y:2 (rotary, mem_kv, macaron, glu, rezero, MoE)",
             "\"rotary_emb\": true, \"num_mem_kv\": 2, \"macaron\": true, \"mlp_glu\": true, \"rezero\": true, " + MOE,
             "x:2,y:2", "batch:x,heads:y"));
   }
+
+  /**
+   * One Adam step from the μP init (not perturbed: the point is the step) against the reference's own
+   * step with μP's per-parameter learning rates, GPT-Neo's Adam (no bias correction) with weight decay.
+   */
+  static List<Feature> adamSteps() {
+    return List.of(
+        new Feature("Adam step, muP rates (width_mult 2, filter_mult 4), weight decay, macaron", MUP + ", \"macaron\": true"),
+        new Feature("Adam step, muP rates, mlp_glu, no_weight_tie, on x:2,y:2",
+            MUP + ", \"mlp_glu\": true, \"no_weight_tie\": true", "x:2,y:2", "batch:x,heads:y"));
+  }
+
+  static final double STEP_LR = 0.01;
+  static final double STEP_EPSILON = 1e-5;
+  static final double STEP_WEIGHT_DECAY = 0.1;
 
   /** neomesh's loss and logits (float32 [batch, sequence, vocab]) and the reference's output, per feature. */
   record Result(double loss, double[] logits, JsonNode reference) {}
@@ -123,21 +159,24 @@ class VariantReferenceTest {
     List<String> args = new ArrayList<>();
     List<Neomesh> runs = new ArrayList<>();
     int i = 0;
-    for (Feature f : features()) {
+    List<Feature> all = new ArrayList<>(features());
+    all.addAll(adamSteps());
+    for (Feature f : all) {
       Path weights = dir.resolve("weights" + i + ".safetensors");
       Path run = dir.resolve("run" + i + ".json");
-      runs.add(exportRun(f, weights, run));
+      runs.add(i < features().size() ? exportRun(f, weights, run)
+          : exportAdamStep(f, weights, dir.resolve("after" + i + ".safetensors"), run));
       args.add(weights.toString());
       args.add(run.toString());
       i++;
     }
     List<String> lines = py.run("gptneo_variants_reference.py", Duration.ofMinutes(2), args.toArray(String[]::new))
         .strip().lines().toList();
-    assertEquals(features().size(), lines.size(), "one line per run: " + lines);
+    assertEquals(all.size(), lines.size(), "one line per run: " + lines);
     Map<String, Result> results = new LinkedHashMap<>();
     for (int k = 0; k < lines.size(); k++) {
       Neomesh n = runs.get(k);
-      results.put(features().get(k).name(), new Result(n.loss(), n.logits(), JSON.readTree(lines.get(k))));
+      results.put(all.get(k).name(), new Result(n.loss(), n.logits(), JSON.readTree(lines.get(k))));
     }
     return results;
   }
@@ -145,7 +184,41 @@ class VariantReferenceTest {
   @TestFactory
   Stream<DynamicTest> lossAndLogitsEqualTheReference(@TempDir Path dir) throws IOException {
     Map<String, Result> results = runAll(dir);
-    return features().stream().map(f -> DynamicTest.dynamicTest(f.name() + " on " + f.mesh(), () -> {
+    return Stream.concat(features().stream().map(f -> lossAndLogits(f, results)),
+        adamSteps().stream().map(f -> adamStep(f, results)));
+  }
+
+  /**
+   * The step's loss before and after against the reference's (1e-4 relative), and every element's
+   * update to 1e-3 of lr; the same updates at one rate for every parameter miss the reference by
+   * more than 0.1 lr, so the comparison sees μP's rates.
+   */
+  static DynamicTest adamStep(Feature f, Map<String, Result> results) {
+    return DynamicTest.dynamicTest(f.name() + " on " + f.mesh(), () -> {
+      Result r = results.get(f.name());
+      JsonNode step = r.reference().get("step");
+      double before = r.reference().get("loss").asDouble();
+      double after = step.get("loss_after").asDouble();
+      double nmAfter = r.logits()[0]; // exportAdamStep keeps the loss after the step here
+      System.out.printf("VariantReferenceTest %-70s loss neomesh %.8f reference %.8f; after the step neomesh %.8f"
+              + " reference %.8f; update |diff| / lr %.2e (in %s), against uniform rates %.2e (in %s)%n", f.name(),
+          r.loss(), before, nmAfter, after, step.get("max_update_diff").asDouble(),
+          step.get("max_update_diff_in").asText(), step.get("uniform_update_diff").asDouble(),
+          step.get("uniform_update_diff_in").asText());
+      assertEquals(before, r.loss(), TOLERANCE * before, f.name() + ": loss before the step");
+      assertEquals(after, nmAfter, TOLERANCE * after, f.name() + ": loss after the step");
+      assertTrue(Math.abs(before - after) > 100 * TOLERANCE * before, "the step must move the loss: " + before
+          + " -> " + after);
+      assertTrue(step.get("max_update_diff").asDouble() <= 1e-3, f.name() + ": update of "
+          + step.get("max_update_diff_in").asText() + " differs from the reference's by "
+          + step.get("max_update_diff").asDouble() + " lr");
+      assertTrue(step.get("uniform_update_diff").asDouble() > 0.1, "one rate for every parameter must miss: "
+          + step.get("uniform_update_diff").asDouble());
+    });
+  }
+
+  static DynamicTest lossAndLogits(Feature f, Map<String, Result> results) {
+    return DynamicTest.dynamicTest(f.name() + " on " + f.mesh(), () -> {
       Result r = results.get(f.name());
       double ref = r.reference().get("loss").asDouble();
       double diff = Math.abs(r.loss() - ref);
@@ -172,7 +245,82 @@ class VariantReferenceTest {
         assertTrue(r.reference().get("moe_dropped").asInt() > 0, "the MoE config must drop tokens past capacity");
         assertTrue(r.reference().get("moe_second_skipped").asInt() > 0, "the threshold policy must skip a second expert");
       }
-    }));
+    });
+  }
+
+  /**
+   * Builds the feature's GPT on its mesh with GPT-Neo's Adam ({@link #STEP_LR}, betas 0.9 and 0.95,
+   * {@link #STEP_EPSILON}, weight decay {@link #STEP_WEIGHT_DECAY} where {@link Gpt#skipsWeightDecay}
+   * allows, μP's per-parameter rates {@link Gpt#lrMultiplier}, the fused kernel), writes the initial
+   * weights to {@code weights}, runs one step and writes the weights after it to {@code after}, and the
+   * config, batch, Adam's settings and {@code after}'s path to {@code run}. Returns the loss before the
+   * step and, as the only "logit", the loss after it.
+   */
+  static Neomesh exportAdamStep(Feature f, Path weights, Path after, Path run) throws IOException {
+    String json = "{" + TINY + ", " + f.json() + "}";
+    GptConfig cfg = GptConfig.fromJson(json);
+    MeshGraph g = new MeshGraph(4321);
+    MeshOps m = new MeshOps(g);
+    Shape shape = Shape.of(new Dim("batch", BATCH), new Dim("sequence", SEQUENCE));
+    MeshTensor tokens = m.importTensor("tokens", shape, DType.INT32);
+    MeshTensor labels = m.importTensor("labels", shape, DType.INT32);
+    Gpt gpt = Gpt.build(m, cfg, tokens, labels, true);
+    List<MeshTensor> params = gpt.parameters();
+    List<String> names = params.stream().map(v -> m.variableOp(v).name()).toList();
+    StepFeeds feeds = new StepFeeds(m);
+    MeshTensor lr = feeds.scalar("lr", t -> STEP_LR);
+    OptimizerSettings settings = OptimizerSettings.adam(0.9, 0.95, STEP_EPSILON, STEP_WEIGHT_DECAY);
+    new Adam(settings, p -> !Gpt.skipsWeightDecay(Optimizer.nameOf(m, p)), p -> gpt.lrMultiplier(Optimizer.nameOf(m, p)))
+        .apply(m, params, Gradients.of(gpt.loss(), params), lr, feeds);
+    int[] tok = tokens(1);
+    int[] lab = tokens(2);
+    List<double[]> initial;
+    List<double[]> stepped;
+    try (MeshRuntime rt = MeshRuntime.onVirtualCpus(g, MeshShape.parse(f.mesh()), LayoutRules.parse(f.layout()));
+         Tensor t = HostTensors.ofInts(shape, tok);
+         Tensor l = HostTensors.ofInts(shape, lab)) {
+      rt.initialize();
+      MeshRuntime.Step before = rt.step().feed(tokens, t).feed(labels, l).fetch(gpt.loss());
+      params.forEach(before::fetch);
+      initial = before.run();
+      MeshRuntime.Step train = rt.step().feed(tokens, t).feed(labels, l).fetch(gpt.loss()).withUpdates();
+      List<Tensor> fed = feeds.feed(train, 0);
+      train.run();
+      fed.forEach(Tensor::close);
+      MeshRuntime.Step next = rt.step().feed(tokens, t).feed(labels, l).fetch(gpt.loss());
+      params.forEach(next::fetch);
+      stepped = next.run();
+    }
+    write(weights, names, params, initial.subList(1, initial.size()));
+    write(after, names, params, stepped.subList(1, stepped.size()));
+    ObjectNode doc = JSON.createObjectNode();
+    doc.set("config", JSON.readTree(json));
+    doc.set("tokens", rows(tok));
+    doc.set("labels", rows(lab));
+    ObjectNode adam = doc.putObject("adam");
+    adam.put("lr", STEP_LR).put("beta1", 0.9).put("beta2", 0.95).put("epsilon", STEP_EPSILON)
+        .put("weight_decay", STEP_WEIGHT_DECAY);
+    doc.put("after_weights", after.toString());
+    Files.writeString(run, JSON.writeValueAsString(doc));
+    return new Neomesh(initial.get(0)[0], new double[] {stepped.get(0)[0]});
+  }
+
+  /** Every parameter's fetched value as float32 safetensors under its name. */
+  static void write(Path file, List<String> names, List<MeshTensor> params, List<double[]> values) throws IOException {
+    Map<String, long[]> shapes = new LinkedHashMap<>();
+    for (int i = 0; i < params.size(); i++) {
+      shapes.put(names.get(i), params.get(i).shape().sizes());
+    }
+    try (Safetensors.Writer w = Safetensors.create(file, shapes, Map.of("format", "pt"))) {
+      for (int i = 0; i < params.size(); i++) {
+        double[] v = values.get(i);
+        float[] fv = new float[v.length];
+        for (int k = 0; k < v.length; k++) {
+          fv[k] = (float) v[k];
+        }
+        w.write(names.get(i), fv);
+      }
+    }
   }
 
   /**
