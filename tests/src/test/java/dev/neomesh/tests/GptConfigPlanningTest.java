@@ -32,8 +32,8 @@ class GptConfigPlanningTest {
     return Path.of(System.getProperty("user.dir")).resolve("../../shared/gptneo-configs").normalize();
   }
 
-  @TestFactory
-  Stream<DynamicTest> everyShippedConfigPlansQuickly() throws IOException {
+  /** GPT-Neo's 10 shipped model configs, sorted; the test is skipped with a message when ../shared is absent. */
+  static List<Path> shippedConfigs() throws IOException {
     Path dir = configs();
     assumeTrue(Files.isDirectory(dir), "skipped: " + dir + " is absent (GPT-Neo's configs live in ../shared)");
     List<Path> files;
@@ -41,6 +41,12 @@ class GptConfigPlanningTest {
       files = s.filter(p -> p.toString().endsWith(".json")).sorted().toList();
     }
     assertTrue(files.size() >= 10, "expected GPT-Neo's 10 shipped configs in " + dir);
+    return files;
+  }
+
+  @TestFactory
+  Stream<DynamicTest> everyShippedConfigPlansQuickly() throws IOException {
+    List<Path> files = shippedConfigs();
     return files.stream().map(f -> DynamicTest.dynamicTest(f.getFileName().toString(), () -> plan(f)));
   }
 
@@ -80,12 +86,7 @@ class GptConfigPlanningTest {
    */
   @TestFactory
   Stream<DynamicTest> everyShippedConfigFitsSixteenGiBOnItsOwnMesh() throws IOException {
-    Path dir = configs();
-    assumeTrue(Files.isDirectory(dir), "skipped: " + dir + " is absent (GPT-Neo's configs live in ../shared)");
-    List<Path> files;
-    try (Stream<Path> s = Files.list(dir)) {
-      files = s.filter(p -> p.toString().endsWith(".json")).sorted().toList();
-    }
+    List<Path> files = shippedConfigs();
     dev.neomesh.layout.MachinePresets tpu = dev.neomesh.layout.MachinePresets.named("tpu-v3");
     long budget = 16L << 30;
     return files.stream().map(f -> DynamicTest.dynamicTest(f.getFileName().toString(), () -> {
