@@ -20,7 +20,6 @@ import org.tensorflow.Operand;
 import org.tensorflow.Session;
 import org.tensorflow.op.Ops;
 import org.tensorflow.proto.ConfigProto;
-import org.tensorflow.proto.RewriterConfig;
 import org.tensorflow.types.TFloat32;
 
 /**
@@ -255,9 +254,7 @@ public final class Calibration {
    * to no transfer at all.
    */
   private static Session openUnoptimized(Graph graph, Devices devices) {
-    ConfigProto c = devices.config();
-    ConfigProto config = c.toBuilder().setGraphOptions(c.getGraphOptions().toBuilder()
-        .setRewriteOptions(RewriterConfig.newBuilder().setDisableMetaOptimizer(true))).build();
+    ConfigProto config = devices.withoutGraphOptimizer().config();
     return devices.isRemote() ? org.tensorflow.RemoteSessions.connect(graph, devices.target(), config)
         : new Session(graph, config);
   }

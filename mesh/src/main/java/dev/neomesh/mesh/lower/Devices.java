@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.tensorflow.DeviceSpec;
 import org.tensorflow.proto.ConfigProto;
+import org.tensorflow.proto.RewriterConfig;
 
 /**
  * The devices a mesh runs on, in mesh (pnum) order, and the session configuration that makes them
@@ -25,6 +26,17 @@ public record Devices(List<DeviceSpec> specs, ConfigProto config, String target,
 
   public boolean isRemote() {
     return !target.isEmpty();
+  }
+
+  /**
+   * These devices with TensorFlow's graph optimizer (Grappler) off in their session configuration:
+   * for programs whose ops must run as written (calibration's bounces) or that run once (test
+   * harnesses, where optimizing costs more than running).
+   */
+  public Devices withoutGraphOptimizer() {
+    ConfigProto c = config.toBuilder().setGraphOptions(config.getGraphOptions().toBuilder()
+        .setRewriteOptions(RewriterConfig.newBuilder().setDisableMetaOptimizer(true))).build();
+    return new Devices(specs, c, target, taskAddresses);
   }
 
   public static Devices virtualCpus(int n) {

@@ -20,9 +20,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.tensorflow.Tensor;
-import org.tensorflow.proto.ConfigProto;
-import org.tensorflow.proto.GraphOptions;
-import org.tensorflow.proto.RewriterConfig;
 
 /** Builds the tiny GPT on a fresh graph, runs it on one mesh and layout, and compares runs. */
 final class GptHarness {
@@ -59,7 +56,10 @@ final class GptHarness {
     List<MeshTensor> grads = Gradients.of(gpt.loss(), params);
     List<String> names = params.stream().map(v -> m.variableOp(v).name()).toList();
     MeshShape meshShape = MeshShape.parse(mesh);
-    try (MeshRuntime rt = MeshRuntime.create(g, meshShape, LayoutRules.parse(layout), oneShotDevices(meshShape.size()));
+    // without Grappler: each program runs once, and optimizing it took longer than running it
+    // (blocked-local cases 11.5 s against 6.7 s); these tests prove the lowering's values, and the
+    // training tests (TrainerTest, MainTest, the reference tests) run with Grappler on
+    try (MeshRuntime rt = MeshRuntime.create(g, meshShape, LayoutRules.parse(layout), Devices.virtualCpus(meshShape.size()).withoutGraphOptimizer());
          Tensor t = HostTensors.ofInts(shape, tokens(1, cfg.nVocab()));
          Tensor l = HostTensors.ofInts(shape, tokens(2, cfg.nVocab()))) {
       rt.initialize();
@@ -68,19 +68,6 @@ final class GptHarness {
       List<double[]> out = step.run();
       return new Run(out.get(0)[0], new ArrayList<>(out.subList(1, out.size())), names);
     }
-  }
-
-  /**
-   * Virtual CPUs whose session skips TensorFlow's graph optimizer (Grappler): the harness runs each
-   * program once, and optimizing the graph took more time than running it (blocked-local cases:
-   * 11.5 s against 6.7 s). What these tests prove is the lowering's values; the training tests
-   * (TrainerTest, MainTest, the reference tests) run their programs with Grappler on.
-   */
-  static Devices oneShotDevices(int n) {
-    Devices d = Devices.virtualCpus(n);
-    ConfigProto c = d.config().toBuilder().setGraphOptions(GraphOptions.newBuilder()
-        .setRewriteOptions(RewriterConfig.newBuilder().setDisableMetaOptimizer(true))).build();
-    return new Devices(d.specs(), c);
   }
 
   /** Loss to 1e-4 relative; each gradient to 1e-4 of its largest element (float32 sums differ in order). */
