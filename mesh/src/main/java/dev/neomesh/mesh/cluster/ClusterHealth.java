@@ -51,14 +51,31 @@ public final class ClusterHealth {
   }
 
   /**
+   * The first task that stops accepting connections within {@code window}, probing every 250 ms;
+   * empty when all still answer at its end. Used after a session run failed: a worker killed with
+   * SIGKILL can close its RPC connections a moment before the kernel closes its listening socket,
+   * so one probe right after the failure may still connect (CI saw exactly this: "Socket closed",
+   * then a task that seemed alive).
+   */
+  public static Optional<Unreachable> awaitUnreachable(List<String> addresses, Duration window) {
+    return probeUntil(addresses, window, Optional::isPresent);
+  }
+
+  /**
    * Waits until every task accepts a connection (workers may still be starting), at most
    * {@code deadline}; the first task still unreachable then, if any.
    */
   public static Optional<Unreachable> awaitAll(List<String> addresses, Duration deadline) {
-    long end = System.nanoTime() + deadline.toNanos();
+    return probeUntil(addresses, deadline, Optional::isEmpty);
+  }
+
+  /** Probes every 250 ms until {@code done} holds for the result or {@code window} has passed; the last result. */
+  private static Optional<Unreachable> probeUntil(List<String> addresses, Duration window,
+      java.util.function.Predicate<Optional<Unreachable>> done) {
+    long end = System.nanoTime() + window.toNanos();
     while (true) {
       Optional<Unreachable> u = firstUnreachable(addresses, Duration.ofSeconds(2));
-      if (u.isEmpty() || System.nanoTime() > end) {
+      if (done.test(u) || System.nanoTime() > end) {
         return u;
       }
       try {

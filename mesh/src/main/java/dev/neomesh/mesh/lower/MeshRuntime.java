@@ -120,7 +120,7 @@ public final class MeshRuntime implements AutoCloseable {
       return traced ? r.runAndFetchMetadata() : r.run();
     } catch (TensorFlowException e) {
       if (devices.isRemote()) {
-        Optional<ClusterHealth.Unreachable> gone = ClusterHealth.firstUnreachable(devices.taskAddresses(),
+        Optional<ClusterHealth.Unreachable> gone = ClusterHealth.awaitUnreachable(devices.taskAddresses(),
             java.time.Duration.ofSeconds(5));
         if (gone.isPresent()) {
           throw new ClusterFault(gone.get(), e);
