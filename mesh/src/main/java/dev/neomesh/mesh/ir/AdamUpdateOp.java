@@ -68,9 +68,9 @@ public final class AdamUpdateOp extends Op {
   public void lower(LoweringContext l) {
     LaidOutTensor w = l.get(inputs().get(0));
     LaidOutTensor grad = l.get(inputs().get(1));
-    LaidOutTensor lr = l.get(inputs().get(2));
-    LaidOutTensor p1 = l.get(inputs().get(3));
-    LaidOutTensor p2 = l.get(inputs().get(4));
+    MeshTensor lr = inputs().get(2);
+    MeshTensor p1 = inputs().get(3);
+    MeshTensor p2 = inputs().get(4);
     int[] perm = SliceAlign.permutation(inputs().get(1).shape(), param.output().shape());
     DType dtype = param.output().dtype();
     for (int p = 0; p < l.mesh().size(); p++) {
@@ -78,26 +78,45 @@ public final class AdamUpdateOp extends Op {
       Operand<?> handle = l.variable(param).handles().get(p);
       Operand<?> read = w.slice(p);
       // the decay reads w itself (a data input); Adam waits for the decay, or for the read when there is none
-      org.tensorflow.op.Op previous = weightDecay != 0 ? decay(tf, handle, lr.slice(p), read, dtype) : read;
-      l.addUpdate(adam(tf.withControlDependencies(List.of(previous)), handle, l.variable(m).handles().get(p),
-          l.variable(v).handles().get(p), p1.slice(p), p2.slice(p), lr.slice(p),
+      org.tensorflow.op.Op previous = weightDecay != 0
+          ? tf.train.resourceApplyGradientDescent(handle, decayRate(l, p, lr, dtype), read) : read;
+      l.addUpdate(adam(tf.withControlDependencies(List.of(previous)), l, p, handle, p1, p2, lr,
           Tf.transpose(tf, grad.slice(p), perm), dtype));
     }
   }
 
+  // The scalars below depend only on the step's inputs and constants, the same for every parameter
+  // of a step: each device makes them once (LoweringContext.shared), not once per parameter (the
+  // baby GPT's step ran 56 copies of each, a sixth of its TensorFlow ops).
+
+  /** lr·wd on device {@code p}. */
   @SuppressWarnings({"unchecked", "rawtypes"})
-  private org.tensorflow.op.Op decay(Ops tf, Operand<?> handle, Operand lr, Operand read, DType dtype) {
-    Operand rate = tf.math.mul(lr, (Operand) Tf.constant(tf, weightDecay, dtype));
-    return tf.train.resourceApplyGradientDescent(handle, rate, read);
+  private Operand decayRate(LoweringContext l, int p, MeshTensor lr, DType dtype) {
+    Operand lrSlice = l.get(lr).slice(p);
+    return l.shared(p, () -> l.tf(p).math.mul(lrSlice, (Operand) constant(l, p, weightDecay, dtype)),
+        "adam_decay_rate", lr, weightDecay, dtype);
+  }
+
+  /** The constant {@code value} of {@code dtype} on device {@code p}. */
+  private static Operand<?> constant(LoweringContext l, int p, double value, DType dtype) {
+    return l.shared(p, () -> Tf.constant(l.tf(p), value, dtype), "constant", value, dtype);
   }
 
   @SuppressWarnings({"unchecked", "rawtypes"})
-  private org.tensorflow.op.Op adam(Ops tf, Operand<?> w, Operand<?> mh, Operand<?> vh, Operand p1, Operand p2,
-                                    Operand lr, Operand grad, DType dtype) {
-    Operand one = Tf.constant(tf, 1, dtype);
-    Operand epsilonT = tf.math.mul((Operand) Tf.constant(tf, epsilon, dtype), tf.math.sqrt(tf.math.sub(one, p2)));
-    return tf.train.resourceApplyAdam(w, mh, vh, p1, p2, lr, (Operand) Tf.constant(tf, beta1, dtype),
-        (Operand) Tf.constant(tf, beta2, dtype), epsilonT, grad);
+  private org.tensorflow.op.Op adam(Ops tf, LoweringContext l, int p, Operand<?> w, MeshTensor p1, MeshTensor p2,
+                                    MeshTensor lr, Operand grad, DType dtype) {
+    Operand p2Slice = l.get(p2).slice(p);
+    // ε·√(1−β2ᵗ): ResourceApplyAdam's ε is that of the uncorrected v (see the class comment)
+    Operand epsilonHat = l.shared(p, () -> {
+      Ops d = l.tf(p);
+      return d.math.mul((Operand) constant(l, p, epsilon, dtype),
+          d.math.sqrt(d.math.sub((Operand) constant(l, p, 1, dtype), p2Slice)));
+    }, "adam_epsilon_hat", p2, epsilon, dtype);
+    Operand p1Slice = l.get(p1).slice(p);
+    Operand lrSlice = l.get(lr).slice(p);
+    return tf.train.resourceApplyAdam(w, l.variable(m).handles().get(p), l.variable(v).handles().get(p), p1Slice,
+        p2Slice, lrSlice, (Operand) constant(l, p, beta1, dtype), (Operand) constant(l, p, beta2, dtype),
+        epsilonHat, grad);
   }
 
   @Override

@@ -43,6 +43,7 @@ public final class Lowering {
   private final Map<VariableOp, LoweredVariable> variables = new HashMap<>();
   private final Map<MeshTensor, Operand<?>> placeholders = new IdentityHashMap<>();
   private final List<org.tensorflow.op.Op> updates = new ArrayList<>();
+  private final Map<List<Object>, Operand<?>> shared = new HashMap<>();
   private final PlanContext state = new State();
 
   /** The per-device TensorFlow state of one mesh variable. */
@@ -269,6 +270,16 @@ public final class Lowering {
   }
 
   /** The planning view of the lowering's state, which every op's plan reads. */
+  /** The device's one TensorFlow value for {@code key}, made by {@code make} the first time it is asked for. */
+  Operand<?> shared(List<Object> key, java.util.function.Supplier<Operand<?>> make) {
+    Operand<?> v = shared.get(key);
+    if (v == null) {
+      v = make.get();
+      shared.put(key, v);
+    }
+    return v;
+  }
+
   private final class State implements PlanContext {
     @Override
     public MeshShape mesh() {

@@ -125,6 +125,20 @@ public final class LoweringContext {
     lowering.registerPlaceholder(t, placeholder);
   }
 
+  /**
+   * One TensorFlow value per device for what {@code key} names (with the device's number), made once
+   * by {@code make} and reused by every op that asks with an equal key: e.g. the scalars every
+   * parameter's optimizer update derives from the same step inputs, which would otherwise be the same
+   * few ops once per parameter. {@code key} must name everything the value depends on (its mesh
+   * inputs and constants), and {@code make} must build it on {@code tf(pnum)} without control
+   * dependencies.
+   */
+  public Operand<?> shared(int pnum, java.util.function.Supplier<Operand<?>> make, Object... key) {
+    List<Object> k = new ArrayList<>(List.of(key));
+    k.add(pnum);
+    return lowering.shared(k, make);
+  }
+
   public void addUpdate(org.tensorflow.op.Op update) {
     lowering.addUpdate(update);
   }
