@@ -64,6 +64,13 @@ public final class GptStepBench {
         usage = "alternate steps with local layers banded (local_attention_blocked false); peak memory of both")
     boolean compareBandedLocal;
 
+    @Option(name = "--jit", metaVar = "none|device|elementwise", usage = "what of each device's step XLA compiles")
+    String jit = "none";
+
+    @Option(name = "--compare_jit", metaVar = "device|elementwise",
+        usage = "alternate steps of the program compiled so with the same program without XLA")
+    String compareJit;
+
     @Option(name = "--op_types", usage = "list the 20 most frequent TensorFlow op types of the lowered graph")
     boolean opTypes;
   }
@@ -94,11 +101,16 @@ public final class GptStepBench {
       compareUnfused(program, plainProgram, cfg, steps, tokens, labels, r);
       return;
     }
+    if (flags.compareJit != null) {
+      compareJit(program, LoweringOptions.Jit.parse(flags.compareJit), cfg, steps, tokens, labels, r);
+      return;
+    }
     if (flags.compareBandedLocal) {
       compareBandedLocal(program, cfg, steps, tokens, labels, r);
       return;
     }
-    try (MeshRuntime rt = MeshRuntime.onVirtualCpus(program.graph(), cfg.mesh(), cfg.layoutRules())) {
+    LoweringOptions options = LoweringOptions.DEFAULT.withJit(LoweringOptions.Jit.parse(flags.jit));
+    try (MeshRuntime rt = MeshRuntime.onVirtualCpus(program.graph(), cfg.mesh(), cfg.layoutRules(), options)) {
       rt.initialize();
       System.out.printf("build + lower + init: %.1f s, %d TensorFlow ops%n", (System.nanoTime() - t0) / 1e9,
           StepProfile.countOps(rt, flags.opTypes));
@@ -115,6 +127,8 @@ public final class GptStepBench {
       double median = times[steps / 2];
       System.out.printf("mesh %s layout \"%s\": median %.1f ms/step, %.0f tokens/s (batch %d x n_ctx %d)%n",
           cfg.meshShape(), cfg.layout(), median, batch * nCtx / (median / 1000), batch, nCtx);
+      program.runStep(rt, steps + 5, tokens, labels, true);
+      StepProfile.executedOps(rt.lastRunMetadata(), flags.opTypes ? 20 : 0);
       if (flags.profile) {
         profile(rt, program, tokens, labels, flags.top);
       }
@@ -131,6 +145,21 @@ public final class GptStepBench {
       double[] t = alternate(program, fused, plainProgram, plain, cfg, steps, tokens, labels, r);
       System.out.printf("fused kernels %.1f ms/step, without %.1f ms/step (medians of %d alternating steps);"
           + " median paired ratio fused/without %.3f%n", t[0], t[1], steps, t[2]);
+    }
+  }
+
+  /** Alternates steps of the program with each device's step compiled as {@code jit} says and without XLA. */
+  private static void compareJit(TrainProgram program, LoweringOptions.Jit jit, GptConfig cfg, int steps,
+                                 int[] tokens, int[] labels, Random r) {
+    MeshShape mesh = cfg.mesh();
+    LayoutRules rules = cfg.layoutRules();
+    TrainProgram twin = program(cfg, true);
+    try (MeshRuntime compiled = MeshRuntime.onVirtualCpus(program.graph(), mesh, rules,
+        LoweringOptions.DEFAULT.withJit(jit));
+         MeshRuntime plain = MeshRuntime.onVirtualCpus(twin.graph(), mesh, rules)) {
+      double[] t = alternate(program, compiled, twin, plain, cfg, steps, tokens, labels, r);
+      System.out.printf("XLA %s %.1f ms/step, without XLA %.1f ms/step (medians of %d alternating steps);"
+          + " median paired ratio %.3f%n", jit.name().toLowerCase(java.util.Locale.ROOT), t[0], t[1], steps, t[2]);
     }
   }
 

@@ -50,7 +50,7 @@ public final class MeshRuntime implements AutoCloseable {
                                    LoweringOptions options) {
     Graph graph = new Graph();
     try {
-      Lowering lowering = new Lowering(program, new PlacementMeshImpl(graph, mesh, devices), rules, options);
+      Lowering lowering = new Lowering(program, new PlacementMeshImpl(graph, mesh, devices, options.jit()), rules, options);
       Session session = devices.isRemote()
           ? org.tensorflow.RemoteSessions.connect(graph, devices.target(), devices.config())
           : new Session(graph, devices.config());

@@ -8,6 +8,7 @@ import java.util.Arrays;
 import java.util.List;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
+import org.tensorflow.op.JitScopes;
 import org.tensorflow.op.Ops;
 
 /**
@@ -23,6 +24,11 @@ public final class PlacementMeshImpl implements MeshImpl {
   private final Ops[] scopes;
 
   public PlacementMeshImpl(Graph graph, MeshShape shape, Devices devices) {
+    this(graph, shape, devices, LoweringOptions.Jit.NONE);
+  }
+
+  /** As {@link #PlacementMeshImpl(Graph, MeshShape, Devices)}, each device's ops marked for XLA as {@code jit} says. */
+  public PlacementMeshImpl(Graph graph, MeshShape shape, Devices devices, LoweringOptions.Jit jit) {
     if (devices.size() != shape.size()) {
       throw new dev.neomesh.mesh.LayoutException("The mesh " + shape + " has " + shape.size() + " devices but "
           + devices.size() + " were given: pass exactly " + shape.size() + " devices (or change mesh_shape)");
@@ -32,6 +38,9 @@ public final class PlacementMeshImpl implements MeshImpl {
     this.scopes = new Ops[shape.size()];
     for (int p = 0; p < scopes.length; p++) {
       scopes[p] = root.withDevice(devices.specs().get(p));
+      if (jit != LoweringOptions.Jit.NONE) { // one XLA scope per device: no cluster spans two devices
+        scopes[p] = JitScopes.compiled(scopes[p], "neomesh_device_" + p, jit::compiles);
+      }
     }
   }
 
