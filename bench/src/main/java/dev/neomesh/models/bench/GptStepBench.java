@@ -3,6 +3,7 @@ package dev.neomesh.models.bench;
 import dev.neomesh.bench.BenchFlags;
 import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
+import dev.neomesh.mesh.lower.Devices;
 import dev.neomesh.mesh.lower.LoweringOptions;
 import dev.neomesh.mesh.lower.MeshRuntime;
 import dev.neomesh.mesh.lower.StepMemory;
@@ -71,6 +72,12 @@ public final class GptStepBench {
         usage = "alternate steps of the program compiled so with the same program without XLA")
     String compareJit;
 
+    @Option(name = "--threads", metaVar = "N", usage = "TensorFlow intra-op threads (0: its default, the cores)")
+    int threads;
+
+    @Option(name = "--inter_op_threads", metaVar = "N", usage = "TensorFlow inter-op threads (0: its default, the cores)")
+    int interOpThreads;
+
     @Option(name = "--op_types", usage = "list the 20 most frequent TensorFlow op types of the lowered graph")
     boolean opTypes;
   }
@@ -110,7 +117,8 @@ public final class GptStepBench {
       return;
     }
     LoweringOptions options = LoweringOptions.DEFAULT.withJit(LoweringOptions.Jit.parse(flags.jit));
-    try (MeshRuntime rt = MeshRuntime.onVirtualCpus(program.graph(), cfg.mesh(), cfg.layoutRules(), options)) {
+    Devices devices = Devices.virtualCpus(cfg.mesh().size()).withThreads(flags.threads, flags.interOpThreads);
+    try (MeshRuntime rt = MeshRuntime.create(program.graph(), cfg.mesh(), cfg.layoutRules(), devices, options)) {
       rt.initialize();
       System.out.printf("build + lower + init: %.1f s, %d TensorFlow ops%n", (System.nanoTime() - t0) / 1e9,
           StepProfile.countOps(rt, flags.opTypes));
@@ -125,8 +133,9 @@ public final class GptStepBench {
       }
       Arrays.sort(times);
       double median = times[steps / 2];
-      System.out.printf("mesh %s layout \"%s\": median %.1f ms/step, %.0f tokens/s (batch %d x n_ctx %d)%n",
-          cfg.meshShape(), cfg.layout(), median, batch * nCtx / (median / 1000), batch, nCtx);
+      System.out.printf("mesh %s layout \"%s\": median %.1f ms/step, %.0f tokens/s (batch %d x n_ctx %d; threads %s,"
+          + " inter-op %s)%n", cfg.meshShape(), cfg.layout(), median, batch * nCtx / (median / 1000), batch, nCtx,
+          flags.threads == 0 ? "default" : flags.threads, flags.interOpThreads == 0 ? "default" : flags.interOpThreads);
       program.runStep(rt, steps + 5, tokens, labels, true);
       StepProfile.executedOps(rt.lastRunMetadata(), flags.opTypes ? 20 : 0);
       if (flags.profile) {

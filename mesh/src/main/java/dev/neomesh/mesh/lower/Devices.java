@@ -39,6 +39,22 @@ public record Devices(List<DeviceSpec> specs, ConfigProto config, String target,
     return new Devices(specs, c, target, taskAddresses);
   }
 
+  /**
+   * These devices with TensorFlow's thread pools of this process set: {@code intraOp} threads that
+   * one op's kernel (a matmul, oneDNN's kernels included) splits its work over, and {@code interOp}
+   * threads that run independent ops at once; 0 leaves TensorFlow's default (the cores this process
+   * may use, for each). Virtual CPU devices share the pools: they are one process's devices.
+   */
+  public Devices withThreads(int intraOp, int interOp) {
+    if (intraOp < 0 || interOp < 0) {
+      throw new IllegalArgumentException("thread counts must be 0 (TensorFlow's default) or positive, not "
+          + intraOp + " and " + interOp);
+    }
+    ConfigProto c = config.toBuilder().setIntraOpParallelismThreads(intraOp).setInterOpParallelismThreads(interOp)
+        .build();
+    return new Devices(specs, c, target, taskAddresses);
+  }
+
   public static Devices virtualCpus(int n) {
     List<DeviceSpec> specs = new ArrayList<>();
     for (int i = 0; i < n; i++) {

@@ -74,6 +74,14 @@ public final class Main {
   @Option(name = "--cpus_per_task", metaVar = "N", usage = "with --cluster local:N: pin each worker to its own N cores")
   Integer cpusPerTask;
 
+  @Option(name = "--threads", metaVar = "N",
+      usage = "TensorFlow intra-op threads of this process: the threads one op splits over (default: the cores)")
+  Integer threads;
+
+  @Option(name = "--inter_op_threads", metaVar = "N",
+      usage = "TensorFlow inter-op threads of this process: ops run at once (default: the cores)")
+  Integer interOpThreads;
+
   @Option(name = "--new", usage = "delete model_path first (asks; --yes answers)")
   boolean fresh;
 
@@ -250,7 +258,7 @@ public final class Main {
   }
 
   RunDevices.Flags deviceFlags() {
-    return new RunDevices.Flags(cluster, cpusPerTask, Arrays.asList(gpuIds), devices);
+    return new RunDevices.Flags(cluster, cpusPerTask, Arrays.asList(gpuIds), devices, threads, interOpThreads);
   }
 
   TrainSettings settings(GptConfig cfg, dev.neomesh.mesh.lower.Devices meshDevices) {

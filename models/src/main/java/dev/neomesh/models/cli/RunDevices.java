@@ -29,7 +29,8 @@ final class RunDevices implements AutoCloseable {
   }
 
   /** The flags' values, checked for the combinations that cannot work. */
-  record Flags(String cluster, Integer cpusPerTask, List<String> gpuIds, String devices) {
+  record Flags(String cluster, Integer cpusPerTask, List<String> gpuIds, String devices, Integer threads,
+               Integer interOpThreads) {
     Flags {
       gpuIds = gpuIds == null ? List.of() : gpuIds.stream().flatMap(g -> Arrays.stream(g.split("[,\\s]+")))
           .filter(g -> !g.isEmpty()).toList();
@@ -41,6 +42,17 @@ final class RunDevices implements AutoCloseable {
       if (cpusPerTask != null && (cluster == null || LocalCluster.localTasks(cluster) < 0)) {
         throw new NeomeshException("--cpus_per_task pins the workers that --cluster local:N starts: add --cluster "
             + "local:N, or drop --cpus_per_task (pin remote workers with taskset when you start them)");
+      }
+      for (var t : List.of(new Object[] {"--threads", threads}, new Object[] {"--inter_op_threads", interOpThreads})) {
+        if (t[1] != null && (Integer) t[1] < 1) {
+          throw new NeomeshException(t[0] + " must be at least 1, got " + t[1] + " (leave it out for TensorFlow's "
+              + "default, the cores this process may use)");
+        }
+      }
+      if (cluster != null && (threads != null || interOpThreads != null)) {
+        throw new NeomeshException("--threads and --inter_op_threads set this process's TensorFlow threads, but with "
+            + "--cluster the workers run the ops: give each worker its threads ('scripts/cluster worker --threads N'; "
+            + "--cluster local:N workers take --cpus_per_task), and drop them here");
       }
       if (cpusPerTask != null && cpusPerTask < 1) {
         throw new NeomeshException("--cpus_per_task must be at least 1, got " + cpusPerTask);
@@ -55,6 +67,17 @@ final class RunDevices implements AutoCloseable {
 
   /** Resolves {@code flags} for {@code mesh}, starting local workers on {@code jvm} when asked (notes to {@code out}). */
   static RunDevices open(Flags flags, MeshShape mesh, dev.neomesh.mesh.cluster.WorkerJvm jvm, PrintStream out) {
+    RunDevices placed = place(flags, mesh, jvm, out);
+    if (flags.threads() == null && flags.interOpThreads() == null) {
+      return placed;
+    }
+    Devices d = placed.devices != null ? placed.devices : Devices.virtualCpus(mesh.size());
+    return new RunDevices(d.withThreads(flags.threads() == null ? 0 : flags.threads(),
+        flags.interOpThreads() == null ? 0 : flags.interOpThreads()), placed.local);
+  }
+
+  private static RunDevices place(Flags flags, MeshShape mesh, dev.neomesh.mesh.cluster.WorkerJvm jvm,
+      PrintStream out) {
     if (flags.cluster() != null) {
       int n = LocalCluster.localTasks(flags.cluster());
       if (n < 0) {
