@@ -31,8 +31,9 @@ import java.util.function.Supplier;
  * own, so the predicted counters equal {@code MeshRuntime.counters().entries()}.
  *
  * <p>Memory per device: the trainable variables' slices (parameters); the optimizer: the
- * non-trainable variables already in the graph (a trainer's Adam slots) plus {@code optimizerSlots}
- * more per trainable variable (for a graph without its optimizer yet); and the peak of the step's
+ * non-trainable variables already in the graph (a trainer's Adam slots, and the float32 masters of
+ * bfloat16 parameters) plus {@code optimizerSlots} float32 slots more per trainable variable (for a
+ * graph without its optimizer yet; then also a float32 master of each bfloat16 one); and the peak of the step's
  * live tensors when its ops run in creation order (a tensor lives from its producer until its last
  * consumer), split at that peak into the forward's tensors (activations kept for the backward) and
  * the backward's (gradients and their temporaries, made after the first fetch, the loss). Recompute
@@ -405,6 +406,7 @@ public final class CostModel {
     Cost result() {
       long trainable = 0;
       long state = 0;
+      long slotBytes = 0; // a float32 slot of every trainable variable (and a float32 master of a bf16 one)
       long[] live = new long[2]; // forward tensors, backward tensors
       long[] atPeak = new long[2];
       for (int i = 0; i < g.ops.size(); i++) {
@@ -415,6 +417,9 @@ public final class CostModel {
           if (isVariable[t]) {
             if (isTrainable[t]) {
               trainable += sliceBytes(t);
+              long elems = sliceElems[g.tensorShape[t]];
+              slotBytes += 4 * elems;
+              state += g.tensorBytes[t] < 4 && options.optimizerSlots() > 0 ? 4 * elems : 0;
             } else {
               state += sliceBytes(t);
             }
@@ -439,7 +444,7 @@ public final class CostModel {
       double overhead = overheadSeconds() * stretch;
       Cost.Time time = new Cost.Time(compute, overhead, m.seconds(work) - compute - overhead);
       Cost.Memory memory = new Cost.Memory(trainable, atPeak[1],
-          state + (long) options.optimizerSlots() * trainable, atPeak[0]);
+          state + (long) options.optimizerSlots() * slotBytes, atPeak[0]);
       return new Cost(mesh, rules, memory, counters(), flops, time, work);
     }
 

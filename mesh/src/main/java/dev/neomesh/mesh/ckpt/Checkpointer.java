@@ -4,6 +4,7 @@ import dev.neomesh.mesh.NeomeshException;
 import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.TensorLayout;
 import dev.neomesh.mesh.ckpt.Checkpoints.Checkpoint;
+import dev.neomesh.mesh.ir.VariableOp;
 import dev.neomesh.mesh.lower.Lowering;
 import dev.neomesh.mesh.lower.Lowering.LoweredVariable;
 import dev.neomesh.mesh.lower.MeshRuntime;
@@ -37,6 +38,11 @@ import org.tensorflow.types.family.TType;
  * layout needs (TensorFlow merges and re-cuts the stored slices) and assigns it to that device's
  * variable, so a checkpoint written on {@code x:4} restores on {@code x:2,y:2} or {@code x:1}.
  * TensorFlow's Python tools read the files ({@code tf.train.load_checkpoint(dir + "/ckpt-100")}).
+ *
+ * <p>A variable is stored as its {@link VariableOp#checkpointName} in its {@link VariableOp#checkpointDtype}
+ * (its own name and dtype unless it says otherwise). Where several variables share one tensor (a
+ * bfloat16 parameter and its float32 master), the one of the tensor's dtype writes it and every one
+ * restores from it, cast to its own dtype.
  *
  * <p>Create one per runtime and keep it as long as the runtime: the constructor adds the save and
  * restore ops to the runtime's graph once, the prefix fed through a string placeholder, so saving
@@ -73,8 +79,8 @@ public final class Checkpointer {
     if (vars.isEmpty()) {
       throw new IllegalStateException("the program has no variables: there is nothing to checkpoint");
     }
-    entries = vars.stream().map(v -> new Manifest.Entry(v.variable().name(), v.variable().output().dtype().name(),
-        v.layout().shape().names(), v.layout().shape().sizes())).toList();
+    entries = writers(vars).stream().map(v -> new Manifest.Entry(v.variable().checkpointName(),
+        v.variable().checkpointDtype().name(), dimNames(vars, v), v.layout().shape().sizes())).toList();
     int devices = l.mesh().size();
     String[] host = new String[devices];
     for (int p = 0; p < devices; p++) {
@@ -82,6 +88,30 @@ public final class Checkpointer {
     }
     this.host = host;
     this.root = l.tf(0).withSubScope("neomesh_ckpt");
+  }
+
+  /**
+   * Per checkpoint tensor, in order of first appearance, the variable that writes it: the one of the
+   * tensor's own dtype (a master rather than its bfloat16 parameter), else the first.
+   */
+  private static List<LoweredVariable> writers(List<LoweredVariable> vars) {
+    Map<String, LoweredVariable> byName = new LinkedHashMap<>();
+    for (LoweredVariable v : vars) {
+      VariableOp op = v.variable();
+      LoweredVariable had = byName.get(op.checkpointName());
+      if (had == null || (had.variable().output().dtype() != had.variable().checkpointDtype()
+          && op.output().dtype() == op.checkpointDtype())) {
+        byName.put(op.checkpointName(), v);
+      }
+    }
+    return new ArrayList<>(byName.values());
+  }
+
+  /** The dim names of a tensor: those of the variable of its name when there is one (not a sharded view's). */
+  private static List<String> dimNames(List<LoweredVariable> vars, LoweredVariable writer) {
+    String name = writer.variable().checkpointName();
+    return vars.stream().filter(v -> v.variable().name().equals(name)).findFirst().orElse(writer)
+        .layout().shape().names();
   }
 
   private record SaveOps(Placeholder<TString> prefix, Op target, int dataShards) {}
@@ -100,13 +130,16 @@ public final class Checkpointer {
     for (int p = 0; p < read.length; p++) {
       read[p] = l.tf(p).withSubScope("neomesh_ckpt_read");
     }
-    for (LoweredVariable v : l.variables()) {
+    for (LoweredVariable v : writers(l.variables())) {
+      VariableOp op = v.variable();
       for (int p = 0; p < l.mesh().size(); p++) {
         if (v.layout().isFirstReplica(p)) {
           HostSave hs = byHost.computeIfAbsent(host[p], h -> new HostSave());
-          hs.names.add(v.variable().name());
+          hs.names.add(op.checkpointName());
           hs.specs.add(sliceSpec(v.layout(), p));
-          hs.tensors.add(read[p].readVariableOp(v.handles().get(p), v.variable().output().dtype().tfType()));
+          Operand<?> value = read[p].readVariableOp(v.handles().get(p), op.output().dtype().tfType());
+          hs.tensors.add(op.checkpointDtype() == op.output().dtype() ? value
+              : Tf.cast(read[p], value, op.checkpointDtype()));
         }
       }
     }
@@ -136,9 +169,9 @@ public final class Checkpointer {
    */
   private List<Op> restoreOps(List<LoweredVariable> vars, Placeholder<TString> prefix) {
     Lowering l = runtime.lowering();
-    String[] names = vars.stream().map(v -> v.variable().name()).toArray(String[]::new);
+    String[] names = vars.stream().map(v -> v.variable().checkpointName()).toArray(String[]::new);
     List<Class<? extends TType>> dtypes = vars.stream()
-        .<Class<? extends TType>>map(v -> v.variable().output().dtype().tfType()).toList();
+        .<Class<? extends TType>>map(v -> v.variable().checkpointDtype().tfType()).toList();
     List<Op> targets = new ArrayList<>();
     for (int p = 0; p < l.mesh().size(); p++) {
       Ops h = root.withDevice(hostCpu(host[p]));
@@ -149,7 +182,10 @@ public final class Checkpointer {
       Restore r = h.train.restore(prefix, h.array(names), h.array(specs), dtypes);
       Ops dev = l.tf(p).withSubScope("neomesh_ckpt_assign");
       for (int i = 0; i < specs.length; i++) {
-        targets.add(dev.assignVariableOp(vars.get(i).handles().get(p), r.tensors().get(i)));
+        VariableOp op = vars.get(i).variable();
+        Operand<?> value = r.tensors().get(i);
+        targets.add(dev.assignVariableOp(vars.get(i).handles().get(p),
+            op.checkpointDtype() == op.output().dtype() ? value : Tf.cast(dev, value, op.output().dtype())));
       }
     }
     return targets;
@@ -232,13 +268,14 @@ public final class Checkpointer {
    * Restores only the variables named {@code names} from {@code checkpoint}; every other variable
    * keeps its value. For starting from imported weights: the model's parameters come from the
    * checkpoint, the optimizer's state starts as initialised. Adds restore ops to the graph, so call
-   * it once per runtime, not every step.
+   * it once per runtime, not every step. {@code names} are checkpoint tensors: a bfloat16 parameter's
+   * restores its float32 master too.
    */
   public void restoreOnly(Checkpoint checkpoint, java.util.Collection<String> names) {
     List<LoweredVariable> vars = runtime.lowering().variables().stream()
-        .filter(v -> names.contains(v.variable().name())).toList();
-    if (vars.size() != names.size()) {
-      List<String> known = runtime.lowering().variables().stream().map(v -> v.variable().name()).toList();
+        .filter(v -> names.contains(v.variable().checkpointName())).toList();
+    List<String> known = vars.stream().map(v -> v.variable().checkpointName()).toList();
+    if (!known.containsAll(names)) {
       throw new IllegalArgumentException("not variables of the program: "
           + names.stream().filter(n -> !known.contains(n)).toList());
     }

@@ -75,6 +75,15 @@ public final class MeshOps {
     return new VariableOp(g, name, init, trainable).output();
   }
 
+  /**
+   * A variable checkpointed as tensor {@code checkpointName} of {@code checkpointDtype} ({@link VariableOp}):
+   * a bfloat16 parameter and its float32 master share the float32 tensor of the parameter's name.
+   */
+  public MeshTensor variable(String name, MeshTensor init, boolean trainable, String checkpointName,
+      DType checkpointDtype) {
+    return new VariableOp(g, name, init, trainable, checkpointName, checkpointDtype).output();
+  }
+
   public MeshTensor variable(String name, MeshTensor init) {
     return variable(name, init, true);
   }
@@ -243,6 +252,16 @@ public final class MeshOps {
 
   public MeshTensor cast(MeshTensor x, DType to) {
     return x.dtype() == to ? x : new CastOp(g, x, to).output();
+  }
+
+  /**
+   * {@code x} cast to {@code to}, whose gradient is {@code gradDtype} rather than x's dtype. The
+   * gradient cast keeps a pending sum pending ({@link CastOp}): a bfloat16 parameter read as
+   * {@code castWithGradient(w, act, FLOAT32)} gets a float32 gradient, allreduced or reduce-scattered in
+   * float32, whatever the activation dtype.
+   */
+  public MeshTensor castWithGradient(MeshTensor x, DType to, DType gradDtype) {
+    return x.dtype() == to && gradDtype == x.dtype() ? x : new CastOp(g, x, to, gradDtype, false).output();
   }
 
   public MeshTensor where(MeshTensor cond, MeshTensor a, MeshTensor b) {

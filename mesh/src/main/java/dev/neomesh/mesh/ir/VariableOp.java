@@ -15,18 +15,47 @@ import org.tensorflow.op.core.VarHandleOp;
  * A trainable (or state) variable. Each device keeps one resource variable holding its slice;
  * the initial value is an ordinary mesh tensor (usually layout-invariant random), so every
  * layout starts from the same weights. The output is the value read at the start of a step.
+ *
+ * <p>A checkpoint stores it as tensor {@link #checkpointName} of dtype {@link #checkpointDtype}: its
+ * own name and dtype, unless given others. Several variables may share one checkpoint tensor: a
+ * bfloat16 parameter {@code w} and its float32 master {@code w/master} are both checkpointed as the
+ * float32 {@code w}, which the master writes ({@link dev.neomesh.mesh.ckpt.Checkpointer}) and both
+ * restore from (the parameter cast to bfloat16), so the checkpoint is that of a float32 run.
  */
 public final class VariableOp extends Op {
   private final boolean trainable;
+  private final String checkpointName;
+  private final DType checkpointDtype;
 
   VariableOp(MeshGraph g, String name, MeshTensor initialValue, boolean trainable) {
+    this(g, name, initialValue, trainable, name, initialValue.dtype());
+  }
+
+  VariableOp(MeshGraph g, String name, MeshTensor initialValue, boolean trainable, String checkpointName,
+      DType checkpointDtype) {
     super(g, name, List.of(initialValue));
+    if (checkpointDtype != initialValue.dtype() && !(checkpointDtype.isFloating() && initialValue.dtype().isFloating())) {
+      throw new IllegalArgumentException("variable " + name + " of " + initialValue.dtype()
+          + " cannot be checkpointed as " + checkpointDtype);
+    }
     this.trainable = trainable;
+    this.checkpointName = checkpointName;
+    this.checkpointDtype = checkpointDtype;
     addOutput(initialValue.shape(), initialValue.dtype());
   }
 
   public boolean trainable() {
     return trainable;
+  }
+
+  /** The name of the checkpoint tensor this variable is saved as and restored from. */
+  public String checkpointName() {
+    return checkpointName;
+  }
+
+  /** The dtype of that tensor (the value is cast to and from it). */
+  public DType checkpointDtype() {
+    return checkpointDtype;
   }
 
   public MeshTensor initialValue() {

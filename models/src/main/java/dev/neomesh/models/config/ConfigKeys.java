@@ -119,6 +119,9 @@ final class ConfigKeys {
     key("moe_params", Type.OBJECT, Map.of());
     choice("moe_activation", "relu", activations);
     choice("precision", "float32", names(Precision.values(), "fp32", Precision.FLOAT32));
+    // neomesh's own key: the trainable parameters' dtype on the devices; under bfloat16 a float32 master of each
+    // is kept with the optimizer state (docs/MODEL.md, "Precision")
+    choice("parameter_precision", "float32", names(Precision.values(), "fp32", Precision.FLOAT32));
     key("tokens_per_mb_per_replica", Type.INT, null);
     key("z_loss", Type.NUMBER, 1e-4);
     key("lr", Type.NUMBER, null);

@@ -53,7 +53,8 @@ import java.util.Set;
  *     {@code outputLogitsAlpha()} [1], {@code scaleQkDotByD()} [false], {@code attentionLogitsAlpha()} [1]
  *     (Cerebras' μP keys; docs/MODEL.md), {@code moeLayers()} (empty = none), {@code moe()} (the merged moe_params), {@code moeActivation()}
  *     [relu], {@code precision()} [{@link Precision}: "float32" (or "fp32") | "bfloat16"],
- *     {@code bfloat16()}, {@code zLoss()} [1e-4], {@code embedDropout()}, {@code resDropout()},
+ *     {@code bfloat16()}, {@code parameterPrecision()} [the same choices, float32; neomesh's key],
+ *     {@code bfloat16Parameters()}, {@code zLoss()} [1e-4], {@code embedDropout()}, {@code resDropout()},
  *     {@code attnDropout()} [all 0].
  * <li>MLM: {@code mlmTraining()}, {@code mlmMaskId()} [req when mlm_training], {@code mlmMaskProb()}
  *     [0.15], {@code mlmSameTokenProb()} [0.10], {@code mlmRandomTokenProb()} [0],
@@ -319,6 +320,10 @@ public final class GptConfig {
   public Activation moeActivation() { return v.choice("moe_activation", Activation.class); }
   public Precision precision() { return v.choice("precision", Precision.class); }
   public boolean bfloat16() { return precision() == Precision.BFLOAT16; }
+  /** The parameters' dtype on the devices (parameter_precision, float32; neomesh's key). */
+  public Precision parameterPrecision() { return v.choice("parameter_precision", Precision.class); }
+  /** Whether parameters are bfloat16 on the devices, with float32 masters held with the optimizer state. */
+  public boolean bfloat16Parameters() { return parameterPrecision() == Precision.BFLOAT16; }
   public double zLoss() { return v.d("z_loss"); }
   public double embedDropout() { return v.d("embed_dropout"); }
   public double resDropout() { return v.d("res_dropout"); }

@@ -27,6 +27,8 @@ final class ModelBuilder {
   final boolean train;
   /** float32, or bfloat16 under {@code precision: bfloat16} (variables stay float32). */
   final DType act;
+  /** The trainable variables' dtype: float32, or bfloat16 under {@code parameter_precision: bfloat16}. */
+  private final DType param;
   final Dim batch;
   final Dim sequence;
   final Dim memory;
@@ -78,6 +80,7 @@ final class ModelBuilder {
     this.train = train;
     this.shardedParameters = train && ZeroSharding.stores(cfg.zeroStage());
     this.act = cfg.bfloat16() ? DType.BFLOAT16 : DType.FLOAT32;
+    this.param = cfg.bfloat16Parameters() ? DType.BFLOAT16 : DType.FLOAT32;
     this.batch = batch;
     this.sequence = sequence;
     this.decoding = decoding;
@@ -149,7 +152,7 @@ final class ModelBuilder {
   /** A trainable float32 variable initialised N(0, stddev), cast to the activation dtype; made once per name. */
   MeshTensor normal(String name, Shape shape, double stddev) {
     return use(variables.computeIfAbsent(name,
-        n -> m.variable(n, stored(m.randomNormal(shape, DType.FLOAT32, n, 0.0, stddev)))), shape);
+        n -> parameter(n, m.randomNormal(shape, DType.FLOAT32, n, 0.0, stddev))), shape);
   }
 
   /**
@@ -174,8 +177,16 @@ final class ModelBuilder {
    * at 1), cast to the activation dtype; made once per name.
    */
   MeshTensor filled(String name, Shape shape, double value) {
-    return use(variables.computeIfAbsent(name, n -> m.variable(n, stored(m.constant(value, shape, DType.FLOAT32)))),
-        shape);
+    return use(variables.computeIfAbsent(name, n -> parameter(n, m.constant(value, shape, DType.FLOAT32))), shape);
+  }
+
+  /**
+   * The trainable variable {@code name} starting at the float32 {@code init}: float32, or bfloat16 under
+   * {@code parameter_precision: bfloat16}, checkpointed as float32 either way (the trainer's float32
+   * master writes that tensor; {@link dev.neomesh.models.train.TrainProgram}).
+   */
+  private MeshTensor parameter(String name, MeshTensor init) {
+    return m.variable(name, m.cast(stored(init), param), true, name, DType.FLOAT32);
   }
 
   /** A variable's initial value as stored: under ZeRO stage 3 in training, its sharded view. */
@@ -183,9 +194,15 @@ final class ModelBuilder {
     return shardedParameters ? ZeroSharding.shard(m, init) : init;
   }
 
-  /** A read of {@code variable} as {@code shape}: gathered here, for this use, under ZeRO stage 3. */
+  /**
+   * A read of {@code variable} as {@code shape}: gathered here, for this use, under ZeRO stage 3, and cast
+   * to the activation dtype. A bfloat16 parameter's gradient is float32 and stays a pending sum through
+   * the cast ({@link MeshOps#castWithGradient}), so it is allreduced (or reduce-scattered) in float32
+   * whatever the activation dtype.
+   */
   private MeshTensor use(MeshTensor variable, Shape shape) {
-    return m.cast(shardedParameters ? ZeroSharding.gather(m, variable, shape) : variable, act);
+    MeshTensor read = shardedParameters ? ZeroSharding.gather(m, variable, shape) : variable;
+    return param == DType.FLOAT32 ? m.cast(read, act) : m.castWithGradient(read, act, DType.FLOAT32);
   }
 
   /** The trainable variables in creation order. */

@@ -25,6 +25,15 @@ import org.tensorflow.Tensor;
  * ({@code acc = g/n}), the others add to them, and only the last also applies the optimizer to
  * the accumulated gradient (every other variable keeps its value through a {@code where}). The
  * update is thus that of the full batch, whose loss is the mean of the microbatch losses.
+ *
+ * <p>Under ZeRO stage 1, 2 or 3 ({@link ZeroSharding}) clipping and the optimizer run on the
+ * parameters' sharded views, each new parameter gathered back. Stages 1 and 2 compile to the same
+ * step: each device takes its part of the pending gradient sums (a reduce-scatter) and clips the
+ * parts, whose norm is one scalar sum per tensor. (DeepSpeed's stage 1 keeps whole gradient buffers;
+ * a compiled step keeps none between steps, so sharding them costs nothing and saves the allreduce's
+ * second half.) Stage 3's parameters are stored as the views, so clipping and the optimizer run on
+ * them directly. bfloat16 parameters are trained through float32 masters; {@link OptimizerTargets}
+ * keeps that bookkeeping and ZeRO's.
  */
 public final class TrainProgram {
   private final MeshGraph graph;
@@ -89,13 +98,11 @@ public final class TrainProgram {
     StepFeeds feeds = new StepFeeds(m);
     MeshTensor lr = feeds.scalar("lr", lrAt);
     Optimizer optimizer = opt.create(out.decays(), out.lrMultiplier());
-    if (microbatches == 1 && opt.zeroStage() > 0) {
-      MeshTensor norm = zeroStep(m, params, grads, lr, feeds, optimizer, opt);
-      return new TrainProgram(g, tokens, labels, out, norm, lr, feeds, 1, null, null, nCtx);
-    }
+    // what the optimizer updates: the parameters, ZeRO's sharded views of them, or bf16 parameters' f32 masters
+    OptimizerTargets targets = OptimizerTargets.of(m, params, grads, opt.zeroStage());
     if (microbatches == 1) {
-      GlobalNormClipping.Clipped c = GlobalNormClipping.clip(m, grads, opt.gradientClipping());
-      optimizer.apply(m, params, c.grads(), lr, feeds);
+      GlobalNormClipping.Clipped c = GlobalNormClipping.clip(m, targets.grads(), opt.gradientClipping());
+      targets.apply(m, optimizer, c.grads(), lr, feeds, null);
       return new TrainProgram(g, tokens, labels, out, c.norm(), lr, feeds, 1, null, null, nCtx);
     }
     MeshTensor first = m.importTensor("microbatch_first", Shape.SCALAR, DType.FLOAT32);
@@ -103,84 +110,18 @@ public final class TrainProgram {
     MeshTensor isFirst = m.greater(first, 0.5);
     MeshTensor isLast = m.greater(last, 0.5);
     // under ZeRO each microbatch's gradients are reduce-scattered and accumulated as shards
-    List<MeshTensor> targets = params;
-    List<MeshTensor> perMicrobatch = grads;
-    if (opt.zeroStage() > 0) {
-      ZeroSharding.declare(m, params);
-      if (!ZeroSharding.stores(opt.zeroStage())) {
-        targets = params.stream().map(p -> ZeroSharding.shard(m, p)).toList();
-        perMicrobatch = grads.stream().map(gr -> ZeroSharding.shard(m, gr)).toList();
-      }
-    }
     List<MeshTensor> total = new ArrayList<>();
-    for (int i = 0; i < targets.size(); i++) {
-      MeshTensor w = targets.get(i);
-      MeshTensor part = m.mul(perMicrobatch.get(i), 1.0 / microbatches);
+    for (int i = 0; i < params.size(); i++) {
+      MeshTensor w = targets.targets().get(i);
+      MeshTensor part = m.mul(targets.grads().get(i), 1.0 / microbatches);
       MeshTensor acc = m.variable(Optimizer.nameOf(m, w) + "/grad_accumulator", m.zeros(w.shape(), w.dtype()), false);
       MeshTensor accNew = m.where(isFirst, part, m.add(acc, part));
       m.assign(acc, accNew);
       total.add(accNew);
     }
     GlobalNormClipping.Clipped c = GlobalNormClipping.clip(m, total, opt.gradientClipping());
-    List<MeshTensor> clipped = c.grads();
-    java.util.Map<MeshTensor, MeshTensor> paramOfView = new java.util.IdentityHashMap<>();
-    for (int i = 0; i < params.size(); i++) {
-      paramOfView.put(targets.get(i), params.get(i));
-    }
-    for (Optimizer.Update u : optimizer.updates(m, targets, clipped, lr, feeds)) {
-      MeshTensor param = paramOfView.get(u.variable());
-      if (param != null && param != u.variable()) { // a sharded view (stages 1, 2): the new parameter gathered back
-        m.assign(param, m.where(isLast, ZeroSharding.gather(m, u.value(), param.shape()), param));
-      } else {
-        m.assign(u.variable(), m.where(isLast, u.value(), u.variable()));
-      }
-    }
+    targets.apply(m, optimizer, c.grads(), lr, feeds, isLast);
     return new TrainProgram(g, tokens, labels, out, c.norm(), lr, feeds, microbatches, first, last, nCtx);
-  }
-
-  /**
-   * The step under ZeRO stage 1, 2 or 3 ({@link ZeroSharding}): clipping and the optimizer on the
-   * parameters' sharded views, each new parameter gathered back; returns the global norm. Stages 1
-   * and 2 compile to the same step: each device takes its part of the pending gradient sums (a
-   * reduce-scatter) and clips the parts, whose norm is one scalar sum per tensor. (DeepSpeed's stage 1
-   * keeps whole gradient buffers; a compiled step keeps none between steps, so sharding them costs
-   * nothing and saves the allreduce's second half.) Stage 3's parameters are stored as the views,
-   * so clipping and the optimizer run on them directly.
-   */
-  private static MeshTensor zeroStep(MeshOps m, List<MeshTensor> params, List<MeshTensor> grads, MeshTensor lr,
-      StepFeeds feeds, Optimizer optimizer, OptimizerSettings opt) {
-    ZeroSharding.declare(m, params);
-    if (ZeroSharding.stores(opt.zeroStage())) {
-      for (MeshTensor p : params) {
-        if (p.shape().rank() > 0 && !p.shape().dims().get(0).name().startsWith(ZeroSharding.PREFIX)) {
-          throw new IllegalArgumentException("zero_stage 3 needs the model to store its parameters as sharded views, "
-              + "but " + Optimizer.nameOf(m, p) + " is " + p.shape() + ": build the model with zero_stage 3 too");
-        }
-      }
-      // stage 3: the parameters are the views, their gradients already reduce-scattered (the gathers' gradients)
-      GlobalNormClipping.Clipped c = GlobalNormClipping.clip(m, grads, opt.gradientClipping());
-      optimizer.apply(m, params, c.grads(), lr, feeds);
-      return c.norm();
-    }
-    List<MeshTensor> views = params.stream().map(p -> ZeroSharding.shard(m, p)).toList();
-    // stages 1 and 2 alike: each device takes its part of the pending sums (a reduce-scatter) and clips the parts
-    GlobalNormClipping.Clipped c = GlobalNormClipping.clip(m,
-        grads.stream().map(gr -> ZeroSharding.shard(m, gr)).toList(), opt.gradientClipping());
-    MeshTensor norm = c.norm();
-    List<MeshTensor> viewGrads = c.grads();
-    java.util.Map<MeshTensor, MeshTensor> paramOfView = new java.util.IdentityHashMap<>();
-    for (int i = 0; i < params.size(); i++) {
-      paramOfView.put(views.get(i), params.get(i));
-    }
-    for (Optimizer.Update u : optimizer.updates(m, views, viewGrads, lr, feeds)) {
-      MeshTensor param = paramOfView.get(u.variable());
-      if (param == null) {
-        m.assign(u.variable(), u.value()); // a slot: a variable of the view's shape, sharded
-      } else {
-        m.assign(param, ZeroSharding.gather(m, u.value(), param.shape()));
-      }
-    }
-    return norm;
   }
 
   public MeshGraph graph() {

@@ -181,7 +181,8 @@ public final class Trainer {
       Forward f = forward(1);
       List<Manifest.Entry> params = new ArrayList<>();
       for (MeshTensor t : f.model().parameters()) {
-        params.add(new Manifest.Entry(((VariableOp) t.op()).name(), t.dtype().name(), t.shape().names(),
+        VariableOp v = (VariableOp) t.op();
+        params.add(new Manifest.Entry(v.checkpointName(), v.checkpointDtype().name(), t.shape().names(),
             t.shape().sizes()));
       }
       initial.check(params);

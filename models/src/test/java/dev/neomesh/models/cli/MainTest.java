@@ -33,6 +33,11 @@ class MainTest {
 
   @BeforeAll
   static void makeRoot() throws IOException {
+    makeRootAt(root);
+  }
+
+  /** The tiny character dataset and the {@code tiny} config in repository root {@code root}. */
+  static void makeRootAt(Path root) throws IOException {
     StringBuilder text = new StringBuilder();
     for (int i = 0; i < 300; i++) {
       text.append("to be or not to be, that is the question ").append(i % 5).append(". ");

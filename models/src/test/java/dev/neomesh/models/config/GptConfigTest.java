@@ -169,6 +169,10 @@ class GptConfigTest {
     assertEquals(Activation.RELU, tiny("").moeActivation());
     assertEquals(Precision.FLOAT32, tiny("\"precision\": \"fp32\"").precision());
     assertTrue(tiny("\"precision\": \"bfloat16\"").bfloat16());
+    assertEquals(Precision.FLOAT32, tiny("").parameterPrecision());
+    assertEquals(Precision.FLOAT32, tiny("\"parameter_precision\": \"fp32\"").parameterPrecision());
+    assertTrue(tiny("\"parameter_precision\": \"bfloat16\"").bfloat16Parameters());
+    assertFalse(tiny("\"parameter_precision\": \"bfloat16\"").bfloat16(), "activations stay float32");
     assertEquals(InitStyle.GPT_NEO, tiny("").initStyle());
     assertEquals(InitStyle.NANOGPT, tiny("\"init_style\": \"nanogpt\"").initStyle());
     assertEquals(List.of(AttentionType.GLOBAL, AttentionType.LOCAL),
@@ -189,6 +193,8 @@ class GptConfigTest {
         + " (closest: \"local\")", message("\"attention_types\": [\"global\", \"lokal\"]"));
     assertEquals("model config <json>: key \"precision\" must be a string (one of float32, fp32, bfloat16), got 16",
         message("\"precision\": 16"));
+    assertEquals("model config <json>: key \"parameter_precision\" is \"float16\"; allowed: float32, fp32, bfloat16"
+        + " (closest: \"bfloat16\")", message("\"parameter_precision\": \"float16\""));
     String m = assertThrows(ConfigException.class, () -> tiny("").withOverrides(Map.of("opt_name", "lion")))
         .getMessage();
     assertTrue(m.contains("key \"opt_name\" is \"lion\"; allowed: adam, adafactor, sgd"), m);
