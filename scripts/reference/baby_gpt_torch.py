@@ -2,13 +2,17 @@
 """The issue-4 reference: the "baby GPT" recipe in PyTorch, to measure on this machine what the
 neomesh figures in docs/BENCHMARKS.md are compared with (tokens/s and validation loss).
 
-    python3 scripts/reference/baby_gpt_torch.py TEXT [--steps 2000] [--threads 2] [--time_only]
+    python3 scripts/reference/baby_gpt_torch.py TEXT [--steps 2000] [--threads 2] [--interop_threads N] [--time_only]
+        [--layers 4 --heads 4 --n_embd 128 --n_ctx 64 --batch 12]
 
 Character level, first 90% train / last 10% validation; 4 layers, 4 heads, n_embd 128, n_ctx 64,
 batch 12, dropout 0, no biases but the layer norms', tied embeddings, init N(0, 0.02) with residual projections scaled
 by 1/sqrt(2 n_layer), AdamW (0.9, 0.99) weight decay 0.1 on matrices, clip 1.0, lr 1e-3 with 100
-warm-up steps and cosine decay to 1e-4 at 2000. Written for this comparison (needs Debian's
-python3-torch), not part of neomesh.
+warm-up steps and cosine decay to 1e-4 at 2000. Attention is nanoGPT's: PyTorch's fused
+scaled_dot_product_attention (causal) where the installed torch has it. The sizes flags give other
+GPTs of the same recipe (the 10.7M GPT of docs/BENCHMARKS.md: --layers 6 --heads 6 --n_embd 384
+--n_ctx 256 --batch 8). Written for this comparison (runs on the .venv's torch 2.13 that .ci/run
+makes, or Debian's python3-torch), not part of neomesh.
 """
 import argparse, math, time
 import torch
@@ -19,11 +23,20 @@ p = argparse.ArgumentParser()
 p.add_argument("text")
 p.add_argument("--steps", type=int, default=2000)
 p.add_argument("--threads", type=int, default=2)
+p.add_argument("--interop_threads", type=int, default=0, help="torch inter-op threads (0: its default)")
 p.add_argument("--time_only", action="store_true", help="time 60 steps, no evaluation")
+p.add_argument("--layers", type=int, default=4)
+p.add_argument("--heads", type=int, default=4)
+p.add_argument("--n_embd", type=int, default=128)
+p.add_argument("--n_ctx", type=int, default=64)
+p.add_argument("--batch", type=int, default=12)
 a = p.parse_args()
 torch.set_num_threads(a.threads)
+if a.interop_threads:
+    torch.set_num_interop_threads(a.interop_threads)
 torch.manual_seed(1)
-L, H, E, T, B = 4, 4, 128, 64, 12
+L, H, E, T, B = a.layers, a.heads, a.n_embd, a.n_ctx, a.batch
+FLASH = hasattr(F, "scaled_dot_product_attention")
 
 data = open(a.text, "rb").read()
 vocab = sorted(set(data))
@@ -50,9 +63,12 @@ class Block(nn.Module):
         b, t, _ = x.shape
         q, k, v = self.qkv(self.ln1(x)).split(E, dim=2)
         q, k, v = (z.view(b, t, H, E // H).transpose(1, 2) for z in (q, k, v))
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(E // H)
-        att = att.masked_fill(~self.mask[:t, :t], float("-inf")).softmax(dim=-1)
-        x = x + self.proj((att @ v).transpose(1, 2).reshape(b, t, E))
+        if FLASH:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(E // H)
+            y = att.masked_fill(~self.mask[:t, :t], float("-inf")).softmax(dim=-1) @ v
+        x = x + self.proj(y.transpose(1, 2).reshape(b, t, E))
         return x + self.out(F.gelu(self.fc(self.ln2(x))))
 
 class Gpt(nn.Module):
@@ -102,7 +118,8 @@ for s in range(steps):
         print(f"step {s} loss {loss.item():.4f}", flush=True)
 times = sorted(times[5:])
 med = times[len(times) // 2]
-print(f"torch {torch.__version__}, {a.threads} threads: median {med * 1e3:.1f} ms/step, {B * T / med:,.0f} tokens/s "
+print(f"torch {torch.__version__}, {a.threads} threads (inter-op {torch.get_num_interop_threads()}), "
+      f"{L}L/{E} ctx {T} batch {B}: median {med * 1e3:.1f} ms/step, {B * T / med:,.0f} tokens/s "
       f"(mean over the run {B * T * len(times) / sum(times):,.0f} tokens/s)")
 if not a.time_only:
     model.eval()

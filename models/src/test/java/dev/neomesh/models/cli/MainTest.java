@@ -246,6 +246,38 @@ class MainTest {
     assertEquals(2, flag.status());
   }
 
+  /**
+   * --threads / --inter_op_threads: a run with one thread of each trains the default run's losses
+   * (1e-5: a kernel split over fewer threads may sum in another order), the session configuration
+   * carries them, and 0 or a cluster run are refused with a message.
+   */
+  @Test
+  void threadFlagsSetTheSessionsThreadsAndBadValuesAreRefused() throws IOException {
+    trainTiny("runs/threads_default", 3);
+    String[] base = {"--model", "tiny", "--set", "train_steps=3", "--set", "eval_steps=0", "--set", "predict_steps=0",
+        "--set", "n_layer=2", "--set", "attention_types=[[[\"global\"], 2]]", "--set", "train_batch_size=8",
+        "--set", "lr_decay=constant", "--set", "iterations=1", "--set", "res_dropout=0.1", "--set", "attn_dropout=0.1",
+        "--steps_per_checkpoint", "3", "--no_progress"};
+    List<String> one = new ArrayList<>(List.of(base));
+    one.addAll(List.of("--set", "model_path=runs/threads_one", "--threads", "1", "--inter_op_threads", "1"));
+    Run r = main("", one.toArray(new String[0]));
+    assertEquals(0, r.status(), r.err());
+    assertSameLosses(losses("runs/threads_default"), losses("runs/threads_one"), "one intra- and one inter-op thread");
+    var config = dev.neomesh.mesh.lower.Devices.virtualCpus(2).withThreads(1, 3).config();
+    assertEquals(1, config.getIntraOpParallelismThreads());
+    assertEquals(3, config.getInterOpParallelismThreads());
+    assertEquals(2, config.getDeviceCountOrThrow("CPU"));
+
+    Run zero = main("", "--model", "tiny", "--threads", "0", "--set", "model_path=runs/threads_zero");
+    assertEquals(1, zero.status());
+    assertTrue(zero.err().contains("--threads must be at least 1, got 0"), zero.err());
+    Run cluster = main("", "--model", "tiny", "--inter_op_threads", "2", "--cluster", "local:2",
+        "--set", "model_path=runs/threads_cluster");
+    assertEquals(1, cluster.status());
+    assertTrue(cluster.err().contains("with --cluster the workers run the ops"), cluster.err());
+    assertFalse(Files.exists(root.resolve("runs/threads_cluster")), "a refused run writes nothing");
+  }
+
   @Test
   void badDataBadPathsAndCorruptCheckpointsStopCleanly() throws IOException {
     // a dataset config that under-declares its vocabulary: the ids (bytes up to 'u') exceed n_vocab 64
