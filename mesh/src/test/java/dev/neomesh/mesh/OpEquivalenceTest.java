@@ -88,6 +88,11 @@ class OpEquivalenceTest {
     cs.add(c("reduce_sum_reordered", List.of(Shape.of(A, B, C)), (m, x) -> m.reduceSum(x.get(0), Shape.of(C, A))));
     cs.add(c("reduce_mean", List.of(Shape.of(A, B, C)), (m, x) -> m.reduceMean(x.get(0), "a", "c")));
     cs.add(c("reduce_max", List.of(AB), (m, x) -> m.reduceMax(x.get(0), "b")));
+    // Sum(Square) where dims stay, L2Loss where the slice reduces to a scalar, and of a pending sum
+    cs.add(c("sum_of_squares", List.of(Shape.of(A, B, C)), (m, x) -> m.sumOfSquares(x.get(0), Shape.of(C, A))));
+    cs.add(c("sum_of_squares_to_scalar", List.of(AB), (m, x) -> m.sumOfSquares(x.get(0), Shape.SCALAR)));
+    cs.add(c("sum_of_squares_of_a_pending_sum", List.of(AB, BC),
+        (m, x) -> m.sumOfSquares(m.matmul(x.get(0), x.get(1), AC), Shape.SCALAR)));
     cs.add(c("reduce_min", List.of(AB), (m, x) -> m.reduceMin(x.get(0), Shape.of(B))));
     cs.add(c("log_sum_exp", List.of(AB), (m, x) -> m.logSumExp(x.get(0), "b")));
     cs.add(c("softmax", List.of(AB), (m, x) -> m.softmax(x.get(0), "b")));

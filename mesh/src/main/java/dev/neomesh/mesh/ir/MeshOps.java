@@ -319,6 +319,11 @@ public final class MeshOps {
 
   // ---- reductions -----------------------------------------------------------------------------
 
+  /** Σx² over the dims {@code output} lacks, in one pass (see {@link ReduceOp.Kind#SUM_OF_SQUARES}). */
+  public MeshTensor sumOfSquares(MeshTensor x, Shape output) {
+    return new ReduceOp(g, ReduceOp.Kind.SUM_OF_SQUARES, x, output).output();
+  }
+
   public MeshTensor reduceSum(MeshTensor x, Shape output) {
     return new ReduceOp(g, ReduceOp.Kind.SUM, x, output).output();
   }

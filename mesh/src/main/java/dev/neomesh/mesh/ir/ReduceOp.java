@@ -17,12 +17,21 @@ import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 
 /**
- * Sum, max or min over the dims missing from the output shape: a local reduction, then an
- * allreduce over the mesh axes of the reduced dims that are split (kept pending for sums).
+ * Sum, sum of squares, max or min over the dims missing from the output shape: a local reduction,
+ * then an allreduce over the mesh axes of the reduced dims that are split (kept pending for sums).
  */
 public final class ReduceOp extends Op {
   /** The reductions. */
-  public enum Kind { SUM, MAX, MIN }
+  public enum Kind {
+    SUM,
+    /**
+     * Σx², one pass over x: TensorFlow's {@code L2Loss} kernel where the slice reduces to a scalar
+     * (a gradient's share of the global norm), with no x²-sized temporary; else {@code Sum(Square)}.
+     */
+    SUM_OF_SQUARES,
+    MAX,
+    MIN
+  }
 
   private final Kind kind;
   /** Positions in the input of the dims the output lacks. */
@@ -53,6 +62,9 @@ public final class ReduceOp extends Op {
     MeshTensor x = inputs().get(0);
     int[] axes = reducedSplitAxes(c.layout(x));
     CommPlan.Builder b = CommPlan.builder(c);
+    if (kind == Kind.SUM_OF_SQUARES) { // the square of a partial sum is not a partial sum: x whole first
+      return b.resolve(x).pendingSum(axes).build();
+    }
     if (kind == Kind.SUM) {
       int[] pending = c.pendingSum(x);
       int[] all = Arrays.copyOf(axes, axes.length + pending.length);
@@ -81,7 +93,7 @@ public final class ReduceOp extends Op {
     Shape out = output().shape();
     Shape kept = new Shape(in.dims().stream().filter(d -> out.contains(d.name())).toList());
     int[] perm = SliceAlign.permutation(kept, out);
-    LaidOutTensor local = l.slicewise((tf, p, s) -> Tf.transpose(tf, reduce(tf, s.get(0), reducedDims), perm),
+    LaidOutTensor local = l.slicewise((tf, p, s) -> Tf.transpose(tf, reduce(tf, s.get(0), in.rank()), perm),
         List.of(l.partial(x))); // a SUM's plan may keep x a partial sum; otherwise x is whole by now
     for (Comm step : l.plan().steps()) {
       local = l.run(step, local);
@@ -90,13 +102,21 @@ public final class ReduceOp extends Op {
   }
 
   @SuppressWarnings({"unchecked", "rawtypes"})
-  private Operand<?> reduce(Ops tf, Operand x, int[] dims) {
+  private Operand<?> reduce(Ops tf, Operand x, int rank) {
+    int[] dims = reducedDims;
+    if (kind == Kind.SUM_OF_SQUARES && dims.length == rank && rank > 0) {
+      // L2Loss is Σx²/2; doubling is exact
+      return tf.math.mul(tf.nn.l2Loss(x), (Operand) Tf.constant(tf, 2, inputs().get(0).dtype()));
+    }
+    if (kind == Kind.SUM_OF_SQUARES) {
+      x = tf.math.square(x);
+    }
     if (dims.length == 0) {
       return x;
     }
     Operand<?> axes = tf.constant(dims);
     return switch (kind) {
-      case SUM -> tf.reduceSum(x, (Operand) axes);
+      case SUM, SUM_OF_SQUARES -> tf.reduceSum(x, (Operand) axes);
       case MAX -> tf.reduceMax(x, (Operand) axes);
       case MIN -> tf.reduceMin(x, (Operand) axes);
     };
@@ -110,6 +130,9 @@ public final class ReduceOp extends Op {
     MeshTensor broadcastDy = m.broadcastTo(dy, x.shape());
     if (kind == Kind.SUM) {
       return List.of(broadcastDy);
+    }
+    if (kind == Kind.SUM_OF_SQUARES) {
+      return List.of(m.mul(broadcastDy, m.mul(x, 2.0)));
     }
     MeshTensor mask = m.cast(m.equal(x, output()), x.dtype());
     return List.of(m.mul(broadcastDy, mask));

@@ -22,8 +22,7 @@ public final class GlobalNormClipping {
   public static MeshTensor globalNorm(MeshOps m, List<MeshTensor> grads) {
     MeshTensor sum = null;
     for (MeshTensor g : grads) {
-      MeshTensor sq = m.square(g);
-      MeshTensor s = m.cast(g.shape().rank() == 0 ? sq : m.reduceSum(sq, Shape.SCALAR), DType.FLOAT32);
+      MeshTensor s = m.cast(m.sumOfSquares(g, Shape.SCALAR), DType.FLOAT32);
       sum = sum == null ? s : m.add(sum, s);
     }
     return m.sqrt(sum == null ? m.scalar(0, DType.FLOAT32) : sum);
