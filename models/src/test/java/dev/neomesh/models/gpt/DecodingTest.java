@@ -119,7 +119,7 @@ class DecodingTest {
     List<int[]> fresh = cached(cfg, "x:1", "", Sampling.GREEDY, 1, other, 6);
     MeshGraph g = new MeshGraph(1);
     Generative.Decoder d = Gpt.decoder(new MeshOps(g), cfg, ROWS, CHUNK, Sampling.GREEDY, Generator.spans(NCTX, LayoutRules.NONE));
-    MeshRuntime rt = MeshRuntime.onVirtualCpus(g, MeshShape.parse("x:1"), LayoutRules.parse(""));
+    MeshRuntime rt = GptHarness.unoptimized(g, MeshShape.parse("x:1"), LayoutRules.parse(""));
     rt.initialize();
     try (Generator gen = Generator.on(rt, d, 0)) {
       gen.generate(PROMPTS, 12, -1, 1, null);
@@ -184,7 +184,7 @@ class DecodingTest {
     MeshGraph g = new MeshGraph(1); // the recompute's weights
     Generative.Decoder d = Gpt.decoder(new MeshOps(g), cfg, ROWS, CHUNK, sampling,
         Generator.spans(NCTX, LayoutRules.parse(rules)));
-    MeshRuntime rt = MeshRuntime.onVirtualCpus(g, MeshShape.parse(mesh), LayoutRules.parse(rules));
+    MeshRuntime rt = GptHarness.unoptimized(g, MeshShape.parse(mesh), LayoutRules.parse(rules));
     rt.initialize();
     try (Generator gen = Generator.on(rt, d, 0)) {
       return gen.generate(prompts, newTokens, -1, seed, null).ids();
@@ -209,7 +209,7 @@ class DecodingTest {
       rows.add(row);
       out.add(new int[newTokens]);
     }
-    try (MeshRuntime rt = MeshRuntime.onVirtualCpus(g, MeshShape.parse("x:1"), LayoutRules.parse(""))) {
+    try (MeshRuntime rt = GptHarness.unoptimized(g, MeshShape.parse("x:1"), LayoutRules.parse(""))) {
       rt.initialize();
       for (int k = 0; k < newTokens; k++) {
         int[] ids = new int[ROWS * NCTX];

@@ -56,10 +56,7 @@ final class GptHarness {
     List<MeshTensor> grads = Gradients.of(gpt.loss(), params);
     List<String> names = params.stream().map(v -> m.variableOp(v).name()).toList();
     MeshShape meshShape = MeshShape.parse(mesh);
-    // without Grappler: each program runs once, and optimizing it took longer than running it
-    // (blocked-local cases 11.5 s against 6.7 s); these tests prove the lowering's values, and the
-    // training tests (TrainerTest, MainTest, the reference tests) run with Grappler on
-    try (MeshRuntime rt = MeshRuntime.create(g, meshShape, LayoutRules.parse(layout), Devices.virtualCpus(meshShape.size()).withoutGraphOptimizer());
+    try (MeshRuntime rt = unoptimized(g, meshShape, LayoutRules.parse(layout));
          Tensor t = HostTensors.ofInts(shape, tokens(1, cfg.nVocab()));
          Tensor l = HostTensors.ofInts(shape, tokens(2, cfg.nVocab()))) {
       rt.initialize();
@@ -92,5 +89,15 @@ final class GptHarness {
         }
       }
     }
+  }
+
+  /**
+   * {@code g} lowered onto virtual CPUs without Grappler, for programs a test runs a few times:
+   * optimizing them took longer than running them (GptEquivalenceTest's blocked-local cases 11.5 s
+   * against 6.7 s). These tests prove the lowering's values; the training tests (TrainerTest,
+   * MainTest, the reference tests) run with Grappler on.
+   */
+  static MeshRuntime unoptimized(MeshGraph g, MeshShape mesh, LayoutRules rules) {
+    return MeshRuntime.create(g, mesh, rules, Devices.virtualCpus(mesh.size()).withoutGraphOptimizer());
   }
 }
