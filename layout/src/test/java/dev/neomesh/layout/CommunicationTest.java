@@ -7,7 +7,7 @@ import dev.neomesh.layout.bench.SmallTransformer;
 import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.ir.DType;
-import dev.neomesh.mesh.lower.MeshRuntime;
+import dev.neomesh.mesh.lower.Lowering;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -30,10 +30,8 @@ class CommunicationTest {
       LayoutRules rules = all.get(i);
       assertTrue(LayoutValidator.validate(p.graph(), mesh, rules).isEmpty(), rules + " is a candidate but invalid");
       Cost predicted = model.estimate(mesh, rules);
-      try (MeshRuntime rt = MeshRuntime.onVirtualCpus(p.graph(), mesh, rules)) {
-        rt.exported(p.loss());
-        assertEquals(rt.counters().entries(), predicted.communication(), "mesh " + mesh + " layout " + rules);
-      }
+      assertEquals(Lowering.countersOf(p.graph(), mesh, rules, List.of(p.loss())).entries(), predicted.communication(),
+          "mesh " + mesh + " layout " + rules);
       n++;
     }
     return n;

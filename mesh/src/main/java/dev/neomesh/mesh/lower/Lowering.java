@@ -17,6 +17,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
+import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 
@@ -49,6 +50,20 @@ public final class Lowering {
   /** The per-device TensorFlow state of one mesh variable. */
   public record LoweredVariable(VariableOp variable, TensorLayout layout, List<Operand<?>> handles,
                                 List<org.tensorflow.op.Op> initializers) {}
+
+  /**
+   * What lowering {@code program} onto {@code mesh} under {@code rules} records, with {@code fetches}
+   * exported, without opening a session (no TensorFlow devices are made): the planner's tests compare
+   * these counters with the cost model for hundreds of layouts.
+   */
+  public static Counters countersOf(MeshGraph program, MeshShape mesh, LayoutRules rules, List<MeshTensor> fetches) {
+    try (Graph g = new Graph()) {
+      Lowering l = new Lowering(program, new PlacementMeshImpl(g, mesh, Devices.virtualCpus(mesh.size())), rules,
+          LoweringOptions.DEFAULT);
+      fetches.forEach(l::export);
+      return l.counters();
+    }
+  }
 
   Lowering(MeshGraph graph, MeshImpl impl, LayoutRules rules, LoweringOptions options) {
     this.graph = graph;
