@@ -84,6 +84,9 @@ public final class MeshGraph {
       }
       nameCounts.put(name, 1);
     }
+    if (recomputing) {
+      recomputedCopies.set(ops.size());
+    }
     ops.add(op);
     if (op instanceof VariableOp v) {
       variables.add(v);
@@ -101,6 +104,8 @@ public final class MeshGraph {
 
   private final Map<Integer, Recompute> recomputeByLast = new HashMap<>();
   private boolean recomputing;
+  /** Indexes into {@link #ops()} of the ops built by a segment's body again for the backward pass. */
+  private final java.util.BitSet recomputedCopies = new java.util.BitSet();
 
   /** The recomputed segment whose last op is {@code ops().get(index)}, or null. */
   Recompute recomputeEndingAt(int index) {
@@ -118,6 +123,14 @@ public final class MeshGraph {
 
   void setRecomputing(boolean on) {
     recomputing = on;
+  }
+
+  /**
+   * Whether {@code ops().get(index)} belongs to a segment's body built again for the backward pass
+   * ({@link MeshOps#recompute}): a forward op run late, whose outputs are activations.
+   */
+  public boolean isRecomputedCopy(int index) {
+    return recomputedCopies.get(index);
   }
 
   public List<Op> ops() {
