@@ -121,8 +121,40 @@ public final class MeshGraph {
     return recomputing;
   }
 
-  void setRecomputing(boolean on) {
-    recomputing = on;
+  /**
+   * Starts ({@code triggers} not null) or ends (null) building a segment's body again. While it is
+   * built, every op reads the variables through an {@link AfterOp} on {@code triggers}, one per
+   * variable ({@link #gateVariables}): the copy's weight reads, casts and (ZeRO stage 3) gathers
+   * depend on nothing else, so TensorFlow would run every copy's at the step's start and hold their
+   * results through the whole forward and backward.
+   */
+  void setRecomputing(List<MeshTensor> triggers) {
+    recomputing = triggers != null;
+    recomputeTriggers = triggers;
+    gatedVariables.clear();
+  }
+
+  private List<MeshTensor> recomputeTriggers;
+  private final Map<MeshTensor, MeshTensor> gatedVariables = new java.util.IdentityHashMap<>();
+
+  /** {@code inputs}, each variable read through its gate while a segment's body is built again. */
+  List<MeshTensor> gateVariables(List<MeshTensor> inputs) {
+    if (!recomputing || inputs.stream().noneMatch(t -> t.op() instanceof VariableOp)) {
+      return inputs;
+    }
+    List<MeshTensor> out = new ArrayList<>(inputs.size());
+    for (MeshTensor t : inputs) {
+      MeshTensor gated = t;
+      if (t.op() instanceof VariableOp) {
+        gated = gatedVariables.get(t);
+        if (gated == null) {
+          gated = new AfterOp(this, t, recomputeTriggers).output();
+          gatedVariables.put(t, gated);
+        }
+      }
+      out.add(gated);
+    }
+    return out;
   }
 
   /**

@@ -41,10 +41,14 @@ public interface Optimizer {
 
   /**
    * The variable's mesh name (for slot names and messages); for a ZeRO sharded view
-   * ({@link ZeroSharding#shard}), its variable's, so the slots keep their names under every stage.
+   * ({@link ZeroSharding#shard}, possibly of the variable read through {@link MeshOps#after}), its
+   * variable's, so the slots keep their names under every stage.
    */
   static String nameOf(MeshOps m, MeshTensor param) {
     MeshTensor v = param.op() instanceof dev.neomesh.mesh.ir.ReshapeOp r ? r.inputs().get(0) : param;
+    while (v.op() instanceof dev.neomesh.mesh.ir.AfterOp a) {
+      v = a.inputs().get(0);
+    }
     return m.variableOp(v).name();
   }
 }

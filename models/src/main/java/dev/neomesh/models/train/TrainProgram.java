@@ -162,12 +162,16 @@ public final class TrainProgram {
       optimizer.apply(m, params, c.grads(), lr, feeds);
       return c.norm();
     }
-    List<MeshTensor> views = params.stream().map(p -> ZeroSharding.shard(m, p)).toList();
     // stages 1 and 2 alike: each device takes its part of the pending sums (a reduce-scatter) and clips the parts
     GlobalNormClipping.Clipped c = GlobalNormClipping.clip(m,
         grads.stream().map(gr -> ZeroSharding.shard(m, gr)).toList(), opt.gradientClipping());
     MeshTensor norm = c.norm();
     List<MeshTensor> viewGrads = c.grads();
+    // each view sliced from its parameter once its clipped gradient exists, not held from the step's start
+    List<MeshTensor> views = new ArrayList<>();
+    for (int i = 0; i < params.size(); i++) {
+      views.add(ZeroSharding.shard(m, m.after(params.get(i), viewGrads.get(i))));
+    }
     java.util.Map<MeshTensor, MeshTensor> paramOfView = new java.util.IdentityHashMap<>();
     for (int i = 0; i < params.size(); i++) {
       paramOfView.put(views.get(i), params.get(i));
