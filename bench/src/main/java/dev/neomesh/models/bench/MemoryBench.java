@@ -12,20 +12,12 @@ import dev.neomesh.models.cli.Main;
 import dev.neomesh.models.config.GptConfig;
 import dev.neomesh.models.train.LearningRateSchedule;
 import dev.neomesh.models.train.TrainProgram;
-import dev.neomesh.mesh.ir.AfterOp;
-import dev.neomesh.mesh.ir.ImportOp;
-import dev.neomesh.mesh.ir.MeshGraph;
-import dev.neomesh.mesh.ir.MeshTensor;
-import dev.neomesh.mesh.ir.Op;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
-import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.Set;
 import org.kohsuke.args4j.Option;
 
 /**
@@ -164,46 +156,23 @@ public final class MemoryBench {
 
   /**
    * One traced step, run one op at a time: the largest device's peak of its allocations beyond the
-   * variables, and of its activations alone. An activation is a buffer (output or temporary) that a
-   * TensorFlow op of the forward pass allocated, read from TensorFlow's allocation records by the mesh
-   * op that made it ({@link MeshRuntime#meshOpsOfNodes}): the ops up to the loss and the blocks' copies
-   * that recompute builds for the backward ({@link MeshGraph#isRecomputedCopy}), of those that depend
-   * on the batch (not the weights' gathers and casts). Its peak is the most the forward's buffers hold
-   * at once, whoever reads them: with activations stored, at the end of the forward; under recompute,
-   * the blocks' inputs and one block's activations inside the backward.
+   * variables, and of its activations alone ({@link StepMemory#activations}): the buffers (outputs and
+   * temporaries) that the TensorFlow ops of the forward pass allocated, read from TensorFlow's
+   * allocation records by the mesh op that made them: the ops up to the loss and the blocks' copies
+   * that recompute builds for the backward, of those that depend on the batch (not the weights'
+   * gathers and casts). Its peak is the most the forward's buffers hold at once, whoever reads them.
    */
   private static Traced traced(TrainProgram program, GptConfig cfg) {
-    MeshGraph g = program.graph();
-    Set<Op> forward = activationOps(g, g.ops().indexOf(program.loss().op()));
-    try (MeshRuntime rt = MeshRuntime.create(g, cfg.mesh(), cfg.layoutRules(),
+    try (MeshRuntime rt = MeshRuntime.create(program.graph(), cfg.mesh(), cfg.layoutRules(),
         StepMemory.oneOpAtATime(cfg.mesh().size()), LoweringOptions.TRAINING)) {
       rt.initialize();
       int n = cfg.trainBatchSize() * cfg.nCtx();
       program.runStep(rt, 0, new int[n], new int[n], true);
-      Map<String, Op> opOf = rt.meshOpsOfNodes();
       long peak = StepMemory.of(rt.lastRunMetadata()).stream().mapToLong(StepMemory.Device::peak).max().orElse(0);
-      long act = StepMemory.of(rt.lastRunMetadata(), node -> forward.contains(opOf.get(node))).stream()
-          .mapToLong(StepMemory.Device::peak).max().orElse(0);
+      long act = StepMemory.activations(rt.lastRunMetadata(), rt.meshOpsOfNodes(), program.graph(), program.loss())
+          .stream().mapToLong(StepMemory.Device::peak).max().orElse(0);
       return new Traced(peak, act);
     }
-  }
-
-  /** The forward's ops up to {@code loss} and the recomputed copies, of those that depend on an imported tensor. */
-  static Set<Op> activationOps(MeshGraph g, int loss) {
-    Set<MeshTensor> data = Collections.newSetFromMap(new IdentityHashMap<>());
-    Set<Op> out = Collections.newSetFromMap(new IdentityHashMap<>());
-    for (int i = 0; i < g.ops().size(); i++) {
-      Op op = g.ops().get(i);
-      // a gate passes on its first input; its triggers only order it
-      List<MeshTensor> reads = op instanceof AfterOp ? op.inputs().subList(0, 1) : op.inputs();
-      if (op instanceof ImportOp || reads.stream().anyMatch(data::contains)) {
-        data.addAll(op.outputs());
-        if (i <= loss || g.isRecomputedCopy(i)) {
-          out.add(op);
-        }
-      }
-    }
-    return out;
   }
 
   private static double mib(long bytes) {

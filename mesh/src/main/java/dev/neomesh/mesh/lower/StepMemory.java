@@ -1,8 +1,17 @@
 package dev.neomesh.mesh.lower;
 
+import dev.neomesh.mesh.ir.AfterOp;
+import dev.neomesh.mesh.ir.ImportOp;
+import dev.neomesh.mesh.ir.MeshGraph;
+import dev.neomesh.mesh.ir.MeshTensor;
+import dev.neomesh.mesh.ir.Op;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.function.Predicate;
 import org.tensorflow.proto.AllocatorMemoryUsed;
 import org.tensorflow.proto.DeviceStepStats;
@@ -52,6 +61,41 @@ public final class StepMemory {
         peak = Math.max(peak, live);
       }
       out.add(new Device(d.getDevice(), peak, live));
+    }
+    return out;
+  }
+
+  /**
+   * The activations' own peak of one traced step, per device in the metadata's order: the allocations
+   * of the TensorFlow ops that {@link #activationOps} of {@code program} lowered to ({@code opOf}:
+   * {@link MeshRuntime#meshOpsOfNodes}). With activations stored it is reached at the end of the
+   * forward; under recompute it is the blocks' inputs and one block's recomputed activations, inside
+   * the backward.
+   */
+  public static List<Device> activations(RunMetadata md, Map<String, Op> opOf, MeshGraph program, MeshTensor loss) {
+    Set<Op> forward = activationOps(program, loss);
+    return of(md, node -> forward.contains(opOf.get(node)));
+  }
+
+  /**
+   * The ops whose buffers are activations: those of the forward pass (up to {@code loss}) and of the
+   * copies recompute builds for the backward ({@link MeshGraph#isRecomputedCopy}), of those that
+   * depend on an imported tensor (the batch): a weight's read, cast or ZeRO gather is not one.
+   */
+  public static Set<Op> activationOps(MeshGraph program, MeshTensor loss) {
+    int last = program.ops().indexOf(loss.op());
+    Set<MeshTensor> data = Collections.newSetFromMap(new IdentityHashMap<>());
+    Set<Op> out = Collections.newSetFromMap(new IdentityHashMap<>());
+    for (int i = 0; i < program.ops().size(); i++) {
+      Op op = program.ops().get(i);
+      // a gate passes its first input on; its triggers only order it
+      List<MeshTensor> reads = op instanceof AfterOp ? op.inputs().subList(0, 1) : op.inputs();
+      if (op instanceof ImportOp || reads.stream().anyMatch(data::contains)) {
+        data.addAll(op.outputs());
+        if (i <= last || program.isRecomputedCopy(i)) {
+          out.add(op);
+        }
+      }
     }
     return out;
   }
