@@ -21,17 +21,19 @@ import java.util.Random;
 import org.kohsuke.args4j.Option;
 
 /**
- * Memory per device of data parallelism against the ZeRO stages, with and without recompute, in the
- * form of DeepSpeed's benchmark: {@code scripts/bench memory [--model configs/bench_memory_activations.json]
- * [--meshes x:4,x:8] [--stages 0,1,2] [--recompute false,true] [--batch N] [--n_ctx N] [--steps 3]}. Per mesh (layout
- * {@code batch:x}), stage and recompute_grad, on virtual CPU devices lowered as the trainer lowers:
- * the bytes of parameters and of optimizer slots one device holds (its variables' slices); the peak
- * bytes a training step allocates on a device beyond them (TensorFlow's allocation records of one
- * traced step run one op at a time: activations, gradients and temporaries), beside the cost model's
- * estimate of the same peak, and the peak of the activations alone (the buffers the forward pass's
- * ops allocated, recomputed copies included, {@link #traced}); the bytes a device receives (and sends) per step by the collectives' algorithms
- * ({@code Counters#transferredBytesPerDevice}); and the median step time
- * (one mesh's cases held at once, their steps interleaved, so load from elsewhere falls on all alike).
+ * Memory per device of data parallelism against the ZeRO stages, with and without recompute, in
+ * the form of DeepSpeed's benchmark: {@code scripts/bench memory [--model
+ * configs/bench_memory_activations.json] [--meshes x:4,x:8] [--stages 0,1,2] [--recompute
+ * false,true] [--batch N] [--n_ctx N] [--steps 3]}. Per mesh (layout {@code batch:x}), stage and
+ * recompute_grad, on virtual CPU devices lowered as the trainer lowers: the bytes of parameters
+ * and of optimizer slots one device holds (its variables' slices); the peak bytes a training step
+ * allocates on a device beyond them (TensorFlow's allocation records of one traced step run one op
+ * at a time: activations, gradients and temporaries), beside the cost model's estimate of the same
+ * peak, and the peak of the activations alone (the buffers the forward pass's ops allocated,
+ * recomputed copies included, {@link #traced}); the bytes a device receives (and sends) per step
+ * by the collectives' algorithms ({@code Counters#transferredBytesPerDevice}); and the median step
+ * time (one mesh's cases held at once, their steps interleaved, so load from elsewhere falls on
+ * all alike).
  */
 public final class MemoryBench {
   private MemoryBench() {}

@@ -98,10 +98,10 @@ class RecomputeTest {
     }
   }
 
-  /** The {@link AfterOp}s of the training graph on activations: inputs of recomputed blocks, gated on their output gradient. */
+  /** The training graph's {@link AfterOp}s on activations: recomputed blocks' inputs, gated on their output gradient. */
   static long gates(GptConfig cfg) {
-    return graph(cfg).ops().stream().filter(o -> o instanceof AfterOp && !(o.inputs().get(0).op() instanceof VariableOp))
-        .count();
+    return graph(cfg).ops().stream()
+        .filter(o -> o instanceof AfterOp && !(o.inputs().get(0).op() instanceof VariableOp)).count();
   }
 
   private static MeshGraph graph(GptConfig cfg) {
