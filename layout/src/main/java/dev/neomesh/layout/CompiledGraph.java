@@ -1,7 +1,12 @@
 package dev.neomesh.layout;
 
 import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.ir.AfterOp;
 import dev.neomesh.mesh.ir.AssignOp;
+import dev.neomesh.mesh.ir.BinaryOp;
+import dev.neomesh.mesh.ir.EinsumOp;
+import dev.neomesh.mesh.ir.SoftmaxOp;
+import dev.neomesh.mesh.ir.UnaryOp;
 import dev.neomesh.mesh.ir.MeshGraph;
 import dev.neomesh.mesh.ir.MeshTensor;
 import dev.neomesh.mesh.ir.Op;
@@ -44,6 +49,14 @@ final class CompiledGraph {
   /** Variables and assignments: the ops whose inputs only initialise (or only feed) state. */
   boolean[] isVariable;
   boolean[] isAssign;
+  /** Ops whose output is their first input's buffer (an {@link AfterOp}: an identity with control dependencies). */
+  boolean[] isAlias;
+  /**
+   * Per op, the inputs whose buffer TensorFlow's kernel may write its output into when nothing else
+   * reads them afterwards (elementwise ops: unary, binary, softmax, an einsum that sums nothing, on an
+   * input of the output's shape and dtype; {@code forward_input_or_allocate_output}).
+   */
+  int[][] forwardable;
 
   /** Dims that slice, pad or concat work along: never splittable. */
   final Set<Integer> unsplittable = new HashSet<>();
@@ -79,6 +92,8 @@ final class CompiledGraph {
     workShape = new int[n];
     isVariable = new boolean[n];
     isAssign = new boolean[n];
+    isAlias = new boolean[n];
+    forwardable = new int[n][];
     for (int i = 0; i < n; i++) {
       Op op = ops.get(i);
       in[i] = op.inputs().stream().mapToInt(this::id).toArray();
@@ -87,6 +102,8 @@ final class CompiledGraph {
       workShape[i] = work[i].shape() == null ? -1 : intern(work[i].shape()); // an einsum's union too
       isVariable[i] = op instanceof VariableOp;
       isAssign[i] = op instanceof AssignOp;
+      isAlias[i] = op instanceof AfterOp;
+      forwardable[i] = forwardable(op);
       if (op instanceof UnsplitDimOp along && along.dim() != null) {
         unsplittable.add(dim(along.dim()));
       }
@@ -112,6 +129,20 @@ final class CompiledGraph {
         dimWeight[d] += bytes;
       }
     }
+  }
+
+  private static final int[] NONE = new int[0];
+
+  private static int[] forwardable(Op op) {
+    boolean elementwise = op instanceof UnaryOp || op instanceof BinaryOp || op instanceof SoftmaxOp
+        || op instanceof EinsumOp e && e.union().equals(op.output().shape());
+    if (!elementwise || op.outputs().size() != 1) {
+      return NONE;
+    }
+    MeshTensor y = op.output();
+    return java.util.stream.IntStream.range(0, op.inputs().size())
+        .filter(k -> op.inputs().get(k).shape().equals(y.shape()) && op.inputs().get(k).dtype() == y.dtype())
+        .toArray();
   }
 
   private static long gcd(long a, long b) {

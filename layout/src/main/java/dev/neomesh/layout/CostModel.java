@@ -35,7 +35,9 @@ import java.util.function.Supplier;
  * bfloat16 parameters) plus {@code optimizerSlots} float32 slots more per trainable variable (for a
  * graph without its optimizer yet; then also a float32 master of each bfloat16 one); and the peak of the step's
  * live tensors when its ops run in creation order (a tensor lives from its producer until its last
- * consumer), split at that peak into the forward's tensors (activations kept for the backward) and
+ * consumer; an {@link dev.neomesh.mesh.ir.AfterOp}'s output is its input's buffer, and an elementwise
+ * op writes into an input of its shape that nothing reads later, as TensorFlow's kernels do), split at
+ * that peak into the forward's tensors (activations kept for the backward) and
  * the backward's (gradients and their temporaries, made after the first fetch, the loss). Recompute
  * and ZeRO need no rule here: their ops, and the sizes of their tensors, are in the graph. FLOPs: an einsum
  * costs 2 x the product of its union shape's slice sizes; elementwise ops and reductions one per
@@ -149,29 +151,54 @@ public final class CostModel {
     isTrainable = new boolean[nt];
     int[] last = new int[nt];
     Arrays.fill(last, -1);
+    // the tensor whose buffer each tensor is: itself, or for an alias (an AfterOp's output) its input's
+    int[] buffer = new int[nt];
+    for (int t = 0; t < nt; t++) {
+      buffer[t] = t;
+    }
     double count = 0;
     for (int i = 0; i < n; i++) {
       if (!inStep[i]) {
         continue;
       }
       count += g.work[i].tfOps();
+      for (int t : g.in[i]) {
+        int r = root(buffer, t);
+        if (isActivation[r]) {
+          last[r] = Math.max(last[r], i);
+        }
+      }
       for (int t : g.out[i]) {
         producer[t] = i;
         if (g.isVariable[i]) {
           isVariable[t] = true;
           isTrainable[t] = ((VariableOp) g.ops.get(i)).trainable();
+        } else if (g.isAlias[i]) {
+          buffer[t] = root(buffer, g.in[i][0]); // no buffer of its own: its reads keep its input's alive
         } else {
           isActivation[t] = true;
           last[t] = i;
         }
       }
-      for (int t : g.in[i]) {
-        if (isActivation[t]) {
-          last[t] = Math.max(last[t], i);
+    }
+    inStepOps = count;
+    // an elementwise op whose input of its own shape has no later reader writes into that input's
+    // buffer (TensorFlow's forward_input_or_allocate_output): no new tensor, the input's buffer lives on
+    for (int i = 0; i < n; i++) {
+      if (!inStep[i] || g.forwardable[i].length == 0) {
+        continue;
+      }
+      int o = g.out[i][0];
+      for (int k : g.forwardable[i]) {
+        int r = root(buffer, g.in[i][k]);
+        if (isActivation[r] && last[r] == i && isActivation[o]) {
+          isActivation[o] = false;
+          buffer[o] = r;
+          last[r] = Math.max(i, last[o]);
+          break;
         }
       }
     }
-    inStepOps = count;
     List<List<Integer>> frees = new ArrayList<>();
     for (int i = 0; i < n; i++) {
       frees.add(new ArrayList<>());
@@ -195,6 +222,13 @@ public final class CostModel {
         }
       }
     }
+  }
+
+  private static int root(int[] buffer, int t) {
+    while (buffer[t] != t) {
+      t = buffer[t];
+    }
+    return t;
   }
 
   public Options options() {

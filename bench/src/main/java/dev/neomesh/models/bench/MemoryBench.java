@@ -21,24 +21,26 @@ import java.util.Random;
 import org.kohsuke.args4j.Option;
 
 /**
- * Memory per device of data parallelism against the ZeRO stages, with and without recompute, in the
- * form of DeepSpeed's benchmark: {@code scripts/bench memory [--model configs/bench_memory.json]
- * [--meshes x:4,x:8] [--stages 0,1,2] [--recompute false,true] [--steps 3]}. Per mesh (layout
- * {@code batch:x}), stage and recompute_grad, on virtual CPU devices lowered as the trainer lowers:
- * the bytes of parameters and of optimizer slots one device holds (its variables' slices); the peak
- * bytes a training step allocates on a device beyond them (TensorFlow's allocation records of one
- * traced step run one op at a time: activations, gradients and temporaries), beside the cost model's
- * estimate of the same peak and the peak less one gradient per parameter (a lower bound of what the
- * activations take); the bytes a device receives (and sends) per step by the collectives' algorithms
- * ({@code Counters#transferredBytesPerDevice}); and the median step time
- * (one mesh's cases held at once, their steps interleaved, so load from elsewhere falls on all alike).
+ * Memory per device of data parallelism against the ZeRO stages, with and without recompute, in
+ * the form of DeepSpeed's benchmark: {@code scripts/bench memory [--model
+ * configs/bench_memory_activations.json] [--meshes x:4,x:8] [--stages 0,1,2] [--recompute
+ * false,true] [--batch N] [--n_ctx N] [--steps 3]}. Per mesh (layout {@code batch:x}), stage and
+ * recompute_grad, on virtual CPU devices lowered as the trainer lowers: the bytes of parameters
+ * and of optimizer slots one device holds (its variables' slices); the peak bytes a training step
+ * allocates on a device beyond them (TensorFlow's allocation records of one traced step run one op
+ * at a time: activations, gradients and temporaries), beside the cost model's estimate of the same
+ * peak, and the peak of the activations alone (the buffers the forward pass's ops allocated,
+ * recomputed copies included, {@link #traced}); the bytes a device receives (and sends) per step
+ * by the collectives' algorithms ({@code Counters#transferredBytesPerDevice}); and the median step
+ * time (one mesh's cases held at once, their steps interleaved, so load from elsewhere falls on
+ * all alike).
  */
 public final class MemoryBench {
   private MemoryBench() {}
 
   static final class Flags extends BenchFlags {
     @Option(name = "--model", metaVar = "configs/X.json", usage = "the model config")
-    String model = "configs/bench_memory.json";
+    String model = "configs/bench_memory_activations.json";
 
     @Option(name = "--meshes", metaVar = "x:4,x:8", usage = "the meshes (each with layout batch:x)")
     String meshes = "x:4,x:8";
@@ -52,12 +54,18 @@ public final class MemoryBench {
     @Option(name = "--batch", metaVar = "N", usage = "train_batch_size (default: the config's)")
     int batch = 0;
 
+    @Option(name = "--n_ctx", metaVar = "N", usage = "n_ctx, the tokens per row (default: the config's)")
+    int nCtx = 0;
+
     @Option(name = "--steps", metaVar = "N", usage = "timed steps per case, after one warm-up step")
     int steps = 3;
   }
 
-  record Case(String mesh, int stage, boolean recompute, TrainProgram program, MeshRuntime rt, long peak,
+  record Case(String mesh, int stage, boolean recompute, TrainProgram program, MeshRuntime rt, Traced traced,
       long estimate) {}
+
+  /** Of the traced step, the largest device's: the step's peak, and the activations' own peak. */
+  record Traced(long peak, long activations) {}
 
   public static void main(String[] args) throws Exception {
     Flags flags = BenchFlags.parseOrExit("bench memory", new Flags(), args);
@@ -65,10 +73,13 @@ public final class MemoryBench {
     if (flags.batch > 0) {
       base = base.withOverrides(Map.of("train_batch_size", String.valueOf(flags.batch)));
     }
+    if (flags.nCtx > 0) {
+      base = base.withOverrides(Map.of("n_ctx", String.valueOf(flags.nCtx)));
+    }
     System.out.printf("%s: n_layer %d, n_embd %d, n_ctx %d, batch %d; layout batch:x%n", flags.model, base.nLayer(),
         base.nEmbd(), base.nCtx(), base.trainBatchSize());
     System.out.printf("%-5s %-5s %-9s %10s %10s %11s %11s %11s %11s %9s%n", "mesh", "stage", "recompute",
-        "params MiB", "slots MiB", "peak MiB", "model MiB", "beyond-grad", "moved MiB", "ms/step");
+        "params MiB", "slots MiB", "peak MiB", "model MiB", "act. MiB", "moved MiB", "ms/step");
     for (String mesh : flags.meshes.split(",")) {
       List<Case> cases = new ArrayList<>();
       try {
@@ -83,10 +94,9 @@ public final class MemoryBench {
           long[] state = stateBytes(k.rt().lowering());
           double[] t = times[c].clone();
           Arrays.sort(t);
-          // beyond-grad: the peak less one full gradient per parameter, a lower bound of the activations kept
           System.out.printf("%-5s %-5d %-9s %10.1f %10.1f %11.1f %11.1f %11.1f %11.1f %9.0f%n", k.mesh(), k.stage(),
-              k.recompute(), mib(state[0]), mib(state[1]), mib(k.peak()), mib(k.estimate()),
-              mib(k.peak() - state[0]), mib(k.rt().counters().transferredBytesPerDevice()), t[t.length / 2]);
+              k.recompute(), mib(state[0]), mib(state[1]), mib(k.traced().peak()), mib(k.estimate()),
+              mib(k.traced().activations()), mib(k.rt().counters().transferredBytesPerDevice()), t[t.length / 2]);
         }
       } finally {
         cases.forEach(k -> k.rt().close());
@@ -99,13 +109,13 @@ public final class MemoryBench {
         String.valueOf(stage), "recompute_grad", String.valueOf(recompute)));
     TrainProgram p = TrainProgram.build(new GptLanguageModel(cfg), cfg.seed(), cfg.trainBatchSize(), cfg.nCtx(), 1,
         LearningRateSchedule.constant(cfg.lr()), Main.optimizer(cfg));
-    long peak = peakBytes(p, cfg);
+    Traced traced = traced(p, cfg);
     long estimate = new CostModel(p.graph(), CostModel.Options.adam(MachineConstants.DEFAULTS).withOptimizerSlots(0)
         .withFetches(List.of(p.loss()))).estimate(cfg.mesh(), cfg.layoutRules()).memory().stepPeak();
     MeshRuntime rt = MeshRuntime.create(p.graph(), cfg.mesh(), cfg.layoutRules(),
         dev.neomesh.mesh.lower.Devices.virtualCpus(cfg.mesh().size()), LoweringOptions.TRAINING);
     rt.initialize();
-    return new Case(mesh, stage, recompute, p, rt, peak, estimate);
+    return new Case(mesh, stage, recompute, p, rt, traced, estimate);
   }
 
   /** ms of each case's steps, after one warm-up step each, the cases' steps interleaved. */
@@ -146,14 +156,24 @@ public final class MemoryBench {
     return new long[] {params, slots};
   }
 
-  /** The largest peak over the devices of one traced step, run one op at a time (allocations beyond the variables). */
-  private static long peakBytes(TrainProgram program, GptConfig cfg) {
+  /**
+   * One traced step, run one op at a time: the largest device's peak of its allocations beyond the
+   * variables, and of its activations alone ({@link StepMemory#activations}): the buffers (outputs and
+   * temporaries) that the TensorFlow ops of the forward pass allocated, read from TensorFlow's
+   * allocation records by the mesh op that made them: the ops up to the loss and the blocks' copies
+   * that recompute builds for the backward, of those that depend on the batch (not the weights'
+   * gathers and casts). Its peak is the most the forward's buffers hold at once, whoever reads them.
+   */
+  private static Traced traced(TrainProgram program, GptConfig cfg) {
     try (MeshRuntime rt = MeshRuntime.create(program.graph(), cfg.mesh(), cfg.layoutRules(),
         StepMemory.oneOpAtATime(cfg.mesh().size()), LoweringOptions.TRAINING)) {
       rt.initialize();
       int n = cfg.trainBatchSize() * cfg.nCtx();
       program.runStep(rt, 0, new int[n], new int[n], true);
-      return StepMemory.of(rt.lastRunMetadata()).stream().mapToLong(StepMemory.Device::peak).max().orElse(0);
+      long peak = StepMemory.of(rt.lastRunMetadata()).stream().mapToLong(StepMemory.Device::peak).max().orElse(0);
+      long act = StepMemory.activations(rt.lastRunMetadata(), rt.meshOpsOfNodes(), program.graph(), program.loss())
+          .stream().mapToLong(StepMemory.Device::peak).max().orElse(0);
+      return new Traced(peak, act);
     }
   }
 

@@ -22,7 +22,11 @@ import org.tensorflow.op.Ops;
  * device updates its own slices (the gradient's pending sums are carried out first), so the op
  * needs no communication. The updates run after the step's read of {@code w} (a control
  * dependency), and TensorFlow copies a variable's buffer before updating it while a read of it is
- * still in use, so every op of the step sees the old value.
+ * still in use, so every op of the step sees the old value. The decay also waits for the gradient
+ * (which, clipped, waits for the whole backward): it reads {@code w}, so it always updates a copy,
+ * and run as soon as the learning rate is fed, that copy lived beside the old buffer, which the
+ * step's reads kept, through the forward and backward: one more copy of the decayed parameters
+ * for the whole step (seen in TensorFlow's allocation records; issue 14).
  */
 public final class AdamUpdateOp extends Op {
   private final VariableOp param;
@@ -79,7 +83,8 @@ public final class AdamUpdateOp extends Op {
       Operand<?> read = w.slice(p);
       // the decay reads w itself (a data input); Adam waits for the decay, or for the read when there is none
       org.tensorflow.op.Op previous = weightDecay != 0
-          ? tf.train.resourceApplyGradientDescent(handle, decayRate(l, p, lr, dtype), read) : read;
+          ? tf.withControlDependencies(List.of(grad.slice(p))).train.resourceApplyGradientDescent(handle,
+              decayRate(l, p, lr, dtype), read) : read;
       l.addUpdate(adam(tf.withControlDependencies(List.of(previous)), l, p, handle, p1, p2, lr,
           Tf.transpose(tf, grad.slice(p), perm), dtype));
     }

@@ -137,11 +137,11 @@ public final class Gradients {
       gated.add(m.after(x, triggers));
     }
     List<MeshTensor> copy;
-    g.setRecomputing(true);
+    g.setRecomputing(triggers);
     try {
       copy = r.body().apply(gated);
     } finally {
-      g.setRecomputing(false);
+      g.setRecomputing(null);
     }
     if (copy.size() != r.outputs().size()) {
       throw new IllegalStateException("a recomputed body returned " + copy.size() + " outputs, first " + r.outputs().size());

@@ -84,6 +84,9 @@ public final class MeshGraph {
       }
       nameCounts.put(name, 1);
     }
+    if (recomputing) {
+      recomputedCopies.set(ops.size());
+    }
     ops.add(op);
     if (op instanceof VariableOp v) {
       variables.add(v);
@@ -101,6 +104,8 @@ public final class MeshGraph {
 
   private final Map<Integer, Recompute> recomputeByLast = new HashMap<>();
   private boolean recomputing;
+  /** Indexes into {@link #ops()} of the ops built by a segment's body again for the backward pass. */
+  private final java.util.BitSet recomputedCopies = new java.util.BitSet();
 
   /** The recomputed segment whose last op is {@code ops().get(index)}, or null. */
   Recompute recomputeEndingAt(int index) {
@@ -116,8 +121,48 @@ public final class MeshGraph {
     return recomputing;
   }
 
-  void setRecomputing(boolean on) {
-    recomputing = on;
+  /**
+   * Starts ({@code triggers} not null) or ends (null) building a segment's body again. While it is
+   * built, every op reads the variables through an {@link AfterOp} on {@code triggers}, one per
+   * variable ({@link #gateVariables}): the copy's weight reads, casts and (ZeRO stage 3) gathers
+   * depend on nothing else, so TensorFlow would run every copy's at the step's start and hold their
+   * results through the whole forward and backward.
+   */
+  void setRecomputing(List<MeshTensor> triggers) {
+    recomputing = triggers != null;
+    recomputeTriggers = triggers;
+    gatedVariables.clear();
+  }
+
+  private List<MeshTensor> recomputeTriggers;
+  private final Map<MeshTensor, MeshTensor> gatedVariables = new java.util.IdentityHashMap<>();
+
+  /** {@code inputs}, each variable read through its gate while a segment's body is built again. */
+  List<MeshTensor> gateVariables(List<MeshTensor> inputs) {
+    if (!recomputing || inputs.stream().noneMatch(t -> t.op() instanceof VariableOp)) {
+      return inputs;
+    }
+    List<MeshTensor> out = new ArrayList<>(inputs.size());
+    for (MeshTensor t : inputs) {
+      MeshTensor gated = t;
+      if (t.op() instanceof VariableOp) {
+        gated = gatedVariables.get(t);
+        if (gated == null) {
+          gated = new AfterOp(this, t, recomputeTriggers).output();
+          gatedVariables.put(t, gated);
+        }
+      }
+      out.add(gated);
+    }
+    return out;
+  }
+
+  /**
+   * Whether {@code ops().get(index)} belongs to a segment's body built again for the backward pass
+   * ({@link MeshOps#recompute}): a forward op run late, whose outputs are activations.
+   */
+  public boolean isRecomputedCopy(int index) {
+    return recomputedCopies.get(index);
   }
 
   public List<Op> ops() {

@@ -286,7 +286,8 @@ public final class MeshOps {
    * {@code body(inputs)}, with its activations recomputed in the backward pass instead of kept
    * (Mesh-TensorFlow's {@code recompute_grad}, activation checkpointing): {@link Gradients#of} builds
    * the body again from the inputs, gated on the gradient reaching its outputs, and differentiates
-   * that copy, so between the forward and the backward only the inputs stay alive. The body must
+   * that copy, so between the forward and the backward only the inputs stay alive; the copy reads
+   * the variables through the same gates ({@link MeshGraph#isRecomputedCopy} marks its ops). The body must
    * build the same ops each call: variables made once by name, random ops keyed by name and step
    * (so dropout draws the same masks again), and nothing but its outputs read outside it. Inside a
    * recomputation, or when nothing of the body is differentiable, this is just {@code body(inputs)}.

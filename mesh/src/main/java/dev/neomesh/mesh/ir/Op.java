@@ -28,12 +28,13 @@ public abstract sealed class Op permits AdamUpdateOp, AfterOp, AssignOp, BinaryO
 
   protected Op(MeshGraph graph, String baseName, List<MeshTensor> inputs) {
     this.graph = graph;
-    this.inputs = List.copyOf(inputs);
     for (MeshTensor t : inputs) {
       if (t.graph() != graph) {
         throw new IllegalArgumentException("input " + t + " of " + baseName + " belongs to another graph");
       }
     }
+    // a recomputed copy reads variables only once the backward reaches it (MeshGraph#setRecomputing)
+    this.inputs = List.copyOf(this instanceof AfterOp ? inputs : graph.gateVariables(inputs));
     this.name = graph.register(this, baseName);
   }
 

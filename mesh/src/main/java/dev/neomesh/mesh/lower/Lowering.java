@@ -46,6 +46,8 @@ public final class Lowering {
   private final List<org.tensorflow.op.Op> updates = new ArrayList<>();
   private final Map<List<Object>, Operand<?>> shared = new HashMap<>();
   private final PlanContext state = new State();
+  /** Per TensorFlow op that holds an output slice of a mesh op, the index of the first mesh op whose output it is. */
+  private final Map<String, Integer> outputNodes = new HashMap<>();
 
   /** The per-device TensorFlow state of one mesh variable. */
   public record LoweredVariable(VariableOp variable, TensorLayout layout, List<Operand<?>> handles,
@@ -88,7 +90,41 @@ public final class Lowering {
       LoweringContext context = new LoweringContext(this, op, plan);
       op.lower(context);
       context.finish();
+      for (MeshTensor t : op.outputs()) {
+        LaidOutTensor v = values.get(t);
+        if (v != null) {
+          for (Operand<?> slice : v.slices()) {
+            outputNodes.putIfAbsent(slice.op().name(), i);
+          }
+        }
+      }
     }
+  }
+
+  /**
+   * The mesh op that made each TensorFlow op of {@code tfGraph} (this lowering's graph), for reading
+   * TensorFlow's per-node records (allocations, times) by mesh op: the ops are walked in creation
+   * order, and each belongs to the mesh op whose output slice it is or which comes next in that
+   * order (the reshapes and transposes inside an op's lowering, and the allreduces of the pending
+   * sums it resolves before it). TensorFlow ops made after the last mesh op (exports, initialisers,
+   * checkpoints) are left out.
+   */
+  public Map<String, Op> meshOpsOfNodes(org.tensorflow.Graph tfGraph) {
+    Map<String, Op> out = new HashMap<>();
+    List<String> pending = new ArrayList<>();
+    int last = -1;
+    for (java.util.Iterator<org.tensorflow.GraphOperation> it = tfGraph.operations(); it.hasNext(); ) {
+      String name = it.next().name();
+      pending.add(name);
+      Integer i = outputNodes.get(name);
+      if (i != null && i >= last) {
+        last = i;
+        Op op = graph.ops().get(i);
+        pending.forEach(n -> out.put(n, op));
+        pending.clear();
+      }
+    }
+    return out;
   }
 
   public MeshGraph graph() {

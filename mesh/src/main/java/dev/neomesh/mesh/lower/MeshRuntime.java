@@ -76,6 +76,11 @@ public final class MeshRuntime implements AutoCloseable {
     return lowering;
   }
 
+  /** The mesh op that made each TensorFlow op of this runtime's graph ({@link Lowering#meshOpsOfNodes}). */
+  public Map<String, dev.neomesh.mesh.ir.Op> meshOpsOfNodes() {
+    return lowering.meshOpsOfNodes(graph);
+  }
+
   public Counters counters() {
     return lowering.counters();
   }

@@ -265,9 +265,14 @@ public final class PlacementMeshImpl implements MeshImpl {
         parts.add(Tf.split(scopes[member], x.slice(member), dim, n));
       }
       for (int i = 0; i < n; i++) {
-        Operand<?> acc = parts.get(0).get(i);
-        for (int j = 1; j < n; j++) {
-          acc = combine(group[i], acc, parts.get(j).get(i), Reduction.SUM);
+        // the member's own part first: the sum takes over its first input's buffer, and a part
+        // received from another device is, between virtual CPUs, that device's own buffer (started
+        // from member 0's parts, every shard of the group stayed allocated on device 0)
+        Operand<?> acc = parts.get(i).get(i);
+        for (int j = 0; j < n; j++) {
+          if (j != i) {
+            acc = combine(group[i], acc, parts.get(j).get(i), Reduction.SUM);
+          }
         }
         out[group[i]] = acc;
       }

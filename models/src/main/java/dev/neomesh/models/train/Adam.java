@@ -89,16 +89,21 @@ public final class Adam implements Optimizer {
       String name = Optimizer.nameOf(m, w);
       MeshTensor mSlot = m.variable(name + "/adam_m", m.zeros(w.shape(), w.dtype()), false);
       MeshTensor vSlot = m.variable(name + "/adam_v", m.zeros(w.shape(), w.dtype()), false);
-      MeshTensor mNew = m.add(m.mul(mSlot, beta1), m.mul(g, 1 - beta1));
-      MeshTensor vNew = m.add(m.mul(vSlot, beta2), m.mul(m.square(g), 1 - beta2));
+      // read only once the gradient exists: else TensorFlow computes β1·m, β2·v and wd·w as soon as
+      // the step starts and holds them, three buffers per parameter, through the forward and backward
+      MeshTensor mRead = m.after(mSlot, g);
+      MeshTensor vRead = m.after(vSlot, g);
+      MeshTensor wRead = m.after(w, g);
+      MeshTensor mNew = m.add(m.mul(mRead, beta1), m.mul(g, 1 - beta1));
+      MeshTensor vNew = m.add(m.mul(vRead, beta2), m.mul(m.square(g), 1 - beta2));
       MeshTensor mHat = biasCorrection ? m.mul(mNew, m.cast(c1, w.dtype())) : mNew;
       MeshTensor vHat = biasCorrection ? m.mul(vNew, m.cast(c2, w.dtype())) : vNew;
       MeshTensor update = m.div(mHat, m.add(m.sqrt(vHat), epsilon));
       if (weightDecay != 0 && decays.test(w)) {
-        update = m.add(update, m.mul(w, weightDecay));
+        update = m.add(update, m.mul(wRead, weightDecay));
       }
       MeshTensor rate = Optimizer.rate(m, lr, lrMultiplier.applyAsDouble(w));
-      out.add(new Update(w, m.sub(w, m.mul(update, m.cast(rate, w.dtype())))));
+      out.add(new Update(w, m.sub(wRead, m.mul(update, m.cast(rate, w.dtype())))));
       out.add(new Update(mSlot, mNew));
       out.add(new Update(vSlot, vNew));
     }

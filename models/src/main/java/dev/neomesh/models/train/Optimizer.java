@@ -41,12 +41,15 @@ public interface Optimizer {
 
   /**
    * The variable's mesh name (for slot names and messages); for a ZeRO sharded view
-   * ({@link ZeroSharding#shard}), its variable's, and for a bfloat16 parameter's float32 master
-   * ({@link OptimizerTargets}) the parameter's (its checkpoint name), so the slots keep their names
-   * under every stage and precision.
+   * ({@link ZeroSharding#shard}, possibly of the variable read through {@link MeshOps#after}), its
+   * variable's, and for a bfloat16 parameter's float32 master ({@link OptimizerTargets}) the
+   * parameter's (its checkpoint name), so the slots keep their names under every stage and precision.
    */
   static String nameOf(MeshOps m, MeshTensor param) {
     MeshTensor v = param.op() instanceof dev.neomesh.mesh.ir.ReshapeOp r ? r.inputs().get(0) : param;
+    while (v.op() instanceof dev.neomesh.mesh.ir.AfterOp a) {
+      v = a.inputs().get(0);
+    }
     return m.variableOp(v).checkpointName();
   }
 }

@@ -60,8 +60,9 @@ final class OptimizerTargets {
     List<MeshTensor> targetGrads = new ArrayList<>();
     for (int i = 0; i < params.size(); i++) {
       MeshTensor p = params.get(i);
-      MeshTensor target = views ? ZeroSharding.shard(m, p) : p;
       MeshTensor g = views ? ZeroSharding.shard(m, grads.get(i)) : grads.get(i);
+      // a view is sliced from its parameter once the gradient's shard exists, not held from the step's start
+      MeshTensor target = views ? ZeroSharding.shard(m, m.after(p, g)) : p;
       if (p.dtype() != DType.FLOAT32) {
         String name = m.variableOp(p).checkpointName();
         // starts at the parameter's initial value, which is bf16-rounded: master and parameter agree from step 0

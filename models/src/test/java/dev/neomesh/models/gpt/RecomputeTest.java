@@ -10,6 +10,8 @@ import dev.neomesh.mesh.ir.DType;
 import dev.neomesh.mesh.ir.Gradients;
 import dev.neomesh.mesh.ir.MeshGraph;
 import dev.neomesh.mesh.ir.MeshOps;
+import dev.neomesh.mesh.ir.Op;
+import dev.neomesh.mesh.ir.VariableOp;
 import dev.neomesh.models.config.GptConfig;
 import dev.neomesh.models.gpt.GptEquivalenceTest.Layout;
 import java.util.List;
@@ -74,14 +76,41 @@ class RecomputeTest {
     assertEquals(3, gates(GptHarness.config("\"recompute_grad\": true, \"residual_attn\": true")));
   }
 
-  /** The {@link AfterOp}s of the training graph: inputs of recomputed blocks, gated on their output gradient. */
+  /**
+   * A recomputed block reads its weights only through gates too (MeshGraph's variable gates): no op of
+   * a copy reads a variable directly, else TensorFlow would run the copies' weight reads, casts and
+   * ZeRO stage-3 gathers at the step's start and hold them all (issue 14).
+   */
+  @Test
+  void recomputedBlocksReadTheirWeightsThroughGates() {
+    for (String json : new String[] {"\"recompute_grad\": true", "\"recompute_grad\": true, \"zero_stage\": 3"}) {
+      MeshGraph g = graph(GptHarness.config(json));
+      long copies = 0;
+      for (int i = 0; i < g.ops().size(); i++) {
+        Op op = g.ops().get(i);
+        if (g.isRecomputedCopy(i)) {
+          copies++;
+          assertTrue(op instanceof AfterOp || op.inputs().stream().noneMatch(t -> t.op() instanceof VariableOp),
+              json + ": " + op + " of a recomputed copy reads a variable ungated");
+        }
+      }
+      assertTrue(copies > 0, json + ": no recomputed copy");
+    }
+  }
+
+  /** The training graph's {@link AfterOp}s on activations: recomputed blocks' inputs, gated on their output gradient. */
   static long gates(GptConfig cfg) {
+    return graph(cfg).ops().stream()
+        .filter(o -> o instanceof AfterOp && !(o.inputs().get(0).op() instanceof VariableOp)).count();
+  }
+
+  private static MeshGraph graph(GptConfig cfg) {
     MeshGraph g = new MeshGraph(1);
     MeshOps m = new MeshOps(g);
     Shape shape = Shape.of(new Dim("batch", GptHarness.BATCH), new Dim("sequence", GptHarness.SEQUENCE));
     Gpt gpt = Gpt.build(m, cfg, m.importTensor("tokens", shape, DType.INT32), m.importTensor("labels", shape,
         DType.INT32), true);
     Gradients.of(gpt.loss(), gpt.parameters());
-    return g.ops().stream().filter(o -> o instanceof AfterOp).count();
+    return g;
   }
 }
