@@ -10,11 +10,15 @@ import dev.neomesh.mesh.comm.CommPlan;
 import dev.neomesh.mesh.comm.PlanContext;
 import dev.neomesh.mesh.ir.MeshGraph;
 import dev.neomesh.mesh.ir.MeshTensor;
+import dev.neomesh.mesh.ir.OneHotContraction;
+import dev.neomesh.mesh.ir.OneHotOp;
+import dev.neomesh.mesh.ir.Op;
 import dev.neomesh.mesh.ir.VariableOp;
 import dev.neomesh.mesh.lower.Counters;
 import dev.neomesh.mesh.lower.PlacementMeshImpl;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -101,6 +105,8 @@ public final class CostModel {
   /** Tensors freed after each op in the step's creation-order schedule. */
   private final int[][] freeAt;
   private final boolean[] isActivation;
+  /** Each in-step one-hot's tensor id and its readers (the ops that may lower without building it). */
+  private final Map<Integer, List<Op>> oneHotReaders = new HashMap<>();
   /** The op that makes each tensor. */
   private final int[] producer;
   private final boolean[] isVariable;
@@ -209,6 +215,16 @@ public final class CostModel {
       }
     }
     freeAt = frees.stream().map(l -> l.stream().mapToInt(Integer::intValue).toArray()).toArray(int[][]::new);
+    for (int i = 0; i < n; i++) {
+      if (!inStep[i]) {
+        continue;
+      }
+      for (int t : g.in[i]) {
+        if (isActivation[t] && g.ops.get(producer[t]) instanceof OneHotOp) {
+          oneHotReaders.computeIfAbsent(t, k -> new ArrayList<>()).add(g.ops.get(i));
+        }
+      }
+    }
     einsumWork = new double[g.shapes.size()];
     elementWork = new double[g.shapes.size()];
     for (int i = 0; i < n; i++) {
@@ -443,6 +459,13 @@ public final class CostModel {
       long slotBytes = 0; // a float32 slot of every trainable variable (and a float32 master of a bf16 one)
       long[] live = new long[2]; // forward tensors, backward tensors
       long[] atPeak = new long[2];
+      // one-hots that every reader lowers without (a gather, a segment sum: OneHotContraction) take no memory
+      java.util.Set<Integer> unbuilt = new java.util.HashSet<>();
+      oneHotReaders.forEach((t, readers) -> {
+        if (OneHotContraction.neverBuilt(g.tensors.get(t), readers, this::layout)) {
+          unbuilt.add(t);
+        }
+      });
       for (int i = 0; i < g.ops.size(); i++) {
         if (!inStep[i]) {
           continue;
@@ -457,7 +480,7 @@ public final class CostModel {
             } else {
               state += sliceBytes(t);
             }
-          } else if (isActivation[t]) {
+          } else if (isActivation[t] && !unbuilt.contains(t)) {
             live[i < backwardFrom ? 0 : 1] += sliceBytes(t);
           }
         }
@@ -465,7 +488,7 @@ public final class CostModel {
           atPeak = live.clone();
         }
         for (int t : freeAt[i]) {
-          live[producer[t] < backwardFrom ? 0 : 1] -= sliceBytes(t);
+          live[producer[t] < backwardFrom ? 0 : 1] -= unbuilt.contains(t) ? 0 : sliceBytes(t);
         }
       }
       double stretch = m.stretch(mesh.size());

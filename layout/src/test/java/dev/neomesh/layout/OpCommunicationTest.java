@@ -479,11 +479,9 @@ class OpCommunicationTest {
   }
 
   /**
-   * The embedding lookup with its depth dim unsplit is the Gather path (and the unfused lowering is
-   * not), so the fused case the counters are compared on is really taken. (Its table gradient is not
-   * asserted to be an UnsortedSegmentSum: OneHotContraction.tryLower skips a one-hot whose other
-   * operand lacks the depth dim, which a table gradient's dy always does, so that path never runs;
-   * the table gradient lowers as the general einsum, with the same plan.)
+   * The embedding lookup with its depth dim unsplit is the Gather path and its table gradient an
+   * UnsortedSegmentSum, with no one-hot built (and the unfused lowering is neither), so the fused
+   * case the counters are compared on is really taken.
    */
   @Test
   void lookupWithUnsplitDepthIsAGather() {
@@ -492,9 +490,11 @@ class OpCommunicationTest {
     LayoutRules rules = LayoutRules.parse("n:x");
     try (MeshRuntime rt = MeshRuntime.onVirtualCpus(p.graph(), mesh, rules)) {
       assertTrue(opTypes(rt).contains("GatherV2"), "no Gather in " + opTypes(rt));
+      assertTrue(opTypes(rt).contains("UnsortedSegmentSum"), "no segment sum in " + opTypes(rt));
     }
     try (MeshRuntime rt = MeshRuntime.onVirtualCpus(p.graph(), mesh, rules, LoweringOptions.UNFUSED)) {
       assertFalse(opTypes(rt).contains("GatherV2"));
+      assertFalse(opTypes(rt).contains("UnsortedSegmentSum"));
     }
   }
 

@@ -2,12 +2,14 @@ package dev.neomesh.mesh.ir;
 
 import dev.neomesh.mesh.Dim;
 import dev.neomesh.mesh.Shape;
+import dev.neomesh.mesh.TensorLayout;
 import dev.neomesh.mesh.lower.LaidOutTensor;
 import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.SliceAlign;
 import dev.neomesh.mesh.lower.Tf;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 
@@ -25,13 +27,32 @@ import org.tensorflow.op.Ops;
  * When {@code v} is split (a vocabulary over a mesh axis) the general path runs instead: each device
  * then holds a range of v, which the one-hot's offset handles.
  */
-final class OneHotContraction {
+public final class OneHotContraction {
   private OneHotContraction() {}
 
   /** Lowers {@code op} if it is one of the two patterns on this layout; false when it is not. */
   static boolean tryLower(EinsumOp op, LoweringContext l) {
-    if (op.inputs().size() != 2 || !l.options().fusedKernels()) {
+    if (!l.options().fusedKernels()) {
       return false;
+    }
+    Match match = match(op, l::layout);
+    if (match == null) {
+      return false;
+    }
+    if (match.lookup()) {
+      lowerLookup(op, l, match.ids(), match.other(), match.v());
+    } else {
+      lowerTableGradient(op, l, match.ids(), match.other(), match.v());
+    }
+    return true;
+  }
+
+  /** Which pattern {@code op} is under {@code layoutOf}: the one-hot's ids, the other operand, v. */
+  private record Match(boolean lookup, MeshTensor ids, MeshTensor other, Dim v) {}
+
+  private static Match match(EinsumOp op, Function<MeshTensor, TensorLayout> layoutOf) {
+    if (op.inputs().size() != 2) {
+      return null;
     }
     for (int k = 0; k < 2; k++) {
       MeshTensor hot = op.inputs().get(k);
@@ -41,20 +62,37 @@ final class OneHotContraction {
       }
       MeshTensor ids = hot.op().inputs().get(0);
       Dim v = hot.shape().get(hot.shape().rank() - 1);
-      if (l.layout(hot).meshAxisOf(hot.shape().rank() - 1) >= 0 || !other.shape().contains(v.name())) {
+      if (layoutOf.apply(hot).meshAxisOf(hot.shape().rank() - 1) >= 0) {
         continue;
       }
       Shape out = op.output().shape();
-      if (!out.contains(v.name()) && isLookup(ids, other, v, out)) {
-        lowerLookup(op, l, ids, other, v);
-        return true;
+      // (the table of a lookup has v; the dy of a table gradient has not: requiring v of both, as this
+      // did, never let a table gradient be a segment sum, and every step built the token one-hot)
+      if (!out.contains(v.name()) && other.shape().contains(v.name()) && isLookup(ids, other, v, out)) {
+        return new Match(true, ids, other, v);
       }
       if (out.contains(v.name()) && isTableGradient(ids, other, v, out)) {
-        lowerTableGradient(op, l, ids, other, v);
-        return true;
+        return new Match(false, ids, other, v);
       }
     }
-    return false;
+    return null;
+  }
+
+  /**
+   * True when the (fused) lowering under {@code layoutOf} builds the one-hot {@code hot} for none of
+   * {@code readers}: each is a lookup or a table gradient it lowers to a gather or a segment sum. The
+   * memory model then counts no one-hot buffer.
+   */
+  public static boolean neverBuilt(MeshTensor hot, List<Op> readers, Function<MeshTensor, TensorLayout> layoutOf) {
+    if (!(hot.op() instanceof OneHotOp) || readers.isEmpty()) {
+      return false;
+    }
+    for (Op r : readers) {
+      if (!(r instanceof EinsumOp e) || match(e, layoutOf) == null) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /** out = ids dims + (table dims - v), ids and table sharing no dim. */
