@@ -31,6 +31,11 @@ public final class JitScopes {
   public static final Set<String> NEVER = Set.of("VarHandleOp", "Placeholder", "NoOp", "Identity");
 
   private record JitScope(Scope inner, String name, Predicate<String> compiles) implements Scope {
+    /** {@code scope} with this scope's XLA marking: every derived scope keeps it. */
+    private Scope wrap(Scope scope) {
+      return new JitScope(scope, name, compiles);
+    }
+
     @Override
     public ExecutionEnvironment env() {
       return inner.env();
@@ -48,27 +53,27 @@ public final class JitScopes {
 
     @Override
     public Scope withSubScope(String childScopeName) {
-      return new JitScope(inner.withSubScope(childScopeName), name, compiles);
+      return wrap(inner.withSubScope(childScopeName));
     }
 
     @Override
     public Scope withName(String opName) {
-      return new JitScope(inner.withName(opName), name, compiles);
+      return wrap(inner.withName(opName));
     }
 
     @Override
     public Scope withNameAsSubScope(String defaultName) {
-      return new JitScope(inner.withNameAsSubScope(defaultName), name, compiles);
+      return wrap(inner.withNameAsSubScope(defaultName));
     }
 
     @Override
     public Scope withDevice(DeviceSpec deviceSpec) {
-      return new JitScope(inner.withDevice(deviceSpec), name, compiles);
+      return wrap(inner.withDevice(deviceSpec));
     }
 
     @Override
     public Scope withInitScope() {
-      return new JitScope(inner.withInitScope(), name, compiles);
+      return wrap(inner.withInitScope());
     }
 
     @Override
@@ -88,7 +93,7 @@ public final class JitScopes {
 
     @Override
     public Scope withControlDependencyOps(Iterable<Operation> controls) {
-      return new JitScope(inner.withControlDependencyOps(controls), name, compiles);
+      return wrap(inner.withControlDependencyOps(controls));
     }
 
     @Override

@@ -103,13 +103,14 @@ public final class GptStepBench {
     int[] tokens = new int[batch * nCtx];
     int[] labels = new int[batch * nCtx];
     if (flags.compareUnfused) {
-      GptConfig c = cfg;
-      TrainProgram plainProgram = program(c, false);
-      compareUnfused(program, plainProgram, cfg, steps, tokens, labels, r);
+      compare("fused kernels", program, LoweringOptions.DEFAULT, "without", program(cfg, false),
+          LoweringOptions.UNFUSED, cfg, steps, tokens, labels, r);
       return;
     }
     if (flags.compareJit != null) {
-      compareJit(program, LoweringOptions.Jit.parse(flags.compareJit), cfg, steps, tokens, labels, r);
+      LoweringOptions.Jit jit = LoweringOptions.Jit.parse(flags.compareJit);
+      compare("XLA " + jit.name().toLowerCase(java.util.Locale.ROOT), program, LoweringOptions.DEFAULT.withJit(jit),
+          "without XLA", program(cfg, true), LoweringOptions.DEFAULT, cfg, steps, tokens, labels, r);
       return;
     }
     if (flags.compareBandedLocal) {
@@ -144,31 +145,20 @@ public final class GptStepBench {
     }
   }
 
-  /** Alternates steps of the program lowered with and without fused kernels; prints both medians and the paired ratio. */
-  private static void compareUnfused(TrainProgram program, TrainProgram plainProgram, GptConfig cfg, int steps,
-                                     int[] tokens, int[] labels, Random r) {
+  /**
+   * Alternates steps of program {@code a} lowered with {@code oa} and {@code b} lowered with {@code ob}
+   * on the config's mesh; prints both medians (labelled {@code la}, {@code lb}) and the median paired
+   * ratio a/b.
+   */
+  private static void compare(String la, TrainProgram a, LoweringOptions oa, String lb, TrainProgram b,
+                              LoweringOptions ob, GptConfig cfg, int steps, int[] tokens, int[] labels, Random r) {
     MeshShape mesh = cfg.mesh();
     LayoutRules rules = cfg.layoutRules();
-    try (MeshRuntime fused = MeshRuntime.onVirtualCpus(program.graph(), mesh, rules);
-         MeshRuntime plain = MeshRuntime.onVirtualCpus(plainProgram.graph(), mesh, rules, LoweringOptions.UNFUSED)) {
-      double[] t = alternate(program, fused, plainProgram, plain, cfg, steps, tokens, labels, r);
-      System.out.printf("fused kernels %.1f ms/step, without %.1f ms/step (medians of %d alternating steps);"
-          + " median paired ratio fused/without %.3f%n", t[0], t[1], steps, t[2]);
-    }
-  }
-
-  /** Alternates steps of the program with each device's step compiled as {@code jit} says and without XLA. */
-  private static void compareJit(TrainProgram program, LoweringOptions.Jit jit, GptConfig cfg, int steps,
-                                 int[] tokens, int[] labels, Random r) {
-    MeshShape mesh = cfg.mesh();
-    LayoutRules rules = cfg.layoutRules();
-    TrainProgram twin = program(cfg, true);
-    try (MeshRuntime compiled = MeshRuntime.onVirtualCpus(program.graph(), mesh, rules,
-        LoweringOptions.DEFAULT.withJit(jit));
-         MeshRuntime plain = MeshRuntime.onVirtualCpus(twin.graph(), mesh, rules)) {
-      double[] t = alternate(program, compiled, twin, plain, cfg, steps, tokens, labels, r);
-      System.out.printf("XLA %s %.1f ms/step, without XLA %.1f ms/step (medians of %d alternating steps);"
-          + " median paired ratio %.3f%n", jit.name().toLowerCase(java.util.Locale.ROOT), t[0], t[1], steps, t[2]);
+    try (MeshRuntime ra = MeshRuntime.onVirtualCpus(a.graph(), mesh, rules, oa);
+         MeshRuntime rb = MeshRuntime.onVirtualCpus(b.graph(), mesh, rules, ob)) {
+      double[] t = alternate(a, ra, b, rb, cfg, steps, tokens, labels, r);
+      System.out.printf("%s %.1f ms/step, %s %.1f ms/step (medians of %d alternating steps); median paired ratio"
+          + " %.3f%n", la, t[0], lb, t[1], steps, t[2]);
     }
   }
 
@@ -184,14 +174,8 @@ public final class GptStepBench {
       return;
     }
     TrainProgram banded = program(cfg.withOverrides(Map.of("local_attention_blocked", "false")), true);
-    MeshShape mesh = cfg.mesh();
-    LayoutRules rules = cfg.layoutRules();
-    try (MeshRuntime a = MeshRuntime.onVirtualCpus(blocked.graph(), mesh, rules);
-         MeshRuntime b = MeshRuntime.onVirtualCpus(banded.graph(), mesh, rules)) {
-      double[] t = alternate(blocked, a, banded, b, cfg, steps, tokens, labels, r);
-      System.out.printf("local layers blocked %.1f ms/step, banded %.1f ms/step (medians of %d alternating steps);"
-          + " median paired ratio blocked/banded %.3f%n", t[0], t[1], steps, t[2]);
-    }
+    compare("local layers blocked", blocked, LoweringOptions.DEFAULT, "banded", banded, LoweringOptions.DEFAULT, cfg,
+        steps, tokens, labels, r);
     String none = "[[[\"none\"], " + cfg.nLayer() + "]]";
     long base = peakBytes(program(cfg.withOverrides(Map.of("attention_types", none)), true), cfg, tokens, labels);
     long pa = peakBytes(blocked, cfg, tokens, labels);

@@ -93,7 +93,7 @@ public final class ReduceOp extends Op {
     Shape out = output().shape();
     Shape kept = new Shape(in.dims().stream().filter(d -> out.contains(d.name())).toList());
     int[] perm = SliceAlign.permutation(kept, out);
-    LaidOutTensor local = l.slicewise((tf, p, s) -> Tf.transpose(tf, reduce(tf, s.get(0), in.rank()), perm),
+    LaidOutTensor local = l.slicewise((tf, p, s) -> Tf.transpose(tf, reduce(tf, s.get(0)), perm),
         List.of(l.partial(x))); // a SUM's plan may keep x a partial sum; otherwise x is whole by now
     for (Comm step : l.plan().steps()) {
       local = l.run(step, local);
@@ -102,9 +102,9 @@ public final class ReduceOp extends Op {
   }
 
   @SuppressWarnings({"unchecked", "rawtypes"})
-  private Operand<?> reduce(Ops tf, Operand x, int rank) {
+  private Operand<?> reduce(Ops tf, Operand x) {
     int[] dims = reducedDims;
-    if (kind == Kind.SUM_OF_SQUARES && dims.length == rank && rank > 0) {
+    if (kind == Kind.SUM_OF_SQUARES && dims.length == inputs().get(0).shape().rank() && dims.length > 0) {
       // L2Loss is Σx²/2; doubling is exact
       return tf.math.mul(tf.nn.l2Loss(x), (Operand) Tf.constant(tf, 2, inputs().get(0).dtype()));
     }

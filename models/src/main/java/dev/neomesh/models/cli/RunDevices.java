@@ -43,19 +43,21 @@ final class RunDevices implements AutoCloseable {
         throw new NeomeshException("--cpus_per_task pins the workers that --cluster local:N starts: add --cluster "
             + "local:N, or drop --cpus_per_task (pin remote workers with taskset when you start them)");
       }
-      for (var t : List.of(new Object[] {"--threads", threads}, new Object[] {"--inter_op_threads", interOpThreads})) {
-        if (t[1] != null && (Integer) t[1] < 1) {
-          throw new NeomeshException(t[0] + " must be at least 1, got " + t[1] + " (leave it out for TensorFlow's "
-              + "default, the cores this process may use)");
-        }
-      }
+      String defaultThreads = " (leave it out for TensorFlow's default, the cores this process may use)";
+      atLeastOne("--threads", threads, defaultThreads);
+      atLeastOne("--inter_op_threads", interOpThreads, defaultThreads);
       if (cluster != null && (threads != null || interOpThreads != null)) {
         throw new NeomeshException("--threads and --inter_op_threads set this process's TensorFlow threads, but with "
             + "--cluster the workers run the ops: give each worker its threads ('scripts/cluster worker --threads N'; "
             + "--cluster local:N workers take --cpus_per_task), and drop them here");
       }
-      if (cpusPerTask != null && cpusPerTask < 1) {
-        throw new NeomeshException("--cpus_per_task must be at least 1, got " + cpusPerTask);
+      atLeastOne("--cpus_per_task", cpusPerTask, "");
+    }
+
+    /** Refuses a {@code flag} given with a value below 1; {@code hint} follows the message. */
+    private static void atLeastOne(String flag, Integer value, String hint) {
+      if (value != null && value < 1) {
+        throw new NeomeshException(flag + " must be at least 1, got " + value + hint);
       }
     }
 
