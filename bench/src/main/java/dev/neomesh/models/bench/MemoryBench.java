@@ -64,8 +64,11 @@ public final class MemoryBench {
   record Case(String mesh, int stage, boolean recompute, TrainProgram program, MeshRuntime rt, Traced traced,
       long estimate) {}
 
-  /** Of the traced step, the largest device's: the step's peak, and the activations' own peak. */
-  record Traced(long peak, long activations) {}
+  /**
+   * Of the traced step: the largest device's peak, the median device's ({@link StepMemory#median}), and
+   * the largest device's activations' own peak.
+   */
+  record Traced(long peak, long medianPeak, long activations) {}
 
   public static void main(String[] args) throws Exception {
     Flags flags = BenchFlags.parseOrExit("bench memory", new Flags(), args);
@@ -78,8 +81,8 @@ public final class MemoryBench {
     }
     System.out.printf("%s: n_layer %d, n_embd %d, n_ctx %d, batch %d; layout batch:x%n", flags.model, base.nLayer(),
         base.nEmbd(), base.nCtx(), base.trainBatchSize());
-    System.out.printf("%-5s %-5s %-9s %10s %10s %11s %11s %11s %11s %9s%n", "mesh", "stage", "recompute",
-        "params MiB", "slots MiB", "peak MiB", "model MiB", "act. MiB", "moved MiB", "ms/step");
+    System.out.printf("%-5s %-5s %-9s %10s %10s %11s %11s %11s %11s %11s %9s%n", "mesh", "stage", "recompute",
+        "params MiB", "slots MiB", "peak MiB", "median MiB", "model MiB", "act. MiB", "moved MiB", "ms/step");
     for (String mesh : flags.meshes.split(",")) {
       List<Case> cases = new ArrayList<>();
       try {
@@ -94,8 +97,9 @@ public final class MemoryBench {
           long[] state = stateBytes(k.rt().lowering());
           double[] t = times[c].clone();
           Arrays.sort(t);
-          System.out.printf("%-5s %-5d %-9s %10.1f %10.1f %11.1f %11.1f %11.1f %11.1f %9.0f%n", k.mesh(), k.stage(),
-              k.recompute(), mib(state[0]), mib(state[1]), mib(k.traced().peak()), mib(k.estimate()),
+          System.out.printf("%-5s %-5d %-9s %10.1f %10.1f %11.1f %11.1f %11.1f %11.1f %11.1f %9.0f%n", k.mesh(),
+              k.stage(), k.recompute(), mib(state[0]), mib(state[1]), mib(k.traced().peak()),
+              mib(k.traced().medianPeak()), mib(k.estimate()),
               mib(k.traced().activations()), mib(k.rt().counters().transferredBytesPerDevice()), t[t.length / 2]);
         }
       } finally {
@@ -170,10 +174,10 @@ public final class MemoryBench {
       rt.initialize();
       int n = cfg.trainBatchSize() * cfg.nCtx();
       program.runStep(rt, 0, new int[n], new int[n], true);
-      long peak = StepMemory.of(rt.lastRunMetadata()).stream().mapToLong(StepMemory.Device::peak).max().orElse(0);
+      long[] peaks = StepMemory.of(rt.lastRunMetadata()).stream().mapToLong(StepMemory.Device::peak).toArray();
       long act = StepMemory.activations(rt.lastRunMetadata(), rt.meshOpsOfNodes(), program.graph(), program.loss())
           .stream().mapToLong(StepMemory.Device::peak).max().orElse(0);
-      return new Traced(peak, act);
+      return new Traced(Arrays.stream(peaks).max().orElse(0), StepMemory.median(peaks), act);
     }
   }
 

@@ -123,11 +123,13 @@ public final class SmallTransformer {
       String name = m.variableOp(w).name();
       MeshTensor mSlot = m.variable(name + "/adam_m", m.zeros(w.shape(), w.dtype()), false);
       MeshTensor vSlot = m.variable(name + "/adam_v", m.zeros(w.shape(), w.dtype()), false);
-      MeshTensor m1 = m.add(m.mul(mSlot, 0.9), m.mul(gr, 0.1));
-      MeshTensor v1 = m.add(m.mul(vSlot, 0.999), m.mul(m.square(gr), 0.001));
+      // the slots and the weight are read once the gradient exists, as the trainer's Adam does: else
+      // TensorFlow computes 0.9·m and 0.999·v at the step's start and holds them through the step
+      MeshTensor m1 = m.add(m.mul(m.after(mSlot, gr), 0.9), m.mul(gr, 0.1));
+      MeshTensor v1 = m.add(m.mul(m.after(vSlot, gr), 0.999), m.mul(m.square(gr), 0.001));
       m.assign(mSlot, m1);
       m.assign(vSlot, v1);
-      m.assign(w, m.sub(w, m.mul(m.div(m1, m.add(m.sqrt(v1), 1e-8)), lr)));
+      m.assign(w, m.sub(m.after(w, gr), m.mul(m.div(m1, m.add(m.sqrt(v1), 1e-8)), lr)));
     }
   }
 }

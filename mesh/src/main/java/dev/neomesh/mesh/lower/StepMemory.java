@@ -66,6 +66,17 @@ public final class StepMemory {
   }
 
   /**
+   * The median of per-device peaks (the mean of the middle two for an even count): on virtual CPUs the
+   * device TensorFlow's executor runs ahead holds the gradient parts it sends until the others read
+   * them, so the largest device's peak overstates what devices running side by side would hold.
+   */
+  public static long median(long[] peaks) {
+    long[] sorted = peaks.clone();
+    java.util.Arrays.sort(sorted);
+    return (sorted[(sorted.length - 1) / 2] + sorted[sorted.length / 2]) / 2;
+  }
+
+  /**
    * The activations' own peak of one traced step, per device in the metadata's order: the allocations
    * of the TensorFlow ops that {@link #activationOps} of {@code program} lowered to ({@code opOf}:
    * {@link MeshRuntime#meshOpsOfNodes}). With activations stored it is reached at the end of the
