@@ -155,20 +155,18 @@ public final class CostModel {
       // TensorFlow runs only what the fetches and the state updates (ops without outputs: assigns,
       // fused Adam) need; e.g. the gradient of a multiply with respect to its constant operand is
       // built but never run, and its reads would otherwise keep a stored activation alive
-      boolean[] needed = new boolean[n];
       boolean[] neededTensor = fetched.clone();
       for (int i = n - 1; i >= 0; i--) {
-        boolean need = g.out[i].length == 0;
+        boolean needed = g.out[i].length == 0;
         for (int t : g.out[i]) {
-          need |= neededTensor[t];
+          needed |= neededTensor[t];
         }
-        if (need) {
-          needed[i] = true;
+        if (needed) {
           for (int t : g.in[i]) {
             neededTensor[t] = true;
           }
         }
-        inStep[i] &= needed[i] || g.isVariable[i]; // a variable is held whoever reads it (Adam's slots: by reference)
+        inStep[i] &= needed || g.isVariable[i]; // a variable is held whoever reads it (Adam's slots: by reference)
       }
     }
     isActivation = new boolean[nt];

@@ -32,7 +32,7 @@ import org.junit.jupiter.api.Test;
  * the others' peak (x:4 stage 3: 7.9 MB on device 0, 5.9 MB on devices 1-3, estimate 6.0 MB). Devices
  * that run side by side, as GPUs or processes do, do not wait on each other so. On x:2,y:4 the
  * recomputed MLP's backward (1 MB per intermediate tensor there, the MLP being unsplit) holds one
- * intermediate more in TensorFlow's order than in creation order, which is the rest of the -10%.
+ * intermediate more in TensorFlow's order than in creation order (about 1 MB of the gap).
  * Before the model dropped the ops TensorFlow prunes (a multiply's gradient with respect to its
  * constant, whose read kept the GELU's square alive to the backward) the stored runs were 8-10% high.
  * Recompute's estimate and records are both below the stored run's.
