@@ -74,6 +74,9 @@ class OpEquivalenceTest {
     cs.add(unary("gelu", m -> m::gelu, false));
     cs.add(unary("identity", m -> m::identity, false));
     cs.add(c("add_broadcast", List.of(AB, Shape.of(B)), (m, x) -> m.add(x.get(0), x.get(1))));
+    // a dense layer's bias add: BiasAdd on the MatMul where the einsum's output is whole (FusedBiasAddTest)
+    cs.add(c("dense_bias_add", List.of(AB, BC, Shape.of(C)),
+        (m, x) -> m.add(x.get(2), m.matmul(x.get(0), x.get(1), AC))));
     cs.add(c("sub_broadcast", List.of(Shape.of(B), AB), (m, x) -> m.sub(x.get(0), x.get(1))));
     cs.add(c("mul_outer", List.of(AB, BC), (m, x) -> m.mul(x.get(0), x.get(1))));
     cs.add(new Case("div", List.of(AB, Shape.of(A)), DType.FLOAT64, (m, x) -> m.div(x.get(0), x.get(1)), true));

@@ -3,6 +3,7 @@ package dev.neomesh.mesh.ir;
 import dev.neomesh.mesh.Shape;
 import dev.neomesh.mesh.comm.CommPlan;
 import dev.neomesh.mesh.comm.PlanContext;
+import dev.neomesh.mesh.lower.BiasAdd;
 import dev.neomesh.mesh.lower.LoweringContext;
 import dev.neomesh.mesh.lower.SliceAlign;
 import java.util.Arrays;
@@ -86,9 +87,22 @@ public final class BinaryOp extends Op {
     Shape outSlice = l.layout(output()).sliceShape();
     Shape aSlice = l.layout(a).sliceShape();
     Shape bSlice = l.layout(b).sliceShape();
+    boolean biasAdd = kind == Kind.ADD && l.options().fusedKernels();
     // partial values where the plan keeps the sum pending; whole ones otherwise (the plan resolved them)
-    l.set(output(), l.slicewise((tf, p, s) -> apply(tf, SliceAlign.expandTo(tf, s.get(0), aSlice, out, outSlice),
-        SliceAlign.expandTo(tf, s.get(1), bSlice, out, outSlice)), List.of(l.partial(a), l.partial(b))));
+    l.set(output(), l.slicewise((tf, p, s) -> {
+      Operand<?> fused = biasAdd ? fusedBiasAdd(tf, s.get(0), aSlice, s.get(1), bSlice, outSlice) : null;
+      return fused != null ? fused : apply(tf, SliceAlign.expandTo(tf, s.get(0), aSlice, out, outSlice),
+          SliceAlign.expandTo(tf, s.get(1), bSlice, out, outSlice));
+    }, List.of(l.partial(a), l.partial(b))));
+  }
+
+  /** A dense layer's {@code matmul + bias}, either operand order, in the form TensorFlow fuses; else null. */
+  private static Operand<?> fusedBiasAdd(Ops tf, Operand<?> x, Shape xSlice, Operand<?> y, Shape ySlice,
+      Shape outSlice) {
+    if (xSlice.equals(outSlice)) {
+      return BiasAdd.fused(tf, x, xSlice, y, ySlice);
+    }
+    return ySlice.equals(outSlice) ? BiasAdd.fused(tf, y, ySlice, x, xSlice) : null;
   }
 
   @SuppressWarnings({"unchecked", "rawtypes"})
