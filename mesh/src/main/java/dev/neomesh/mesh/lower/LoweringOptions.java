@@ -5,8 +5,9 @@ package dev.neomesh.mesh.lower;
  * communicates; passed to {@link MeshRuntime#create} as a value (no global switch).
  *
  * @param fusedKernels use TensorFlow's fused kernels where the plain form takes several ops: the
- *     {@code Softmax} kernel, and a {@code Gather} / {@code UnsortedSegmentSum} for an embedding
- *     lookup and its table gradient. Off, the same program lowers to elementwise ops and einsums, so
+ *     {@code Softmax} kernel, a {@code Gather} / {@code UnsortedSegmentSum} for an embedding
+ *     lookup and its table gradient, and {@code BiasAdd} on a dense layer's {@code MatMul} (which
+ *     TensorFlow fuses, {@link BiasAdd}). Off, the same program lowers to elementwise ops and einsums, so
  *     a benchmark can compare both ({@code scripts/bench gpt-step --compare_unfused}) and a suspected
  *     kernel can be ruled out.
  * @param allreduceBucketBytes when above 0, pending sums that are ready together are carried out as
