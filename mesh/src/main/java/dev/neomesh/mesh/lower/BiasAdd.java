@@ -8,7 +8,7 @@ import org.tensorflow.op.Ops;
 
 /**
  * A dense layer's bias add on one device, in the form TensorFlow's graph optimizer fuses into its
- * matmul ({@code _FusedMatMul} with {@code BiasAdd}, oneDNN's {@code _MklFusedMatMul} in this build):
+ * matmul ({@code _FusedMatMul} with {@code BiasAdd}; oneDNN's {@code _MklNativeFusedMatMul} when oneDNN is on):
  * {@code BiasAdd(MatMul(x, w), b)}. A named einsum lowers to {@code Reshape(MatMul)} ({@link
  * LocalEinsum}), and the plain add of {@code [batch, sequence, out] + [out]} would sit after that
  * reshape, where the remapper does not look. Here the add moves before the reshape; the einsum's own
