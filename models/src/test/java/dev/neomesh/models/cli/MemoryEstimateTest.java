@@ -22,8 +22,10 @@ import org.junit.jupiter.api.Test;
  * ({@code batch:x}) and x:2,y:4 ({@code batch:x,heads:y}). The cost model's step peak
  * ({@code Cost.Memory.stepPeak}: the step's live tensors beyond the variables) against each device's
  * recorded peak (the larger of the two steps'): with activations stored within 10% of the median and of
- * the largest device (measured -2.5 to -5.1%); under recompute within 30% of the largest device (measured
- * -0.1 to -24.4%; the median device, printed, -0 to -18%, and it moves by up to 16 points between runs).
+ * the largest device (measured -2.5 to -5.1%); under recompute within 10% of the smallest device
+ * (measured -3.8 to +2.9%, 2026-12-07) and 30% of the largest (-0.1 to -24.4%; the median device,
+ * printed, -0 to -18%, and it moves by up to 16 points between runs). The smallest device is the one
+ * whose peak the waiting described next raises least.
  *
  * <p>Why recompute is looser: TensorFlow runs the virtual devices' ops on one thread, and its
  * executor follows one device's chain as far as it can before the others start (device 0 on x:4, the
@@ -42,8 +44,8 @@ class MemoryEstimateTest {
       + " \"train_batch_size\": 16, \"lr\": 1e-3, \"opt_name\": \"adam\", \"gradient_clipping\": 1.0,"
       + " \"weight_decay\": 0.01, \"model_path\": \"unused\"}";
 
-  /** The estimate, and the median and the largest device's recorded peak. */
-  record Peak(long estimated, long median, long largest) {}
+  /** The estimate, and the smallest, the median and the largest device's recorded peak. */
+  record Peak(long estimated, long smallest, long median, long largest) {}
 
   static Peak peak(String mesh, String layout, int stage, boolean recompute) {
     GptConfig cfg = GptConfig.fromJson(MODEL).withOverrides(Map.of("mesh_shape", mesh, "layout", layout,
@@ -66,7 +68,8 @@ class MemoryEstimateTest {
           peaks[d] = Math.max(peaks[d], devices.get(d).peak());
         }
       }
-      return new Peak(estimated, StepMemory.median(peaks), java.util.Arrays.stream(peaks).max().orElseThrow());
+      return new Peak(estimated, java.util.Arrays.stream(peaks).min().orElseThrow(), StepMemory.median(peaks),
+          java.util.Arrays.stream(peaks).max().orElseThrow());
     }
   }
 
@@ -80,13 +83,15 @@ class MemoryEstimateTest {
         Peak stored = null;
         for (boolean recompute : new boolean[] {false, true}) {
           Peak pk = peak(ml[0], ml[1], stage, recompute);
+          double errSmallest = (pk.estimated() - pk.smallest()) / (double) pk.smallest();
           double err = (pk.estimated() - pk.median()) / (double) pk.median();
           double errLargest = (pk.estimated() - pk.largest()) / (double) pk.largest();
-          String line = String.format("%s %s stage %d recompute %s: estimated %d, TensorFlow median %d (%+.1f%%),"
-              + " largest %d (%+.1f%%)", ml[0], ml[1], stage, recompute, pk.estimated(), pk.median(), 100 * err,
-              pk.largest(), 100 * errLargest);
+          String line = String.format("%s %s stage %d recompute %s: estimated %d, TensorFlow smallest %d (%+.1f%%),"
+              + " median %d (%+.1f%%), largest %d (%+.1f%%)", ml[0], ml[1], stage, recompute, pk.estimated(),
+              pk.smallest(), 100 * errSmallest, pk.median(), 100 * err, pk.largest(), 100 * errLargest);
           System.out.println(line);
-          if (recompute ? Math.abs(errLargest) > 0.30 : Math.abs(err) > 0.10 || Math.abs(errLargest) > 0.10) {
+          if (recompute ? Math.abs(errSmallest) > 0.10 || Math.abs(errLargest) > 0.30
+              : Math.abs(err) > 0.10 || Math.abs(errLargest) > 0.10) {
             misses.add(line);
           }
           if (recompute) {
@@ -97,7 +102,7 @@ class MemoryEstimateTest {
         }
       }
     }
-    assertTrue(misses.isEmpty(), "stored beyond 10% of the median or the largest device, or recompute beyond 30%"
-        + " of the largest: " + misses);
+    assertTrue(misses.isEmpty(), "stored beyond 10% of the median or the largest device, or recompute beyond 10%"
+        + " of the smallest or 30% of the largest: " + misses);
   }
 }
