@@ -24,8 +24,9 @@ import org.junit.jupiter.api.Test;
  * recorded peak (the larger of the two steps'): with activations stored within 10% of the median and of
  * the largest device (measured -2.5 to -5.1%); under recompute within 30% of the largest device (measured
  * -0.1 to -25.3%; the median device, printed, -0 to -18%, and it moves by up to 16 points between runs;
- * the smallest device, printed, -3.8 to +2.9% in two runs on an idle host, -9.9 to +16.8% in one beside
- * another test JVM, so no device's records are a steadier reference than the largest's).
+ * the smallest device, printed, -3.8 to +2.9% in two runs on an idle host, -9.9 to +12.1% in a CI run and
+ * -9.9 to +16.8% beside another test JVM, so no device's records are a steadier reference than the
+ * largest's).
  *
  * <p>Why recompute is looser: TensorFlow runs the virtual devices' ops on one thread, and its
  * executor follows one device's chain as far as it can before the others start (device 0 on x:4, the
