@@ -42,7 +42,12 @@ import java.util.function.Supplier;
  * consumer; an {@link dev.neomesh.mesh.ir.AfterOp}'s output is its input's buffer, and an elementwise
  * op writes into an input of its shape that nothing reads later, as TensorFlow's kernels do), split at
  * that peak into the forward's tensors (activations kept for the backward) and
- * the backward's (gradients and their temporaries, made after the first fetch, the loss). Recompute
+ * the backward's (gradients and their temporaries, made after the first fetch, the loss). A
+ * reduce-scatter's inputs (ZeRO stage 3's gradient parts, reduced inside the backward) live until the
+ * step's last reduce-scatter: TensorFlow's sends do not wait for their receivers, so a device that runs
+ * ahead of the others keeps its parts until the others catch up, on virtual devices and on worker
+ * processes alike (docs/PLANNER.md, "Accuracy"); the other stages resolve their gradients after the
+ * backward, so they hold them that long anyway. Recompute
  * and ZeRO need no rule here: their ops, and the sizes of their tensors, are in the graph. FLOPs: an einsum
  * costs 2 x the product of its union shape's slice sizes; elementwise ops and reductions one per
  * slice element. The time is those divided by the {@link MachineConstants} rates, plus a fixed
@@ -355,6 +360,8 @@ public final class CostModel {
     double crossBytes;
     /** Per mesh-axis mask, whether a collective over those axes spans tasks (null: not asked yet). */
     final Boolean[] crossesTasks;
+    /** The in-step ops whose plans reduce-scatter (ZeRO stage 3's gradients, in the backward pass). */
+    final boolean[] reduceScatters;
 
     Pricing(MeshShape mesh, LayoutRules rules, int[] axisOf) {
       this.mesh = mesh;
@@ -369,6 +376,7 @@ public final class CostModel {
       count = new long[KINDS.length][1 << mesh.rank()];
       bytes = new long[KINDS.length][1 << mesh.rank()];
       crossesTasks = new Boolean[1 << mesh.rank()];
+      reduceScatters = new boolean[g.ops.size()];
     }
 
     @Override
@@ -455,6 +463,7 @@ public final class CostModel {
         for (Comm step : plan.steps()) {
           if (step.communicates()) {
             count(step, inStep[i]);
+            reduceScatters[i] |= inStep[i] && step.kind() == Collective.REDUCESCATTER;
           }
         }
         if (plan.pendingSum().length > 0) {
@@ -484,6 +493,12 @@ public final class CostModel {
           unbuilt.add(t);
         }
       });
+      // a reduce-scatter's inputs (a device's parts of a gradient) are held until the last one (see the class comment)
+      int lastReduceScatter = -1;
+      for (int i = 0; i < g.ops.size(); i++) {
+        lastReduceScatter = reduceScatters[i] ? i : lastReduceScatter;
+      }
+      List<Integer> held = new ArrayList<>();
       for (int i = 0; i < g.ops.size(); i++) {
         if (!inStep[i]) {
           continue;
@@ -506,7 +521,17 @@ public final class CostModel {
           atPeak = live.clone();
         }
         for (int t : freeAt[i]) {
-          live[producer[t] < backwardFrom ? 0 : 1] -= unbuilt.contains(t) ? 0 : sliceBytes(t);
+          if (reduceScatters[i] && i < lastReduceScatter) {
+            held.add(t);
+          } else {
+            live[producer[t] < backwardFrom ? 0 : 1] -= unbuilt.contains(t) ? 0 : sliceBytes(t);
+          }
+        }
+        if (i == lastReduceScatter) {
+          for (int t : held) {
+            live[producer[t] < backwardFrom ? 0 : 1] -= unbuilt.contains(t) ? 0 : sliceBytes(t);
+          }
+          held.clear();
         }
       }
       double stretch = m.stretch(mesh.size());
