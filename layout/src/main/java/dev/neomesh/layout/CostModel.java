@@ -47,7 +47,7 @@ import java.util.function.Supplier;
  * step's last reduce-scatter: TensorFlow's sends do not wait for their receivers, so a device that runs
  * ahead of the others keeps its parts until the others catch up, on virtual devices and on worker
  * processes alike (docs/PLANNER.md, "Accuracy"); the other stages resolve their gradients after the
- * backward, so they hold them that long anyway. Recompute
+ * backward, so they hold them that long anyway. Otherwise recompute
  * and ZeRO need no rule here: their ops, and the sizes of their tensors, are in the graph. FLOPs: an einsum
  * costs 2 x the product of its union shape's slice sizes; elementwise ops and reductions one per
  * slice element. The time is those divided by the {@link MachineConstants} rates, plus a fixed
@@ -360,8 +360,9 @@ public final class CostModel {
     double crossBytes;
     /** Per mesh-axis mask, whether a collective over those axes spans tasks (null: not asked yet). */
     final Boolean[] crossesTasks;
-    /** The in-step ops whose plans reduce-scatter (ZeRO stage 3's gradients, in the backward pass). */
+    /** The in-step ops whose plans reduce-scatter (ZeRO stage 3's gradients, in the backward pass), and the last of them (-1: none). */
     final boolean[] reduceScatters;
+    int lastReduceScatter = -1;
 
     Pricing(MeshShape mesh, LayoutRules rules, int[] axisOf) {
       this.mesh = mesh;
@@ -463,7 +464,10 @@ public final class CostModel {
         for (Comm step : plan.steps()) {
           if (step.communicates()) {
             count(step, inStep[i]);
-            reduceScatters[i] |= inStep[i] && step.kind() == Collective.REDUCESCATTER;
+            if (inStep[i] && step.kind() == Collective.REDUCESCATTER) {
+              reduceScatters[i] = true;
+              lastReduceScatter = i;
+            }
           }
         }
         if (plan.pendingSum().length > 0) {
@@ -494,10 +498,6 @@ public final class CostModel {
         }
       });
       // a reduce-scatter's inputs (a device's parts of a gradient) are held until the last one (see the class comment)
-      int lastReduceScatter = -1;
-      for (int i = 0; i < g.ops.size(); i++) {
-        lastReduceScatter = reduceScatters[i] ? i : lastReduceScatter;
-      }
       List<Integer> held = new ArrayList<>();
       for (int i = 0; i < g.ops.size(); i++) {
         if (!inStep[i]) {
@@ -524,13 +524,11 @@ public final class CostModel {
           if (reduceScatters[i] && i < lastReduceScatter) {
             held.add(t);
           } else {
-            live[producer[t] < backwardFrom ? 0 : 1] -= unbuilt.contains(t) ? 0 : sliceBytes(t);
+            free(live, t, unbuilt);
           }
         }
         if (i == lastReduceScatter) {
-          for (int t : held) {
-            live[producer[t] < backwardFrom ? 0 : 1] -= unbuilt.contains(t) ? 0 : sliceBytes(t);
-          }
+          held.forEach(t -> free(live, t, unbuilt));
           held.clear();
         }
       }
@@ -546,6 +544,11 @@ public final class CostModel {
       Cost.Memory memory = new Cost.Memory(trainable, atPeak[1],
           state + (long) options.optimizerSlots() * slotBytes, atPeak[0]);
       return new Cost(mesh, rules, memory, counters(), flops, time, work);
+    }
+
+    /** Takes tensor t's bytes off the forward's or the backward's live total (nothing for an unbuilt one-hot). */
+    private void free(long[] live, int t, java.util.Set<Integer> unbuilt) {
+      live[producer[t] < backwardFrom ? 0 : 1] -= unbuilt.contains(t) ? 0 : sliceBytes(t);
     }
 
     /** The counters the lowering would record: the same keys ({@link Counters#key}), counts and bytes. */
