@@ -38,18 +38,20 @@ import java.util.function.Supplier;
  * non-trainable variables already in the graph (a trainer's Adam slots, and the float32 masters of
  * bfloat16 parameters) plus {@code optimizerSlots} float32 slots more per trainable variable (for a
  * graph without its optimizer yet; then also a float32 master of each bfloat16 one); and the peak of the step's
- * live tensors when its ops run in creation order (a tensor lives from its producer until its last
- * consumer; an {@link dev.neomesh.mesh.ir.AfterOp}'s output is its input's buffer, and an elementwise
- * op writes into an input of its shape that nothing reads later, as TensorFlow's kernels do), split at
- * that peak into the forward's tensors (activations kept for the backward) and
- * the backward's (gradients and their temporaries, made after the first fetch, the loss). A
- * reduce-scatter's inputs (ZeRO stage 3's gradient parts, reduced inside the backward) live until the
- * step's last reduce-scatter: TensorFlow's sends do not wait for their receivers, so a device that runs
- * ahead of the others keeps its parts until the others catch up, on virtual devices and on worker
- * processes alike (docs/PLANNER.md, "Accuracy"); the other stages resolve their gradients after the
- * backward, so they hold them that long anyway. Otherwise recompute
- * and ZeRO need no rule here: their ops, and the sizes of their tensors, are in the graph. FLOPs: an einsum
- * costs 2 x the product of its union shape's slice sizes; elementwise ops and reductions one per
+ * live tensors when its ops run in the order TensorFlow's executor runs them ({@link ExecutorOrder}:
+ * not the creation order, which held one MLP intermediate less than TensorFlow inside a recomputed
+ * block's backward). A tensor lives from its producer until its last reader; an
+ * {@link dev.neomesh.mesh.ir.AfterOp}'s output is its input's buffer and its triggers are control
+ * dependencies, which keep no buffer alive; an elementwise op writes into an input of its shape that
+ * nothing reads later, as TensorFlow's kernels do. The peak is split into the forward's tensors
+ * (activations kept for the backward) and the backward's (gradients and their temporaries, made
+ * after the first fetch, the loss). A reduce-scatter's inputs (ZeRO's gradient parts, which the
+ * executor reduces as soon as they exist, inside the backward) live until the step's last
+ * reduce-scatter: TensorFlow's sends do not wait for their receivers, so a device that runs ahead of
+ * the others keeps its parts until the others catch up, on virtual devices and on worker processes
+ * alike (docs/PLANNER.md, "Accuracy"). Otherwise recompute and ZeRO need no rule here: their ops,
+ * and the sizes of their tensors, are in the graph. FLOPs: an einsum costs 2 x the product of its
+ * union shape's slice sizes; elementwise ops and reductions one per
  * slice element. The time is those divided by the {@link MachineConstants} rates, plus a fixed
  * overhead per op, plus alpha-beta costs for each collective.
  */
@@ -107,7 +109,10 @@ public final class CostModel {
   private final int backwardFrom;
   /** Ops a training step runs (everything except the subgraphs that only initialise variables). */
   private final boolean[] inStep;
-  /** Tensors freed after each op in the step's creation-order schedule. */
+  /** The in-step ops in the order TensorFlow's executor runs them ({@link ExecutorOrder}), and each op's place in it (-1: not run). */
+  private final int[] order;
+  private final int[] position;
+  /** Tensors freed after the op at each place of {@link #order}. */
   private final int[][] freeAt;
   private final boolean[] isActivation;
   /** Each in-step one-hot's tensor id and its readers (the ops that may lower without building it). */
@@ -185,16 +190,23 @@ public final class CostModel {
     for (int t = 0; t < nt; t++) {
       buffer[t] = t;
     }
+    order = ExecutorOrder.of(g, inStep);
+    position = new int[n];
+    Arrays.fill(position, -1);
+    for (int k = 0; k < order.length; k++) {
+      position[order[k]] = k;
+    }
     double count = 0;
-    for (int i = 0; i < n; i++) {
-      if (!inStep[i]) {
-        continue;
-      }
+    for (int k = 0; k < order.length; k++) {
+      int i = order[k];
       count += g.work[i].tfOps();
-      for (int t : g.in[i]) {
+      // an AfterOp's triggers are control dependencies: awaited, not read, so they keep no buffer alive
+      int reads = g.isAlias[i] ? 1 : g.in[i].length;
+      for (int a = 0; a < reads; a++) {
+        int t = g.in[i][a];
         int r = root(buffer, t);
         if (isActivation[r]) {
-          last[r] = Math.max(last[r], i);
+          last[r] = Math.max(last[r], k);
         }
       }
       for (int t : g.out[i]) {
@@ -206,30 +218,31 @@ public final class CostModel {
           buffer[t] = root(buffer, g.in[i][0]); // no buffer of its own: its reads keep its input's alive
         } else {
           isActivation[t] = true;
-          last[t] = i;
+          last[t] = k;
         }
       }
     }
     inStepOps = count;
     // an elementwise op whose input of its own shape has no later reader writes into that input's
     // buffer (TensorFlow's forward_input_or_allocate_output): no new tensor, the input's buffer lives on
-    for (int i = 0; i < n; i++) {
-      if (!inStep[i] || g.forwardable[i].length == 0) {
+    for (int k = 0; k < order.length; k++) {
+      int i = order[k];
+      if (g.forwardable[i].length == 0) {
         continue;
       }
       int o = g.out[i][0];
-      for (int k : g.forwardable[i]) {
-        int r = root(buffer, g.in[i][k]);
-        if (isActivation[r] && last[r] == i && isActivation[o]) {
+      for (int f : g.forwardable[i]) {
+        int r = root(buffer, g.in[i][f]);
+        if (isActivation[r] && last[r] == k && isActivation[o]) {
           isActivation[o] = false;
           buffer[o] = r;
-          last[r] = Math.max(i, last[o]);
+          last[r] = Math.max(k, last[o]);
           break;
         }
       }
     }
     List<List<Integer>> frees = new ArrayList<>();
-    for (int i = 0; i < n; i++) {
+    for (int k = 0; k < order.length; k++) {
       frees.add(new ArrayList<>());
     }
     for (int t = 0; t < nt; t++) {
@@ -360,9 +373,8 @@ public final class CostModel {
     double crossBytes;
     /** Per mesh-axis mask, whether a collective over those axes spans tasks (null: not asked yet). */
     final Boolean[] crossesTasks;
-    /** The in-step ops whose plans reduce-scatter (ZeRO stage 3's gradients, in the backward pass), and the last of them (-1: none). */
+    /** The in-step ops whose plans reduce-scatter (ZeRO's gradients: each in the backward pass, in the executor's order). */
     final boolean[] reduceScatters;
-    int lastReduceScatter = -1;
 
     Pricing(MeshShape mesh, LayoutRules rules, int[] axisOf) {
       this.mesh = mesh;
@@ -466,7 +478,6 @@ public final class CostModel {
             count(step, inStep[i]);
             if (inStep[i] && step.kind() == Collective.REDUCESCATTER) {
               reduceScatters[i] = true;
-              lastReduceScatter = i;
             }
           }
         }
@@ -499,10 +510,14 @@ public final class CostModel {
       });
       // a reduce-scatter's inputs (a device's parts of a gradient) are held until the last one (see the class comment)
       List<Integer> held = new ArrayList<>();
+      int lastHeld = -1; // the place of the last reduce-scatter in the order
       for (int i = 0; i < g.ops.size(); i++) {
-        if (!inStep[i]) {
-          continue;
+        if (reduceScatters[i]) {
+          lastHeld = Math.max(lastHeld, position[i]);
         }
+      }
+      for (int k = 0; k < order.length; k++) {
+        int i = order[k];
         for (int t : g.out[i]) {
           if (isVariable[t]) {
             if (isTrainable[t]) {
@@ -520,14 +535,14 @@ public final class CostModel {
         if (live[0] + live[1] > atPeak[0] + atPeak[1]) {
           atPeak = live.clone();
         }
-        for (int t : freeAt[i]) {
-          if (reduceScatters[i] && i < lastReduceScatter) {
+        for (int t : freeAt[k]) {
+          if (reduceScatters[i] && k < lastHeld) {
             held.add(t);
           } else {
             free(live, t, unbuilt);
           }
         }
-        if (i == lastReduceScatter) {
+        if (k == lastHeld) {
           held.forEach(t -> free(live, t, unbuilt));
           held.clear();
         }
