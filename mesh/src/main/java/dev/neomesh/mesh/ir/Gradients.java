@@ -25,7 +25,7 @@ public final class Gradients {
   /**
    * The gradients the last differentiated copy of a recomputed segment gave the tensors it read from
    * outside (its parameters): the next copy waits for them, so one copy's activations are freed
-   * before the next is built, as the creation order (and the cost model's memory) has it.
+   * before the next is built, as the cost model's memory has it.
    */
   private List<MeshTensor> lastCopyDone = List.of();
 

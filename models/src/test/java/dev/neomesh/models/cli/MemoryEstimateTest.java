@@ -21,27 +21,23 @@ import org.junit.jupiter.api.Test;
  * (4 layers, n_embd 128, n_ctx 64, batch 16, Adam with clipping) trained two steps one op at a time,
  * with and without recompute, at ZeRO stages 0, 2 and 3 (stage 1 compiles to stage 2's step) on x:4
  * ({@code batch:x}) and x:2,y:4 ({@code batch:x,heads:y}). The cost model's step peak
- * ({@code Cost.Memory.stepPeak}: the step's live tensors beyond the variables) against each device's
- * recorded peak (the larger of the two steps'): with activations stored within 10% of the median and of
- * the largest device (measured -2.5 to -5.1%); under recompute within 30% of the largest device (measured
- * -15.0 to +8.8% since the model holds stage 3's gradient parts, -0.1 to -25.3% before; the median device,
- * printed, moves by up to 16 points between runs;
- * the smallest device, printed, -3.8 to +2.9% in two runs on an idle host, -9.9 to +12.1% in a CI run and
- * -9.9 to +16.8% beside another test JVM, so no device's records are a steadier reference than the
- * largest's).
+ * ({@code Cost.Memory.stepPeak}: the step's live tensors beyond the variables, counted in the
+ * executor's order, {@code ExecutorOrder}) against each device's recorded peak (the larger of the two
+ * steps'): with activations stored within 10% of the median and of the largest device (measured -3.7
+ * to +0.7% in two runs); under recompute within 25% of the largest device (measured -8.1 to +12.7%;
+ * -15.0 to +8.8% in stop 28's creation order). The median and the smallest device are printed: under
+ * recompute the estimate is up to 49% above them, because it holds what the device that runs ahead
+ * holds.
  *
  * <p>Why recompute is looser: TensorFlow runs the virtual devices' ops on one thread, and its
  * executor follows one device's chain as far as it can before the others start (device 0 on x:4, the
  * x=0 row on x:2,y:4). That device then holds every gradient part it sends until the lagging devices'
  * reduce-scatter or allreduce reads it; under recompute, where little else is live, that is up to 1.3x
  * the others' peak (x:4 stage 3: 7.9 MB on device 0, 5.9 MB on devices 1-3). Worker processes that share
- * the cores run ahead of each other too (x:4 stage 3 on four: 6.8-7.8 MB), so the cost model now holds
- * a reduce-scatter's inputs until the step's last one (estimate 8.6 MB, 6.0 MB before). On x:2,y:4 the
- * recomputed MLP's backward (1 MB per intermediate tensor there, the MLP being unsplit) holds one
- * intermediate more in TensorFlow's order than in creation order (about 1 MB of the gap).
- * Before the model dropped the ops TensorFlow prunes (a multiply's gradient with respect to its
- * constant, whose read kept the GELU's square alive to the backward) the stored runs were 8-10% high.
- * Recompute's estimate and records are both below the stored run's.
+ * the cores run ahead of each other too (x:4 stage 3 on four: 6.8-7.8 MB), so the cost model holds
+ * a reduce-scatter's inputs until the step's last one (estimate 8.8 MB): the bound, where the leading
+ * device's real lead changes between runs. Recompute's estimate and records are both below the stored
+ * run's.
  */
 class MemoryEstimateTest {
   static final String MODEL = "{\"n_head\": 8, \"n_embd\": 128, \"n_layer\": 4, \"n_ctx\": 64, \"n_vocab\": 256,"
@@ -99,7 +95,7 @@ class MemoryEstimateTest {
               + " median %d (%+.1f%%), largest %d (%+.1f%%)", ml[0], ml[1], stage, recompute, pk.estimated(),
               pk.smallest(), 100 * errSmallest, pk.median(), 100 * err, pk.largest(), 100 * errLargest);
           System.out.println(line);
-          if (recompute ? Math.abs(errLargest) > 0.30 : Math.abs(err) > 0.10 || Math.abs(errLargest) > 0.10) {
+          if (recompute ? Math.abs(errLargest) > 0.25 : Math.abs(err) > 0.10 || Math.abs(errLargest) > 0.10) {
             misses.add(line);
           }
           if (recompute) {
@@ -110,7 +106,7 @@ class MemoryEstimateTest {
         }
       }
     }
-    assertTrue(misses.isEmpty(), "stored beyond 10% of the median or the largest device, or recompute beyond 30%"
+    assertTrue(misses.isEmpty(), "stored beyond 10% of the median or the largest device, or recompute beyond 25%"
         + " of the largest: " + misses);
   }
 }
