@@ -3,6 +3,10 @@ package dev.neomesh.models.bench;
 import dev.neomesh.bench.BenchFlags;
 import dev.neomesh.layout.CostModel;
 import dev.neomesh.layout.MachineConstants;
+import dev.neomesh.mesh.cluster.ClusterDevices;
+import dev.neomesh.mesh.cluster.LocalCluster;
+import dev.neomesh.mesh.cluster.WorkerJvm;
+import dev.neomesh.mesh.lower.Devices;
 import dev.neomesh.mesh.lower.Lowering;
 import dev.neomesh.mesh.lower.LoweringOptions;
 import dev.neomesh.mesh.lower.MeshRuntime;
@@ -24,11 +28,12 @@ import org.kohsuke.args4j.Option;
  * Memory per device of data parallelism against the ZeRO stages, with and without recompute, in
  * the form of DeepSpeed's benchmark: {@code scripts/bench memory [--model
  * configs/bench_memory_activations.json] [--meshes x:4,x:8] [--stages 0,1,2] [--recompute
- * false,true] [--batch N] [--n_ctx N] [--steps 3]}. Per mesh (layout {@code batch:x}), stage and
+ * false,true] [--batch N] [--n_ctx N] [--steps 3] [--processes]}. Per mesh (layout {@code batch:x}), stage and
  * recompute_grad, on virtual CPU devices lowered as the trainer lowers: the bytes of parameters
  * and of optimizer slots one device holds (its variables' slices); the peak bytes a training step
  * allocates on a device beyond them (TensorFlow's allocation records of one traced step run one op
- * at a time: activations, gradients and temporaries), beside the cost model's estimate of the same
+ * at a time, or with {@code --processes} on worker processes of one device each, {@code LocalCluster},
+ * whose sends do not wait for their receivers either: activations, gradients and temporaries), beside the cost model's estimate of the same
  * peak, and the peak of the activations alone (the buffers the forward pass's ops allocated,
  * recomputed copies included, {@link #traced}); the bytes a device receives (and sends) per step
  * by the collectives' algorithms ({@code Counters#transferredBytesPerDevice}); and the median step
@@ -59,6 +64,10 @@ public final class MemoryBench {
 
     @Option(name = "--steps", metaVar = "N", usage = "timed steps per case, after one warm-up step")
     int steps = 3;
+
+    @Option(name = "--processes", usage = "trace on worker processes of one device each (TensorFlow's default"
+        + " threads) instead of virtual CPUs run one op at a time")
+    boolean processes;
   }
 
   record Case(String mesh, int stage, boolean recompute, TrainProgram program, MeshRuntime rt, Traced traced,
@@ -79,8 +88,12 @@ public final class MemoryBench {
     if (flags.nCtx > 0) {
       base = base.withOverrides(Map.of("n_ctx", String.valueOf(flags.nCtx)));
     }
-    System.out.printf("%s: n_layer %d, n_embd %d, n_ctx %d, batch %d; layout batch:x%n", flags.model, base.nLayer(),
-        base.nEmbd(), base.nCtx(), base.trainBatchSize());
+    System.out.printf("%s: n_layer %d, n_embd %d, n_ctx %d, batch %d; layout batch:x; traced on %s%n", flags.model,
+        base.nLayer(), base.nEmbd(), base.nCtx(), base.trainBatchSize(),
+        flags.processes ? "worker processes of one device each" : "virtual CPUs, one op at a time");
+    // this bench's own JVM and class path start the workers
+    WorkerJvm jvm = flags.processes ? new WorkerJvm(ProcessHandle.current().info().command().orElse("java"),
+        System.getProperty("java.class.path")) : null;
     System.out.printf("%-5s %-5s %-9s %10s %10s %11s %11s %11s %11s %11s %9s%n", "mesh", "stage", "recompute",
         "params MiB", "slots MiB", "peak MiB", "median MiB", "model MiB", "act. MiB", "moved MiB", "ms/step");
     for (String mesh : flags.meshes.split(",")) {
@@ -88,7 +101,7 @@ public final class MemoryBench {
       try {
         for (String st : flags.stages.split(",")) {
           for (String rc : flags.recompute.split(",")) {
-            cases.add(build(base, mesh, Integer.parseInt(st.trim()), Boolean.parseBoolean(rc.trim())));
+            cases.add(build(base, mesh, Integer.parseInt(st.trim()), Boolean.parseBoolean(rc.trim()), jvm));
           }
         }
         double[][] times = time(cases, base, flags.steps);
@@ -108,16 +121,24 @@ public final class MemoryBench {
     }
   }
 
-  private static Case build(GptConfig base, String mesh, int stage, boolean recompute) {
+  /** One case, traced on worker processes started with {@code jvm}, or (null) on virtual CPUs one op at a time. */
+  private static Case build(GptConfig base, String mesh, int stage, boolean recompute, WorkerJvm jvm) {
     GptConfig cfg = base.withOverrides(Map.of("mesh_shape", mesh, "layout", "batch:x", "zero_stage",
         String.valueOf(stage), "recompute_grad", String.valueOf(recompute)));
     TrainProgram p = TrainProgram.build(new GptLanguageModel(cfg), cfg.seed(), cfg.trainBatchSize(), cfg.nCtx(), 1,
         LearningRateSchedule.constant(cfg.lr()), Main.optimizer(cfg));
-    Traced traced = traced(p, cfg);
+    Traced traced;
+    if (jvm == null) {
+      traced = traced(p, cfg, StepMemory.oneOpAtATime(cfg.mesh().size()));
+    } else {
+      try (LocalCluster workers = LocalCluster.start(jvm, cfg.mesh().size(), 1, 0)) {
+        traced = traced(p, cfg, ClusterDevices.connect(workers.spec()));
+      }
+    }
     long estimate = new CostModel(p.graph(), CostModel.Options.adam(MachineConstants.DEFAULTS).withOptimizerSlots(0)
         .withFetches(List.of(p.loss()))).estimate(cfg.mesh(), cfg.layoutRules()).memory().stepPeak();
     MeshRuntime rt = MeshRuntime.create(p.graph(), cfg.mesh(), cfg.layoutRules(),
-        dev.neomesh.mesh.lower.Devices.virtualCpus(cfg.mesh().size()), LoweringOptions.TRAINING);
+        Devices.virtualCpus(cfg.mesh().size()), LoweringOptions.TRAINING);
     rt.initialize();
     return new Case(mesh, stage, recompute, p, rt, traced, estimate);
   }
@@ -161,16 +182,16 @@ public final class MemoryBench {
   }
 
   /**
-   * One traced step, run one op at a time: the largest device's peak of its allocations beyond the
+   * One traced step on {@code devices} (virtual CPUs run one op at a time, or worker processes): the largest device's peak of its allocations beyond the
    * variables, and of its activations alone ({@link StepMemory#activations}): the buffers (outputs and
    * temporaries) that the TensorFlow ops of the forward pass allocated, read from TensorFlow's
    * allocation records by the mesh op that made them: the ops up to the loss and the blocks' copies
    * that recompute builds for the backward, of those that depend on the batch (not the weights'
    * gathers and casts). Its peak is the most the forward's buffers hold at once, whoever reads them.
    */
-  private static Traced traced(TrainProgram program, GptConfig cfg) {
-    try (MeshRuntime rt = MeshRuntime.create(program.graph(), cfg.mesh(), cfg.layoutRules(),
-        StepMemory.oneOpAtATime(cfg.mesh().size()), LoweringOptions.TRAINING)) {
+  private static Traced traced(TrainProgram program, GptConfig cfg, Devices devices) {
+    try (MeshRuntime rt = MeshRuntime.create(program.graph(), cfg.mesh(), cfg.layoutRules(), devices,
+        LoweringOptions.TRAINING)) {
       rt.initialize();
       int n = cfg.trainBatchSize() * cfg.nCtx();
       program.runStep(rt, 0, new int[n], new int[n], true);

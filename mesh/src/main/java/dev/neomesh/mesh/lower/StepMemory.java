@@ -53,15 +53,15 @@ public final class StepMemory {
    */
   public static List<Device> of(RunMetadata md, Predicate<String> nodes) {
     List<Device> out = new ArrayList<>();
-    for (DeviceStepStats d : md.getStepStats().getDevStatsList()) {
+    byDevice(md).forEach((name, stats) -> {
       long live = 0;
       long peak = 0;
-      for (Record a : records(d, nodes)) {
+      for (Record a : records(stats, nodes)) {
         live += a.bytes();
         peak = Math.max(peak, live);
       }
-      out.add(new Device(d.getDevice(), peak, live));
-    }
+      out.add(new Device(name, peak, live));
+    });
     return out;
   }
 
@@ -115,12 +115,12 @@ public final class StepMemory {
   public record Record(String node, long micros, long bytes) {}
 
   /**
-   * The allocations of device {@code device} (an index into the metadata's devices) still live at
+   * The allocations of device {@code device} (an index into {@link #of}'s devices) still live at
    * its peak, as records (the bytes each node's allocations then held), largest first: what the
    * peak is made of.
    */
   public static List<Record> liveAtPeak(RunMetadata md, int device) {
-    List<Record> recs = records(md.getStepStats().getDevStats(device), n -> true);
+    List<Record> recs = records(new ArrayList<>(byDevice(md).values()).get(device), n -> true);
     long live = 0;
     long peak = 0;
     int at = -1;
@@ -147,16 +147,31 @@ public final class StepMemory {
     return out;
   }
 
-  /** The device's allocation records by the accepted nodes, in time order, allocations before frees at equal times. */
-  private static List<Record> records(DeviceStepStats d, Predicate<String> nodes) {
+  /**
+   * The metadata's step stats by device, in the order devices first appear: a cluster's metadata lists
+   * each worker device more than once (one entry with its nodes' records, others without), a
+   * process's once.
+   */
+  private static Map<String, List<DeviceStepStats>> byDevice(RunMetadata md) {
+    Map<String, List<DeviceStepStats>> out = new java.util.LinkedHashMap<>();
+    for (DeviceStepStats d : md.getStepStats().getDevStatsList()) {
+      out.computeIfAbsent(d.getDevice(), k -> new ArrayList<>()).add(d);
+    }
+    return out;
+  }
+
+  /** A device's allocation records by the accepted nodes, in time order, allocations before frees at equal times. */
+  private static List<Record> records(List<DeviceStepStats> stats, Predicate<String> nodes) {
     List<Record> recs = new ArrayList<>();
-    for (NodeExecStats node : d.getNodeStatsList()) {
-      if (!nodes.test(node.getNodeName())) {
-        continue;
-      }
-      for (AllocatorMemoryUsed m : node.getMemoryList()) {
-        m.getAllocationRecordsList().forEach(a -> recs.add(new Record(node.getNodeName(), a.getAllocMicros(),
-            a.getAllocBytes())));
+    for (DeviceStepStats d : stats) {
+      for (NodeExecStats node : d.getNodeStatsList()) {
+        if (!nodes.test(node.getNodeName())) {
+          continue;
+        }
+        for (AllocatorMemoryUsed m : node.getMemoryList()) {
+          m.getAllocationRecordsList().forEach(a -> recs.add(new Record(node.getNodeName(), a.getAllocMicros(),
+              a.getAllocBytes())));
+        }
       }
     }
     // at equal times, allocations before frees: the conservative (higher) peak
