@@ -37,7 +37,12 @@ import java.util.List;
 final class ExecutorOrder {
   private ExecutorOrder() {}
 
-  /** Whether TensorFlow's kernels for {@code op} mark themselves inexpensive ({@code OpKernel::IsExpensive}). */
+  /**
+   * Whether TensorFlow's kernels for {@code op} mark themselves inexpensive ({@code OpKernel::IsExpensive}).
+   * The order is the graph's, not a layout's: a reshape that communicates on some layout (ZeRO's
+   * reduce-scatter of a gradient into its view) lowers to splits and adds, which are expensive, and is
+   * still taken as a reshape here.
+   */
   static boolean inexpensive(Op op) {
     return op instanceof AfterOp || op instanceof ReshapeOp || op instanceof ConstantOp || op instanceof VariableOp
         || op instanceof StopGradientOp || op instanceof ImportOp;
