@@ -43,6 +43,8 @@ final class CompiledGraph {
   final List<Op> ops;
   int[][] in;
   int[][] out;
+  /** The op that makes each tensor. */
+  int[] producer;
   /** Each op's local work; {@link #workShape} is the interned id of its shape. */
   OpWork[] work;
   int[] workShape;
@@ -88,6 +90,7 @@ final class CompiledGraph {
     int n = ops.size();
     in = new int[n][];
     out = new int[n][];
+    producer = new int[nt];
     work = new OpWork[n];
     workShape = new int[n];
     isVariable = new boolean[n];
@@ -98,6 +101,9 @@ final class CompiledGraph {
       Op op = ops.get(i);
       in[i] = op.inputs().stream().mapToInt(this::id).toArray();
       out[i] = op.outputs().stream().mapToInt(this::id).toArray();
+      for (int t : out[i]) {
+        producer[t] = i;
+      }
       work[i] = OpWork.of(op);
       workShape[i] = work[i].shape() == null ? -1 : intern(work[i].shape()); // an einsum's union too
       isVariable[i] = op instanceof VariableOp;

@@ -109,16 +109,13 @@ public final class CostModel {
   private final int backwardFrom;
   /** Ops a training step runs (everything except the subgraphs that only initialise variables). */
   private final boolean[] inStep;
-  /** The in-step ops in the order TensorFlow's executor runs them ({@link ExecutorOrder}), and each op's place in it (-1: not run). */
+  /** The in-step ops in the order TensorFlow's executor runs them ({@link ExecutorOrder}). */
   private final int[] order;
-  private final int[] position;
   /** Tensors freed after the op at each place of {@link #order}. */
   private final int[][] freeAt;
   private final boolean[] isActivation;
   /** Each in-step one-hot's tensor id and its readers (the ops that may lower without building it). */
   private final Map<Integer, List<Op>> oneHotReaders = new HashMap<>();
-  /** The op that makes each tensor. */
-  private final int[] producer;
   private final boolean[] isVariable;
   private final boolean[] isTrainable;
   /** TensorFlow ops the step's mesh ops lower to on each device (an einsum: a reshape per input, the product, a reshape). */
@@ -180,7 +177,6 @@ public final class CostModel {
       }
     }
     isActivation = new boolean[nt];
-    producer = new int[nt];
     isVariable = new boolean[nt];
     isTrainable = new boolean[nt];
     int[] last = new int[nt];
@@ -191,11 +187,6 @@ public final class CostModel {
       buffer[t] = t;
     }
     order = ExecutorOrder.of(g, inStep);
-    position = new int[n];
-    Arrays.fill(position, -1);
-    for (int k = 0; k < order.length; k++) {
-      position[order[k]] = k;
-    }
     double count = 0;
     for (int k = 0; k < order.length; k++) {
       int i = order[k];
@@ -210,7 +201,6 @@ public final class CostModel {
         }
       }
       for (int t : g.out[i]) {
-        producer[t] = i;
         if (g.isVariable[i]) {
           isVariable[t] = true;
           isTrainable[t] = ((VariableOp) g.ops.get(i)).trainable();
@@ -256,7 +246,7 @@ public final class CostModel {
         continue;
       }
       for (int t : g.in[i]) {
-        if (isActivation[t] && g.ops.get(producer[t]) instanceof OneHotOp) {
+        if (isActivation[t] && g.ops.get(g.producer[t]) instanceof OneHotOp) {
           oneHotReaders.computeIfAbsent(t, k -> new ArrayList<>()).add(g.ops.get(i));
         }
       }
@@ -476,9 +466,7 @@ public final class CostModel {
         for (Comm step : plan.steps()) {
           if (step.communicates()) {
             count(step, inStep[i]);
-            if (inStep[i] && step.kind() == Collective.REDUCESCATTER) {
-              reduceScatters[i] = true;
-            }
+            reduceScatters[i] |= inStep[i] && step.kind() == Collective.REDUCESCATTER;
           }
         }
         if (plan.pendingSum().length > 0) {
@@ -511,10 +499,8 @@ public final class CostModel {
       // a reduce-scatter's inputs (a device's parts of a gradient) are held until the last one (see the class comment)
       List<Integer> held = new ArrayList<>();
       int lastHeld = -1; // the place of the last reduce-scatter in the order
-      for (int i = 0; i < g.ops.size(); i++) {
-        if (reduceScatters[i]) {
-          lastHeld = Math.max(lastHeld, position[i]);
-        }
+      for (int k = 0; k < order.length; k++) {
+        lastHeld = reduceScatters[order[k]] ? k : lastHeld;
       }
       for (int k = 0; k < order.length; k++) {
         int i = order[k];
@@ -563,7 +549,7 @@ public final class CostModel {
 
     /** Takes tensor t's bytes off the forward's or the backward's live total (nothing for an unbuilt one-hot). */
     private void free(long[] live, int t, java.util.Set<Integer> unbuilt) {
-      live[producer[t] < backwardFrom ? 0 : 1] -= unbuilt.contains(t) ? 0 : sliceBytes(t);
+      live[g.producer[t] < backwardFrom ? 0 : 1] -= unbuilt.contains(t) ? 0 : sliceBytes(t);
     }
 
     /** The counters the lowering would record: the same keys ({@link Counters#key}), counts and bytes. */

@@ -51,12 +51,6 @@ final class ExecutorOrder {
   /** The in-step ops of {@code g} in the order the executor runs them. */
   static int[] of(CompiledGraph g, boolean[] inStep) {
     int n = g.ops.size();
-    int[] producer = new int[g.tensors.size()];
-    for (int i = 0; i < n; i++) {
-      for (int t : g.out[i]) {
-        producer[t] = i;
-      }
-    }
     // the executor's edges: one per input read, from an op that runs in the step
     int[] pending = new int[n];
     List<List<Integer>> consumers = new ArrayList<>();
@@ -68,7 +62,7 @@ final class ExecutorOrder {
         continue;
       }
       for (int t : g.in[i]) {
-        int p = producer[t];
+        int p = g.producer[t];
         if (inStep[p]) {
           consumers.get(p).add(i);
           pending[i]++;

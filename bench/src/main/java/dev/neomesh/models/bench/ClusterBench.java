@@ -114,8 +114,7 @@ public final class ClusterBench {
       return;
     }
     // this bench's own JVM and class path start the workers and the pinned one-process runs
-    WorkerJvm jvm = new WorkerJvm(ProcessHandle.current().info().command().orElse("java"),
-        System.getProperty("java.class.path"));
+    WorkerJvm jvm = WorkerJvm.current();
     System.out.printf("%d cores; two workers pinned to cores 0 and 1, one process pinned to core 0%n",
         Runtime.getRuntime().availableProcessors());
     for (String name : f.cases.split(",")) {

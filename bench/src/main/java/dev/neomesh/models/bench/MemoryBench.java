@@ -92,8 +92,7 @@ public final class MemoryBench {
         base.nLayer(), base.nEmbd(), base.nCtx(), base.trainBatchSize(),
         flags.processes ? "worker processes of one device each" : "virtual CPUs, one op at a time");
     // this bench's own JVM and class path start the workers
-    WorkerJvm jvm = flags.processes ? new WorkerJvm(ProcessHandle.current().info().command().orElse("java"),
-        System.getProperty("java.class.path")) : null;
+    WorkerJvm jvm = flags.processes ? WorkerJvm.current() : null;
     System.out.printf("%-5s %-5s %-9s %10s %10s %11s %11s %11s %11s %11s %9s%n", "mesh", "stage", "recompute",
         "params MiB", "slots MiB", "peak MiB", "median MiB", "model MiB", "act. MiB", "moved MiB", "ms/step");
     for (String mesh : flags.meshes.split(",")) {

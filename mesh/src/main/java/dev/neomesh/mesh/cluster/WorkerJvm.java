@@ -9,6 +9,14 @@ import java.util.List;
  * them down to whatever starts workers ({@link LocalCluster}).
  */
 public record WorkerJvm(String java, String classPath) {
+  /**
+   * This process's own {@code java} executable and class path: for a program's entry point (its
+   * {@code main}), which passes the result down; everything below it takes a {@code WorkerJvm}.
+   */
+  public static WorkerJvm current() {
+    return new WorkerJvm(ProcessHandle.current().info().command().orElse("java"), System.getProperty("java.class.path"));
+  }
+
   /** The command that runs {@code mainClass} with {@code args} on this JVM and class path. */
   public List<String> command(String mainClass, List<String> args) {
     List<String> cmd = new ArrayList<>(List.of(java, "-cp", classPath, mainClass));

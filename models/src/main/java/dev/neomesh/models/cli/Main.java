@@ -193,9 +193,7 @@ public final class Main {
   public static void main(String[] args) {
     String home = System.getenv("NEOMESH_HOME");
     Path root = home != null && !home.isBlank() ? Path.of(home) : Path.of("").toAbsolutePath();
-    dev.neomesh.mesh.cluster.WorkerJvm jvm = new dev.neomesh.mesh.cluster.WorkerJvm(
-        ProcessHandle.current().info().command().orElse("java"), System.getProperty("java.class.path"));
-    System.exit(new Main(System.out, System.err, System.in, root, jvm).run(args));
+    System.exit(new Main(System.out, System.err, System.in, root, dev.neomesh.mesh.cluster.WorkerJvm.current()).run(args));
   }
 
   /** Runs the command line; returns the exit status. */
