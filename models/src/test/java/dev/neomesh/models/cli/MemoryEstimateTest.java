@@ -23,8 +23,8 @@ import org.junit.jupiter.api.Test;
  * ({@code batch:x}) and x:2,y:4 ({@code batch:x,heads:y}). The cost model's step peak
  * ({@code Cost.Memory.stepPeak}: the step's live tensors beyond the variables, counted in the
  * executor's order, {@code ExecutorOrder}) against each device's recorded peak (the larger of the two
- * steps'): with activations stored within 10% of the median and of the largest device (measured -3.7
- * to +0.7% in three runs); under recompute within 25% of the largest device (measured -8.1 to +15.8% in three runs;
+ * steps'): with activations stored within 10% of the median and of the largest device (measured -4.4
+ * to +0.7% in five runs); under recompute within 25% of the largest device (measured -9.4 to +15.8% in five runs;
  * -15.0 to +8.8% in stop 28's creation order). The median and the smallest device are printed: under
  * recompute the estimate is up to 49% above them, because it holds what the device that runs ahead
  * holds.
