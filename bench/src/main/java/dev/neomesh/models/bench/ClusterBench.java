@@ -273,6 +273,24 @@ public final class ClusterBench {
    * TASK...}. The label rounds sizes of 1 KB and more ("0.1MB"), so each transfer is sized exactly from
    * its source op's output in the graph (all shapes here are static); the label's figure is the fallback.
    */
+  /** Adds each cross-task {@code RecvTensor} of {@code md} to its sending task's bytes and transfers. */
+  private static void countTransfers(RunMetadata md, org.tensorflow.Graph g, long[] sent, int[] transfers) {
+    for (var dev : md.getStepStats().getDevStatsList()) {
+      int task = dev.getDevice().contains("task:1") ? 1 : 0;
+      for (NodeExecStats n : dev.getNodeStatsList()) {
+        // a cross-task transfer is a RecvTensor RPC: "[3072B] [..Mb/s] edge_12_x from /job:worker/.../task:1/... to ..."
+        java.util.regex.Matcher m = RECV.matcher(n.getTimelineLabel());
+        if (n.getNodeName().equals("RecvTensor") && m.find()) {
+          int from = Integer.parseInt(m.group(4));
+          if (from != task) {
+            sent[from] += transferBytes(g, m);
+            transfers[from]++;
+          }
+        }
+      }
+    }
+  }
+
   private static final java.util.regex.Pattern RECV = java.util.regex.Pattern.compile(
       "^\\[([0-9.]+)(B|KB|MB|GB)\\] \\[[^]]*\\] edge_\\d+_(\\S+) from /job:[^/]+/replica:\\d+/task:(\\d+)/");
 
@@ -297,23 +315,15 @@ public final class ClusterBench {
 
   static String bytesPerTask(MeshRuntime rt, TrainProgram p, GptConfig cfg) {
     int[] tokens = new int[cfg.trainBatchSize() * cfg.nCtx()];
-    p.runStep(rt, 5, tokens, tokens, true);
-    RunMetadata md = rt.lastRunMetadata();
     long[] sent = new long[2];
     int[] transfers = new int[2];
-    for (var dev : md.getStepStats().getDevStatsList()) {
-      int task = dev.getDevice().contains("task:1") ? 1 : 0;
-      for (NodeExecStats n : dev.getNodeStatsList()) {
-        // a cross-task transfer is a RecvTensor RPC: "[3072B] [..Mb/s] edge_12_x from /job:worker/.../task:1/... to ..."
-        java.util.regex.Matcher m = RECV.matcher(n.getTimelineLabel());
-        if (n.getNodeName().equals("RecvTensor") && m.find()) {
-          int from = Integer.parseInt(m.group(4));
-          if (from != task) {
-            sent[from] += transferBytes(rt.graph(), m);
-            transfers[from]++;
-          }
-        }
-      }
+    // a traced cluster step's metadata sometimes lacks a task's device stats (2026-12-07: none of task 1's
+    // receives, printed as task 0 sending "0 in 0 transfers"), so such a step is traced again
+    for (int attempt = 0; attempt < 3 && (transfers[0] == 0 || transfers[1] == 0); attempt++) {
+      Arrays.fill(sent, 0);
+      Arrays.fill(transfers, 0);
+      p.runStep(rt, 5 + attempt, tokens, tokens, true);
+      countTransfers(rt.lastRunMetadata(), rt.graph(), sent, transfers);
     }
     long predicted = rt.counters().totalBytes();
     return String.format(Locale.ROOT, "bytes each task sent the other in one step (TensorFlow's RecvTensor stats): "
