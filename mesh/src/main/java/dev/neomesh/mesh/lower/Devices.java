@@ -40,10 +40,13 @@ public record Devices(List<DeviceSpec> specs, ConfigProto config, String target,
   }
 
   /**
-   * These devices with TensorFlow's thread pools of this process set: {@code intraOp} threads that
-   * one op's kernel (a matmul, oneDNN's kernels included) splits its work over, and {@code interOp}
-   * threads that run independent ops at once; 0 leaves TensorFlow's default (the cores this process
-   * may use, for each). Virtual CPU devices share the pools: they are one process's devices.
+   * These devices with TensorFlow's thread pools set: {@code intraOp} threads that one op's kernel (a
+   * matmul, oneDNN's kernels included) splits its work over, and {@code interOp} threads that run
+   * independent ops at once; 0 leaves TensorFlow's default (the cores this process may use, for
+   * each). Virtual CPU devices share the pools: they are one process's devices. A positive
+   * {@code interOp} gives the session a pool of its own ({@code use_per_session_threads}): TensorFlow
+   * otherwise sizes one pool for all of a process's sessions by its first session's setting. The
+   * intra-op pool is the CPU device's, made once per process: the first session's setting holds.
    */
   public Devices withThreads(int intraOp, int interOp) {
     if (intraOp < 0 || interOp < 0) {
@@ -51,7 +54,7 @@ public record Devices(List<DeviceSpec> specs, ConfigProto config, String target,
           + intraOp + " and " + interOp);
     }
     ConfigProto c = config.toBuilder().setIntraOpParallelismThreads(intraOp).setInterOpParallelismThreads(interOp)
-        .build();
+        .setUsePerSessionThreads(interOp > 0).build();
     return new Devices(specs, c, target, taskAddresses);
   }
 
