@@ -266,6 +266,9 @@ class MainTest {
     var config = dev.neomesh.mesh.lower.Devices.virtualCpus(2).withThreads(1, 3).config();
     assertEquals(1, config.getIntraOpParallelismThreads());
     assertEquals(3, config.getInterOpParallelismThreads());
+    assertTrue(config.getUsePerSessionThreads(), "an inter-op pool of the session's own, whatever sessions came first");
+    assertFalse(dev.neomesh.mesh.lower.Devices.virtualCpus(2).withThreads(1, 0).config().getUsePerSessionThreads(),
+        "TensorFlow's default pool");
     assertEquals(2, config.getDeviceCountOrThrow("CPU"));
 
     Run zero = main("", "--model", "tiny", "--threads", "0", "--set", "model_path=runs/threads_zero");
