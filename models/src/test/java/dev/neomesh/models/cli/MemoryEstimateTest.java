@@ -24,7 +24,8 @@ import org.junit.jupiter.api.Test;
  * ({@code Cost.Memory.stepPeak}: the step's live tensors beyond the variables, counted in the
  * executor's order, {@code ExecutorOrder}) against each device's recorded peak (the largest of the three
  * steps'): with activations stored within 10% of the median and of the largest device (measured -4.4
- * to +0.7% in seven runs); under recompute within 25% of the largest device (measured -9.4 to +19.7% in seven runs;
+ * to +0.7% in ten runs); under recompute within 25% of the largest device (measured -8.1 to +12.7% in the three runs
+ * since {@code StepMemory.oneOpAtATime} has a thread pool of its own, -9.4 to +19.7% in the seven before;
  * -15.0 to +8.8% in stop 28's creation order). The median and the smallest device are printed: under
  * recompute the estimate is up to 49% above them, because it holds what the device that runs ahead
  * holds.
