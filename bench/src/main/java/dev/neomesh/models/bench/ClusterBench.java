@@ -273,24 +273,6 @@ public final class ClusterBench {
    * TASK...}. The label rounds sizes of 1 KB and more ("0.1MB"), so each transfer is sized exactly from
    * its source op's output in the graph (all shapes here are static); the label's figure is the fallback.
    */
-  /** Adds each cross-task {@code RecvTensor} of {@code md} to its sending task's bytes and transfers. */
-  private static void countTransfers(RunMetadata md, org.tensorflow.Graph g, long[] sent, int[] transfers) {
-    for (var dev : md.getStepStats().getDevStatsList()) {
-      int task = dev.getDevice().contains("task:1") ? 1 : 0;
-      for (NodeExecStats n : dev.getNodeStatsList()) {
-        // a cross-task transfer is a RecvTensor RPC: "[3072B] [..Mb/s] edge_12_x from /job:worker/.../task:1/... to ..."
-        java.util.regex.Matcher m = RECV.matcher(n.getTimelineLabel());
-        if (n.getNodeName().equals("RecvTensor") && m.find()) {
-          int from = Integer.parseInt(m.group(4));
-          if (from != task) {
-            sent[from] += transferBytes(g, m);
-            transfers[from]++;
-          }
-        }
-      }
-    }
-  }
-
   private static final java.util.regex.Pattern RECV = java.util.regex.Pattern.compile(
       "^\\[([0-9.]+)(B|KB|MB|GB)\\] \\[[^]]*\\] edge_\\d+_(\\S+) from /job:[^/]+/replica:\\d+/task:(\\d+)/");
 
@@ -311,6 +293,24 @@ public final class ClusterBench {
       default -> 1e9;
     };
     return Math.round(Double.parseDouble(m.group(1)) * unit);
+  }
+
+  /** Adds each cross-task {@code RecvTensor} of {@code md} to its sending task's bytes and transfers. */
+  private static void countTransfers(RunMetadata md, org.tensorflow.Graph g, long[] sent, int[] transfers) {
+    for (var dev : md.getStepStats().getDevStatsList()) {
+      int task = dev.getDevice().contains("task:1") ? 1 : 0;
+      for (NodeExecStats n : dev.getNodeStatsList()) {
+        // a cross-task transfer is a RecvTensor RPC: "[3072B] [..Mb/s] edge_12_x from /job:worker/.../task:1/... to ..."
+        java.util.regex.Matcher m = RECV.matcher(n.getTimelineLabel());
+        if (n.getNodeName().equals("RecvTensor") && m.find()) {
+          int from = Integer.parseInt(m.group(4));
+          if (from != task) {
+            sent[from] += transferBytes(g, m);
+            transfers[from]++;
+          }
+        }
+      }
+    }
   }
 
   static String bytesPerTask(MeshRuntime rt, TrainProgram p, GptConfig cfg) {
