@@ -32,18 +32,16 @@ public final class StepMemory {
   public record Device(String device, long peak, long endLive) {}
 
   /**
-   * Virtual CPUs with one inter-op thread of the session's own: TensorFlow then runs a step's ops one
-   * at a time in a fixed order, so the peak it records does not depend on how two threads interleaved
-   * independent ops. The session's own, because without {@code use_per_session_threads} every session
+   * Virtual CPUs with one inter-op thread of the session's own ({@link Devices#withThreads}):
+   * TensorFlow then runs a step's ops one at a time in a fixed order, so the peak it records does not
+   * depend on how two threads interleaved independent ops. The session's own, because without {@code use_per_session_threads} every session
    * of a process shares one inter-op pool sized by the process's first session: after a session with
    * TensorFlow's default (one thread per core), a later one asking for one thread got two (measured:
    * 16 independent matmuls took 147 ms a run on an "inter-op 1" session made second, 276 ms made
    * first), as every test after the first in a module's JVM did before stop 30.
    */
   public static Devices oneOpAtATime(int devices) {
-    Devices cpus = Devices.virtualCpus(devices);
-    return new Devices(cpus.specs(), cpus.config().toBuilder().setInterOpParallelismThreads(1)
-        .setUsePerSessionThreads(true).build());
+    return Devices.virtualCpus(devices).withThreads(0, 1);
   }
 
   /** Per device of a FULL_TRACE run's metadata, in its order. */
