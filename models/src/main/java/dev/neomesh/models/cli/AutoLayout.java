@@ -124,9 +124,10 @@ public final class AutoLayout {
    * it is not tried), and the fastest that fits wins; failing those, the settings that came closest
    * with the fewest microbatches that fit (a binary search over halves, quarters, ... of each
    * replica's rows, since fewer rows never take more memory), then halved again while that makes the
-   * estimated step faster (a smaller microbatch can fit a faster layout). A ZeRO stage counts only where the plan
-   * splits {@code batch} over an axis of more than one device (what the trainer accepts). When nothing
-   * fits, the error names the closest plan, its settings, what was tried and what to change.
+   * estimated step faster (a smaller microbatch can fit a faster layout). Of every setting planned
+   * that fits, the fastest wins. A ZeRO stage counts only where the plan splits {@code batch} over an
+   * axis of more than one device (what the trainer accepts). When nothing fits, the error names the
+   * closest plan, its settings, what was tried and what to change.
    */
   public static Result plan(GptConfig cfg, MeshShape mesh, boolean searchMesh, long budgetBytes,
                             MachineConstants machine, int devicesPerTask) {
@@ -134,9 +135,9 @@ public final class AutoLayout {
     Map<MemorySettings, Attempt> planned = new LinkedHashMap<>(); // each setting planned once, in order
     Function<MemorySettings, Result> attempt = ms -> planned.computeIfAbsent(ms, m ->
         attempt(m.applyTo(cfg), mesh, searchMesh, budgetBytes, machine, devicesPerTask, m, written)).result();
-    Result best = attempt.apply(written);
+    boolean writtenFits = attempt.apply(written) != null;
     List<MemorySettings> next = new ArrayList<>();
-    if (best != null) {
+    if (writtenFits) {
       if (written.recompute()) {
         next.add(new MemorySettings(written.zeroStage(), false, written.tokensPerMb()));
       }
@@ -153,10 +154,10 @@ public final class AutoLayout {
     }
     for (MemorySettings ms : new LinkedHashSet<>(next)) {
       if (!ms.equals(written)) {
-        best = faster(best, attempt.apply(ms));
+        attempt.apply(ms);
       }
     }
-    if (best == null) { // microbatches for the unmicrobatched settings that came closest
+    if (planned.values().stream().allMatch(a -> a.result() == null)) { // microbatches for the closest settings
       Attempt leanest = planned.values().stream().filter(a -> a.closest() != null && a.settings().tokensPerMb() == null)
           .min(Comparator.comparingLong(a -> a.closest().memory().total())).orElse(null);
       int replicas = Microbatching.replicas(cfg.mesh(), cfg.layoutRules());
@@ -168,13 +169,14 @@ public final class AutoLayout {
         }
       }
       // fewer rows never need more memory: a binary search for the most rows (fewest microbatches) that fit
+      Result mostRows = null;
       int lo = 0;
       int hi = rows.size() - 1;
       while (leanest != null && lo <= hi) {
         int mid = (lo + hi) / 2;
         Result r = attempt.apply(withRows(leanest.settings(), rows.get(mid), cfg));
         if (r != null) {
-          best = r;
+          mostRows = r;
           hi = mid - 1;
         } else {
           lo = mid + 1;
@@ -183,7 +185,7 @@ public final class AutoLayout {
       // fewer rows fit too, and can be faster: the most rows that fit may need a slower layout to fit
       // (gpt3_13B_256 on TPU v3: 8192 tokens a microbatch fit at 102 s a step, 4096 at 89.4 s); go on
       // halving while the step gets faster
-      Result previous = best;
+      Result previous = mostRows;
       for (int i = lo + 1; previous != null && i < rows.size(); i++) {
         Result r = attempt.apply(withRows(leanest.settings(), rows.get(i), cfg));
         if (r == null || r.stepSeconds() >= previous.stepSeconds()) {
@@ -193,6 +195,7 @@ public final class AutoLayout {
       }
     }
     List<Attempt> tried = List.copyOf(planned.values());
+    Result best = null;
     for (Attempt a : tried) { // the fastest of all that fit, the binary search's visits included
       best = faster(best, a.result());
     }
