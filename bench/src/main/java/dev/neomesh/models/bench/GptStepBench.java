@@ -65,6 +65,10 @@ public final class GptStepBench {
         usage = "alternate steps with local layers banded (local_attention_blocked false); peak memory of both")
     boolean compareBandedLocal;
 
+    @Option(name = "--bucket_mb", metaVar = "MB",
+        usage = "gradient allreduce buckets of this many MB, as training lowers them (0: one allreduce per gradient)")
+    double bucketMb = LoweringOptions.TRAINING.allreduceBucketBytes() / 1e6;
+
     @Option(name = "--jit", metaVar = "none|device|elementwise", usage = "what of each device's step XLA compiles")
     String jit = "none";
 
@@ -72,10 +76,10 @@ public final class GptStepBench {
         usage = "alternate steps of the program compiled so with the same program without XLA")
     String compareJit;
 
-    @Option(name = "--threads", metaVar = "N", usage = "TensorFlow intra-op threads (0: its default, the cores)")
+    @Option(name = "--threads", metaVar = "N", usage = "TensorFlow intra-op threads (0: Devices.virtualCpus's default for the mesh)")
     int threads;
 
-    @Option(name = "--inter_op_threads", metaVar = "N", usage = "TensorFlow inter-op threads (0: its default, the cores)")
+    @Option(name = "--inter_op_threads", metaVar = "N", usage = "TensorFlow inter-op threads (0: Devices.virtualCpus's default for the mesh)")
     int interOpThreads;
 
     @Option(name = "--op_types", usage = "list the 20 most frequent TensorFlow op types of the lowered graph")
@@ -117,8 +121,9 @@ public final class GptStepBench {
       compareBandedLocal(program, cfg, steps, tokens, labels, r);
       return;
     }
-    LoweringOptions options = LoweringOptions.DEFAULT.withJit(LoweringOptions.Jit.parse(flags.jit));
-    Devices devices = Devices.virtualCpus(cfg.mesh().size()).withThreads(flags.threads, flags.interOpThreads);
+    LoweringOptions options = LoweringOptions.DEFAULT.withJit(LoweringOptions.Jit.parse(flags.jit))
+        .withAllreduceBuckets((long) (flags.bucketMb * 1e6));
+    Devices devices = Devices.virtualCpus(cfg.mesh().size()).withThreadsWhereGiven(flags.threads, flags.interOpThreads);
     try (MeshRuntime rt = MeshRuntime.create(program.graph(), cfg.mesh(), cfg.layoutRules(), devices, options)) {
       rt.initialize();
       System.out.printf("build + lower + init: %.1f s, %d TensorFlow ops%n", (System.nanoTime() - t0) / 1e9,
@@ -134,9 +139,8 @@ public final class GptStepBench {
       }
       Arrays.sort(times);
       double median = times[steps / 2];
-      System.out.printf("mesh %s layout \"%s\": median %.1f ms/step, %.0f tokens/s (batch %d x n_ctx %d; threads %s,"
-          + " inter-op %s)%n", cfg.meshShape(), cfg.layout(), median, batch * nCtx / (median / 1000), batch, nCtx,
-          flags.threads == 0 ? "default" : flags.threads, flags.interOpThreads == 0 ? "default" : flags.interOpThreads);
+      System.out.printf("mesh %s layout \"%s\": median %.1f ms/step, %.0f tokens/s (batch %d x n_ctx %d; %s)%n",
+          cfg.meshShape(), cfg.layout(), median, batch * nCtx / (median / 1000), batch, nCtx, devices.threadsDescription());
       program.runStep(rt, steps + 5, tokens, labels, true);
       StepProfile.executedOps(rt.lastRunMetadata(), flags.opTypes ? 20 : 0);
       if (flags.profile) {

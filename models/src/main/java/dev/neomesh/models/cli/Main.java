@@ -75,7 +75,8 @@ public final class Main {
   Integer cpusPerTask;
 
   @Option(name = "--threads", metaVar = "N",
-      usage = "TensorFlow intra-op threads of this process: the threads one op splits over (default: the cores)")
+      usage = "TensorFlow intra-op threads of this process: the threads one op splits over (default: the cores on a "
+          + "one-device mesh, cores / devices, at least 1, on more virtual CPU devices)")
   Integer threads;
 
   @Option(name = "--inter_op_threads", metaVar = "N",

@@ -43,7 +43,8 @@ final class RunDevices implements AutoCloseable {
         throw new NeomeshException("--cpus_per_task pins the workers that --cluster local:N starts: add --cluster "
             + "local:N, or drop --cpus_per_task (pin remote workers with taskset when you start them)");
       }
-      String defaultThreads = " (leave it out for TensorFlow's default, the cores this process may use)";
+      String defaultThreads = " (leave it out for the default: the cores for one device, one thread per op on more; "
+          + "docs/TRAINING.md, \"Threads\")";
       atLeastOne("--threads", threads, defaultThreads);
       atLeastOne("--inter_op_threads", interOpThreads, defaultThreads);
       if (cluster != null && (threads != null || interOpThreads != null)) {
@@ -74,7 +75,7 @@ final class RunDevices implements AutoCloseable {
       return placed;
     }
     Devices d = placed.devices != null ? placed.devices : Devices.virtualCpus(mesh.size());
-    return new RunDevices(d.withThreads(flags.threads() == null ? 0 : flags.threads(),
+    return new RunDevices(d.withThreadsWhereGiven(flags.threads() == null ? 0 : flags.threads(),
         flags.interOpThreads() == null ? 0 : flags.interOpThreads()), placed.local);
   }
 

@@ -270,9 +270,11 @@ public final class Trainer {
         out.println("already trained to step " + start + " (train_steps " + s.trainSteps() + ")");
         return new Result(start, start, losses, 0);
       }
-      out.printf(Locale.ROOT, "training %s to step %d on mesh %s (layout %s), %d devices, batch %d x %d tokens%s%n",
+      Devices devices = devices();
+      out.printf(Locale.ROOT, "training %s to step %d on mesh %s (layout %s), %d devices%s, batch %d x %d tokens%s%n",
           s.modelPath(), s.trainSteps(), s.meshShape(), s.layout().rules().isEmpty() ? "none" : s.layout(),
-          mesh().size(), s.trainBatchSize(), s.nCtx(), micro > 1 ? ", " + micro + " microbatches" : "");
+          mesh().size(), devices.isRemote() ? "" : " (" + devices.threadsDescription() + ")", s.trainBatchSize(),
+          s.nCtx(), micro > 1 ? ", " + micro + " microbatches" : "");
       double stepSeconds = 0;
       long timedSteps = 0;
       try (InputPipeline data = InputPipeline.train(sources(), InputPipeline.Options.of(s.nCtx(), s.trainBatchSize(),
