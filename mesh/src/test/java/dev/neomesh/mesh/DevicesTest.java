@@ -35,6 +35,19 @@ class DevicesTest {
   }
 
   @Test
+  void clusterTasksOfSeveralCpuDevicesGetTheSameThreads() {
+    ConfigProto one = dev.neomesh.mesh.cluster.TaskDevices.cpus(1).config();
+    assertEquals(0, one.getIntraOpParallelismThreads());
+    assertEquals(0, one.getInterOpParallelismThreads());
+    ConfigProto two = dev.neomesh.mesh.cluster.TaskDevices.cpus(2).config();
+    assertEquals(Math.max(1, CORES / 2), two.getIntraOpParallelismThreads());
+    assertEquals(CORES, two.getInterOpParallelismThreads());
+    ConfigProto given = new dev.neomesh.mesh.cluster.TaskDevices(2, java.util.List.of(), 3).config();
+    assertEquals(3, given.getIntraOpParallelismThreads(), "--threads wins");
+    assertEquals(4, given.getInterOpParallelismThreads());
+  }
+
+  @Test
   void explicitThreadsReplaceTheDefaultOnlyWhereGiven() {
     ConfigProto both = Devices.virtualCpus(2).withThreads(3, 5).config();
     assertEquals(3, both.getIntraOpParallelismThreads());

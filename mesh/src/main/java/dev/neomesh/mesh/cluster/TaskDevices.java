@@ -8,7 +8,8 @@ import org.tensorflow.proto.GPUOptions;
 /**
  * The devices one cluster task exposes: {@code cpus} virtual CPU devices, or the local GPUs
  * {@code gpus} (CUDA ids; TensorFlow renumbers them {@code GPU:0..}), with {@code threads}
- * intra-op threads (0: TensorFlow's default, the cores this process may use).
+ * intra-op threads (0: the default of {@code lower.Devices#virtualCpus}: TensorFlow's for one CPU
+ * device, cores / devices for more).
  */
 public record TaskDevices(int cpus, List<Integer> gpus, int threads) {
   public TaskDevices {
@@ -36,6 +37,8 @@ public record TaskDevices(int cpus, List<Integer> gpus, int threads) {
     }
     if (threads > 0) {
       b.setIntraOpParallelismThreads(threads).setInterOpParallelismThreads(threads + 1);
+    } else if (gpus.isEmpty()) {
+      dev.neomesh.mesh.lower.Devices.withDefaultThreads(b, cpus); // several devices: an op a core, side by side
     }
     return b.build();
   }

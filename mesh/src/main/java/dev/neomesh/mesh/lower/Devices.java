@@ -81,19 +81,29 @@ public record Devices(List<DeviceSpec> specs, ConfigProto config, String target,
    * of one core each are in data-parallel CPU training: each op gets {@code max(1, cores / n)}
    * intra-op threads and the session {@code cores} inter-op threads, so the devices' ops run side by
    * side instead of each splitting over every core and waiting for the others. On this 2-core host
-   * the baby GPT on x:2 {@code batch:x} steps 1.4x faster so than with TensorFlow's default (35 against
-   * 50 ms), the README's x:4 demo 1.25x, and the 10.7M GPT on x:2 1.03-1.1x (docs/BENCHMARKS.md,
-   * "Threads"). {@link #withThreads} and the CLI's {@code --threads} / {@code --inter_op_threads} override it.
+   * the baby GPT on x:2 {@code batch:x} steps in 36 ms against 42-51 ms with two threads of each, the
+   * README's x:4 demo trains 1.5-1.8x the tokens/s, and the 10.7M GPT on x:2 beats x:1 by 6-13%
+   * (docs/BENCHMARKS.md, "Threads: an op a core on several virtual devices"). {@link #withThreads} and
+   * the CLI's {@code --threads} / {@code --inter_op_threads} replace it.
    */
   public static Devices virtualCpus(int n) {
     List<DeviceSpec> specs = new ArrayList<>();
     for (int i = 0; i < n; i++) {
       specs.add(DeviceSpec.newBuilder().deviceType(DeviceSpec.DeviceType.CPU).deviceIndex(i).build());
     }
-    ConfigProto config = ConfigProto.newBuilder().putDeviceCount("CPU", n).setAllowSoftPlacement(false).build();
-    Devices d = new Devices(specs, config);
+    ConfigProto.Builder config = ConfigProto.newBuilder().putDeviceCount("CPU", n).setAllowSoftPlacement(false);
+    // a pool of the session's own when the default is not TensorFlow's (see withThreads)
+    return new Devices(specs, withDefaultThreads(config, n).setUsePerSessionThreads(n > 1).build());
+  }
+
+  /**
+   * {@code config} with {@link #virtualCpus}'s threads for {@code n} CPU devices of one process (a
+   * cluster task's too, {@code cluster.TaskDevices}): unchanged for one device.
+   */
+  public static ConfigProto.Builder withDefaultThreads(ConfigProto.Builder config, int n) {
     int cores = Runtime.getRuntime().availableProcessors();
-    return n > 1 ? d.withThreads(Math.max(1, cores / n), cores) : d;
+    return n > 1 ? config.setIntraOpParallelismThreads(Math.max(1, cores / n)).setInterOpParallelismThreads(cores)
+        : config;
   }
 
   public static Devices gpus(int... ids) {
