@@ -1,6 +1,9 @@
 package dev.neomesh.models.bench;
 
 import dev.neomesh.bench.BenchFlags;
+import dev.neomesh.layout.Cost;
+import dev.neomesh.layout.CostModel;
+import dev.neomesh.layout.MachineConstants;
 import dev.neomesh.mesh.LayoutRules;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.lower.Devices;
@@ -16,6 +19,7 @@ import dev.neomesh.models.train.TrainProgram;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import org.kohsuke.args4j.Option;
@@ -141,6 +145,11 @@ public final class GptStepBench {
       double median = times[steps / 2];
       System.out.printf("mesh %s layout \"%s\": median %.1f ms/step, %.0f tokens/s (batch %d x n_ctx %d; %s)%n",
           cfg.meshShape(), cfg.layout(), median, batch * nCtx / (median / 1000), batch, nCtx, devices.threadsDescription());
+      double stepFlops = einsumFlops(program, cfg);
+      double peak = MatmulPeak.flopsPerSecond(devices);
+      System.out.printf("matmul utilisation: %.3g FLOP a step in einsums (the cost model's count, all devices), %.3g"
+          + " FLOP/s; TensorFlow's 2048^3 matmul on these devices and threads %.3g FLOP/s: %.0f%%%n", stepFlops,
+          stepFlops / (median / 1000), peak, 100 * stepFlops / (median / 1000) / peak);
       program.runStep(rt, steps + 5, tokens, labels, true);
       StepProfile.executedOps(rt.lastRunMetadata(), flags.opTypes ? 20 : 0);
       if (flags.profile) {
@@ -236,6 +245,13 @@ public final class GptStepBench {
 
   /** The model and optimizer exactly as scripts/neomesh builds them from the config (one microbatch). */
   /** The config's training step; {@code fused} picks Adam's in-place kernel or its mesh-op form. */
+  /** The step's einsum FLOPs summed over the mesh's devices, as the cost model counts them (what the matmuls do). */
+  private static double einsumFlops(TrainProgram program, GptConfig cfg) {
+    Cost cost = new CostModel(program.graph(), CostModel.Options.adam(MachineConstants.DEFAULTS)
+        .withFetches(List.of(program.loss()))).estimate(cfg.mesh(), cfg.layoutRules());
+    return cost.work().flops() * cfg.mesh().size(); // per device; the defaults stretch nothing
+  }
+
   private static TrainProgram program(GptConfig cfg, boolean fused) {
     return TrainProgram.build(new GptLanguageModel(cfg), cfg.seed(), cfg.trainBatchSize(), cfg.nCtx(), 1,
         LearningRateSchedule.constant(cfg.lr()), Main.optimizer(cfg).withFusedAdam(fused));
