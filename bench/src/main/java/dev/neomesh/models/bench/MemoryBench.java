@@ -126,6 +126,11 @@ public final class MemoryBench {
         String.valueOf(stage), "recompute_grad", String.valueOf(recompute)));
     TrainProgram p = TrainProgram.build(new GptLanguageModel(cfg), cfg.seed(), cfg.trainBatchSize(), cfg.nCtx(), 1,
         LearningRateSchedule.constant(cfg.lr()), Main.optimizer(cfg));
+    // the timed runtime's session first: TensorFlow makes a process's intra-op pool once, at its first
+    // session, and the timed steps should run on Devices.virtualCpus' threads, not the traced session's
+    MeshRuntime rt = MeshRuntime.create(p.graph(), cfg.mesh(), cfg.layoutRules(),
+        Devices.virtualCpus(cfg.mesh().size()), LoweringOptions.TRAINING);
+    rt.initialize();
     Traced traced;
     if (jvm == null) {
       traced = traced(p, cfg, StepMemory.oneOpAtATime(cfg.mesh().size()));
@@ -136,9 +141,6 @@ public final class MemoryBench {
     }
     long estimate = new CostModel(p.graph(), CostModel.Options.adam(MachineConstants.DEFAULTS).withOptimizerSlots(0)
         .withFetches(List.of(p.loss()))).estimate(cfg.mesh(), cfg.layoutRules()).memory().stepPeak();
-    MeshRuntime rt = MeshRuntime.create(p.graph(), cfg.mesh(), cfg.layoutRules(),
-        Devices.virtualCpus(cfg.mesh().size()), LoweringOptions.TRAINING);
-    rt.initialize();
     return new Case(mesh, stage, recompute, p, rt, traced, estimate);
   }
 
