@@ -307,8 +307,11 @@ public final class Calibration {
     return Math.max(tMany - tFew, 0) / (many - few);
   }
 
-  /** Median seconds of {@code reps} runs fetching every slice. */
-  private static double time(Session session, LaidOutTensor t, int reps) {
+  /**
+   * Median seconds of {@code reps} runs (after one warm-up) fetching every slice of {@code t}; also
+   * what {@code scripts/bench gpt-step}'s matmul peak is timed with.
+   */
+  public static double time(Session session, LaidOutTensor t, int reps) {
     return time(session, t.slices(), reps);
   }
 

@@ -243,8 +243,6 @@ public final class GptStepBench {
     return bytes / (1024.0 * 1024.0);
   }
 
-  /** The model and optimizer exactly as scripts/neomesh builds them from the config (one microbatch). */
-  /** The config's training step; {@code fused} picks Adam's in-place kernel or its mesh-op form. */
   /** The step's einsum FLOPs summed over the mesh's devices, as the cost model counts them (what the matmuls do). */
   private static double einsumFlops(TrainProgram program, GptConfig cfg) {
     Cost cost = new CostModel(program.graph(), CostModel.Options.adam(MachineConstants.DEFAULTS)
@@ -252,6 +250,10 @@ public final class GptStepBench {
     return cost.work().flops() * cfg.mesh().size(); // per device; the defaults stretch nothing
   }
 
+  /**
+   * The config's training step, the model and optimizer exactly as scripts/neomesh builds them (one
+   * microbatch); {@code fused} picks Adam's in-place kernel or its mesh-op form.
+   */
   private static TrainProgram program(GptConfig cfg, boolean fused) {
     return TrainProgram.build(new GptLanguageModel(cfg), cfg.seed(), cfg.trainBatchSize(), cfg.nCtx(), 1,
         LearningRateSchedule.constant(cfg.lr()), Main.optimizer(cfg).withFusedAdam(fused));

@@ -1,10 +1,10 @@
 package dev.neomesh.models.bench;
 
+import dev.neomesh.layout.Calibration;
 import dev.neomesh.mesh.MeshShape;
 import dev.neomesh.mesh.lower.Devices;
 import dev.neomesh.mesh.lower.LaidOutTensor;
 import dev.neomesh.mesh.lower.PlacementMeshImpl;
-import java.util.ArrayList;
 import java.util.List;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
@@ -37,23 +37,8 @@ final class MatmulPeak {
         product = mesh.slicewise((tf, p, in) -> tf.linalg.matMul((Operand<TFloat32>) in.get(0),
             (Operand<TFloat32>) in.get(1)), List.of(product, a));
       }
-      double seconds = medianSeconds(session, product, 5) - medianSeconds(session, a, 5);
+      double seconds = Calibration.time(session, product, 5) - Calibration.time(session, a, 5);
       return 2.0 * N * N * N * CHAIN * d / Math.max(seconds, 1e-9);
     }
-  }
-
-  private static double medianSeconds(Session session, LaidOutTensor t, int reps) {
-    List<Double> times = new ArrayList<>();
-    for (int r = 0; r <= reps; r++) { // the first run is a warm-up
-      Session.Runner runner = session.runner();
-      t.slices().forEach(runner::fetch);
-      long t0 = System.nanoTime();
-      runner.run().close();
-      if (r > 0) {
-        times.add((System.nanoTime() - t0) / 1e9);
-      }
-    }
-    times.sort(null);
-    return times.get(times.size() / 2);
   }
 }
